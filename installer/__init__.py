@@ -1,0 +1,1 @@
+"""Install helpers. Standard library only: they run before anything is installed."""

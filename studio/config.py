@@ -1,0 +1,119 @@
+"""Settings and paths.
+
+Everything Studio writes lives under one data dir: the platform's user data dir
+(platformdirs), or `STUDIO_HOME` when set. Settings are a JSON file there that a
+person can read and edit; unknown keys are kept, bad values fall back to defaults
+with a warning rather than stopping the app.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "Studio"
+SETTINGS_FILE = "settings.json"
+
+
+def data_dir() -> Path:
+    """The root of everything Studio stores (created on first use)."""
+    home = os.environ.get("STUDIO_HOME", "").strip()
+    if home:
+        path = Path(home).expanduser()
+    else:
+        from platformdirs import user_data_dir
+
+        path = Path(user_data_dir(APP_NAME, appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass
+class Limits:
+    max_upload_bytes: int = 60 * 1024 * 1024
+    # 100 MP: above any phone or DSLR photo, below what would exhaust memory.
+    max_pixels: int = 100_000_000
+    min_side: int = 256
+
+
+@dataclass
+class Settings:
+    models_dir: str = ""  # empty: <data dir>/models
+    limits: Limits = field(default_factory=Limits)
+    default_variants: int = 4
+    default_steps: int = 28
+    default_guidance: float = 30.0
+    default_preset: str = "shopify"
+    default_scene: str = "white-marketplace"
+    engine: str = "auto"  # auto | flux | cloud | classic
+    cloud_policy: str = "local-only"  # local-only | cloud-only | cloud-fallback
+    cloud_provider: str = "bfl"
+    budget: float = 10.0  # money the cloud may spend, in the price table's currency
+    theme: str = "light"
+    extra: dict = field(default_factory=dict)  # keys this version does not know, kept as-is
+
+    def models_path(self) -> Path:
+        path = Path(self.models_dir).expanduser() if self.models_dir else data_dir() / "models"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def settings_path() -> Path:
+    return data_dir() / SETTINGS_FILE
+
+
+def load_settings() -> Settings:
+    path = settings_path()
+    if not path.exists():
+        return Settings()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("top level is not an object")
+    except (OSError, ValueError) as exc:
+        log.warning("settings file %s is unreadable (%s); using defaults", path, exc)
+        return Settings()
+    return _from_dict(raw)
+
+
+def _from_dict(raw: dict) -> Settings:
+    defaults = Settings()
+    known = {f.name for f in fields(Settings)} - {"extra", "limits"}
+    kwargs: dict = {}
+    for name in known:
+        if name in raw:
+            want = type(getattr(defaults, name))
+            value = raw[name]
+            if want is float and isinstance(value, int):
+                value = float(value)
+            if isinstance(value, want) and not (want is int and isinstance(value, bool)):
+                kwargs[name] = value
+            else:
+                log.warning("settings: %s=%r is not a %s; using %r", name, value, want.__name__, getattr(defaults, name))
+    limits = Limits()
+    for f in fields(Limits):
+        v = (raw.get("limits") or {}).get(f.name)
+        if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+            setattr(limits, f.name, v)
+    extra = {k: v for k, v in raw.items() if k not in known | {"limits", "extra"}}
+    return Settings(**kwargs, limits=limits, extra=extra)
+
+
+def save_settings(settings: Settings) -> Path:
+    """Write atomically so a crash never leaves half a settings file."""
+    data = asdict(settings)
+    extra = data.pop("extra")
+    data.update(extra)
+    path = settings_path()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".settings-", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+    os.replace(tmp, path)
+    return path

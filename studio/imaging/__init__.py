@@ -1,0 +1,1 @@
+"""Pure image code: numpy, Pillow and OpenCV only (no models, no UI)."""

@@ -1,0 +1,195 @@
+"""Safe decoding of uploads.
+
+`ingest_bytes` turns whatever a user drops in into an sRGB RGB or RGBA image, or
+raises `IngestError` with a code and a sentence a person can act on. The original
+bytes are never modified; callers keep them as an artifact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+
+from studio.config import Limits
+
+# Never let Pillow decode a partially-read file silently.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+class IngestError(ValueError):
+    """An upload Studio will not use. `code` is stable; `message` is for people."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class IngestedImage:
+    image: Image.Image  # mode RGB or RGBA, sRGB
+    original: bytes
+    sha256: str
+    source_format: str  # e.g. "JPEG", "PNG"
+    source_mode: str  # Pillow mode before normalising, e.g. "CMYK", "I;16"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.image.size
+
+    @property
+    def mode(self) -> str:
+        return self.image.mode
+
+
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"avif")
+
+
+def _looks_like_heif(data: bytes) -> bool:
+    return len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
+
+
+def _heif_available() -> bool:
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+def ingest_file(path: str | Path, limits: Limits | None = None) -> IngestedImage:
+    path = Path(path)
+    limits = limits or Limits()
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise IngestError("unreadable", f"{path.name}: cannot read the file ({exc.strerror or exc}).") from exc
+    if size > limits.max_upload_bytes:
+        raise IngestError("too_large", f"{path.name}: {size / 1e6:.1f} MB is over the {limits.max_upload_bytes / 1e6:.0f} MB upload limit.")
+    return ingest_bytes(path.read_bytes(), path.name, limits)
+
+
+def ingest_bytes(data: bytes, name: str = "upload", limits: Limits | None = None) -> IngestedImage:
+    limits = limits or Limits()
+    if not data:
+        raise IngestError("empty", f"{name}: the file is empty.")
+    if len(data) > limits.max_upload_bytes:
+        raise IngestError("too_large", f"{name}: {len(data) / 1e6:.1f} MB is over the {limits.max_upload_bytes / 1e6:.0f} MB upload limit.")
+    if _looks_like_heif(data) and not _heif_available():
+        raise IngestError("unsupported", f"{name}: HEIC/HEIF photos need the optional support: pip install 'studio[heic]'.")
+
+    notes: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            # Our own pixel limit decides; Pillow's bomb warning would only be noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError as exc:
+        raise IngestError("not_image", f"{name}: this is not an image Studio can read (JPEG, PNG, WebP, TIFF, GIF, HEIC).") from exc
+    except Image.DecompressionBombError as exc:
+        raise IngestError("too_many_pixels", f"{name}: the image is too large to decode safely.") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise IngestError("corrupt", f"{name}: the file is damaged ({exc}).") from exc
+
+    w, h = im.size
+    if w * h > limits.max_pixels:
+        raise IngestError("too_many_pixels", f"{name}: {w}×{h} is {w * h / 1e6:.0f} MP, over the {limits.max_pixels / 1e6:.0f} MP limit.")
+    source_format = im.format or "unknown"
+    if getattr(im, "is_animated", False) and getattr(im, "n_frames", 1) > 1:
+        notes.append(f"animated image with {im.n_frames} frames: the first frame is used")
+        im.seek(0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im.load()
+    except Image.DecompressionBombError as exc:
+        raise IngestError("too_many_pixels", f"{name}: the image is too large to decode safely.") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise IngestError("corrupt", f"{name}: the file is truncated or damaged ({exc}).") from exc
+
+    source_mode = im.mode
+    im = _apply_orientation(im, notes)
+    im = _to_srgb(im, notes)
+    if min(im.size) < limits.min_side:
+        raise IngestError("too_small", f"{name}: {im.width}×{im.height} is too small; the short side needs at least {limits.min_side} px.")
+    return IngestedImage(im, data, hashlib.sha256(data).hexdigest(), source_format, source_mode, notes)
+
+
+def _apply_orientation(im: Image.Image, notes: list[str]) -> Image.Image:
+    orientation = im.getexif().get(0x0112, 1)
+    if orientation in (None, 1):
+        return im
+    out = ImageOps.exif_transpose(im)
+    notes.append(f"rotated upright from EXIF orientation {orientation}")
+    return out
+
+
+def _high_bit_to_8bit(im: Image.Image) -> Image.Image:
+    """16-bit or 32-bit grayscale → 8-bit L, keeping the full range."""
+    arr = np.asarray(im)
+    if im.mode == "F":
+        arr8 = np.clip(arr * 255.0 + 0.5, 0, 255)
+    else:
+        # I;16 holds 0..65535; mode I from a 16-bit PNG does too.
+        arr8 = np.clip(arr.astype(np.float64) / 257.0 + 0.5, 0, 255)
+    return Image.fromarray(arr8.astype(np.uint8), "L")
+
+
+_SRGB = None
+
+
+def _srgb_profile():
+    global _SRGB
+    if _SRGB is None:
+        _SRGB = ImageCms.createProfile("sRGB")
+    return _SRGB
+
+
+def _to_srgb(im: Image.Image, notes: list[str]) -> Image.Image:
+    icc = im.info.get("icc_profile")
+    has_transparency = "transparency" in im.info
+
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        im = _high_bit_to_8bit(im)
+        notes.append("16-bit image reduced to 8 bits per channel")
+    if im.mode == "P":
+        im = im.convert("RGBA" if has_transparency else "RGB")
+    elif im.mode in ("LA", "PA", "La", "RGBa"):
+        im = im.convert("RGBA")
+    elif im.mode in ("L", "1") and has_transparency:
+        im = im.convert("RGBA")
+
+    if icc and im.mode in ("RGB", "RGBA", "CMYK", "L"):
+        try:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            desc = ImageCms.getProfileDescription(src).strip()
+            alpha = im.getchannel("A") if im.mode == "RGBA" else None
+            base = im.convert("RGB") if im.mode == "RGBA" else im
+            converted = ImageCms.profileToProfile(base, src, _srgb_profile(), outputMode="RGB",
+                                                  renderingIntent=ImageCms.Intent.PERCEPTUAL)
+            if converted is not None:
+                im = converted
+                if alpha is not None:
+                    im.putalpha(alpha)
+                if "srgb" not in desc.lower():
+                    notes.append(f"converted from the embedded colour profile '{desc}' to sRGB")
+        except (OSError, ImageCms.PyCMSError, ValueError) as exc:
+            notes.append(f"embedded colour profile ignored ({exc})")
+    if im.mode == "CMYK":
+        notes.append("CMYK image converted to RGB without a profile")
+        im = im.convert("RGB")
+    if im.mode == "RGBA":
+        if im.getchannel("A").getextrema() == (255, 255):
+            im = im.convert("RGB")
+    elif im.mode != "RGB":
+        im = im.convert("RGB")
+    im.info.pop("icc_profile", None)
+    return im

@@ -1,0 +1,301 @@
+"""Persistence: one SQLite database (sqlite-utils, WAL) and a folder of artifacts.
+
+Rows hold jobs, stage runs, variants, human inputs and the credits ledger.
+Artifacts (images, arrays, raw uploads) are files named by the SHA-256 of their
+bytes, written to a temp file and renamed into place, so a reader never sees a
+partial file and writing the same content twice keeps one copy.
+
+Each thread gets its own connection; `tx()` opens an IMMEDIATE transaction so
+read-modify-write sequences (claiming work, moving money) are atomic across
+threads and processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlite_utils
+from PIL import Image
+
+# Each migration takes the database from version i to i + 1. Never edit one that
+# has shipped; append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        recipe TEXT NOT NULL,
+        params TEXT NOT NULL DEFAULT '{}',
+        status TEXT NOT NULL DEFAULT 'queued',
+        title TEXT NOT NULL DEFAULT '',
+        parent_id TEXT REFERENCES jobs(id),
+        batch_id TEXT,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        error TEXT,
+        failed_stage TEXT,
+        failed_attempts INTEGER,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        cost REAL NOT NULL DEFAULT 0
+    );
+    CREATE INDEX jobs_status ON jobs(status, created_at);
+    CREATE INDEX jobs_batch ON jobs(batch_id);
+    CREATE TABLE stage_runs (
+        id INTEGER PRIMARY KEY,
+        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        deps TEXT NOT NULL DEFAULT '{}',
+        params TEXT NOT NULL DEFAULT '{}',
+        device TEXT NOT NULL DEFAULT 'cpu',
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempt INTEGER NOT NULL DEFAULT 0,
+        not_before REAL NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_token TEXT,
+        lease_expires REAL,
+        started_at REAL,
+        finished_at REAL,
+        duration_s REAL,
+        progress REAL NOT NULL DEFAULT 0,
+        message TEXT NOT NULL DEFAULT '',
+        outputs TEXT,
+        error TEXT,
+        history TEXT NOT NULL DEFAULT '[]',
+        reused_from INTEGER,
+        UNIQUE (job_id, key)
+    );
+    CREATE INDEX stage_runs_ready ON stage_runs(status, not_before);
+    CREATE TABLE variants (
+        id INTEGER PRIMARY KEY,
+        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        seed INTEGER,
+        artifact TEXT,
+        data TEXT NOT NULL DEFAULT '{}',
+        UNIQUE (job_id, idx)
+    );
+    CREATE TABLE artifacts (
+        hash TEXT PRIMARY KEY,
+        ext TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE job_inputs (
+        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (job_id, key)
+    );
+    CREATE TABLE ledger (
+        id INTEGER PRIMARY KEY,
+        job_id TEXT,
+        kind TEXT NOT NULL,
+        amount REAL NOT NULL,
+        provider TEXT NOT NULL DEFAULT '',
+        note TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX ledger_job ON ledger(job_id);
+    """,
+]
+
+ARTIFACT_EXTS = ("png", "npy", "bin", "jpg", "webp", "json")
+# Temp files older than this are leftovers of a crash, not a write in progress.
+STALE_TEMP_S = 600.0
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+class ArtifactStore:
+    """Files addressed by the SHA-256 of their bytes."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self._clean_stale_temps()
+
+    def path(self, digest: str, ext: str) -> Path:
+        return self.root / digest[:2] / f"{digest}.{ext}"
+
+    def find(self, digest: str) -> Path | None:
+        for ext in ARTIFACT_EXTS:
+            p = self.path(digest, ext)
+            if p.exists():
+                return p
+        return None
+
+    def put_bytes(self, data: bytes, ext: str = "bin") -> str:
+        if ext not in ARTIFACT_EXTS:
+            raise ValueError(f"unknown artifact type {ext!r}")
+        digest = hashlib.sha256(data).hexdigest()
+        final = self.path(digest, ext)
+        if final.exists():
+            return digest
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return digest
+
+    def put_image(self, image: Image.Image) -> str:
+        buf = io.BytesIO()
+        # Level 1: artifacts are written often and read rarely; speed beats size.
+        image.save(buf, format="PNG", compress_level=1)
+        return self.put_bytes(buf.getvalue(), "png")
+
+    def put_array(self, array: np.ndarray) -> str:
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+        return self.put_bytes(buf.getvalue(), "npy")
+
+    def read_bytes(self, digest: str) -> bytes:
+        p = self.find(digest)
+        if p is None:
+            raise FileNotFoundError(f"artifact {digest} is missing")
+        return p.read_bytes()
+
+    def read_image(self, digest: str) -> Image.Image:
+        p = self.path(digest, "png")
+        with Image.open(p) as im:
+            im.load()
+            return im
+
+    def read_array(self, digest: str) -> np.ndarray:
+        return np.load(self.path(digest, "npy"), allow_pickle=False)
+
+    def _clean_stale_temps(self) -> None:
+        now = time.time()
+        for tmp in self.root.glob("*/.*.tmp"):
+            with contextlib.suppress(OSError):
+                if now - tmp.stat().st_mtime > STALE_TEMP_S:
+                    tmp.unlink()
+
+
+class Store:
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "studio.db"
+        self.artifacts = ArtifactStore(self.root / "artifacts")
+        self._local = threading.local()
+        self._migrate()
+
+    # -- connections -------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        # WAL + NORMAL is durable across application crashes; only an OS crash
+        # can lose the last commits, never corrupt the file.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = sqlite_utils.Database(self.conn)
+        return db
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        conn = self.conn
+        if conn.in_transaction:  # nested: join the outer transaction
+            yield conn
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+            self._local.db = None
+
+    # -- schema ------------------------------------------------------------
+    def schema_version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def _migrate(self) -> None:
+        with self.tx() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise RuntimeError(
+                    f"{self.db_path} was written by a newer Studio (schema {version}); this one knows {len(MIGRATIONS)}."
+                )
+            for i in range(version, len(MIGRATIONS)):
+                for statement in MIGRATIONS[i].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {i + 1}")
+
+    # -- small helpers shared by the modules that own each table ------------
+    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def one(self, sql: str, params: tuple | dict = ()) -> sqlite3.Row | None:
+        return self.conn.execute(sql, params).fetchone()
+
+    def put_artifact(self, data: bytes, ext: str) -> str:
+        digest = self.artifacts.put_bytes(data, ext)
+        self._record_artifact(digest, ext, len(data))
+        return digest
+
+    def put_image(self, image: Image.Image) -> str:
+        digest = self.artifacts.put_image(image)
+        self._record_artifact(digest, "png", self.artifacts.path(digest, "png").stat().st_size)
+        return digest
+
+    def put_array(self, array: np.ndarray) -> str:
+        digest = self.artifacts.put_array(array)
+        self._record_artifact(digest, "npy", self.artifacts.path(digest, "npy").stat().st_size)
+        return digest
+
+    def _record_artifact(self, digest: str, ext: str, size: int) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO artifacts(hash, ext, size, created_at) VALUES (?, ?, ?, ?)",
+            (digest, ext, size, time.time()),
+        )

@@ -1,0 +1,1 @@
+"""Gradio UI. The only package that imports gradio."""

@@ -41,6 +41,134 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(port=args.port, listen=args.listen, auth=args.auth, open_browser=not args.no_browser)
 
 
+def _print_json(data) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def _when(ts: float | None) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "-"
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from studio.history import list_jobs
+    from studio.services import open_store
+
+    rows = list_jobs(open_store(), limit=args.limit, status=args.status)
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("no jobs yet")
+    for r in rows:
+        wall = f"{r['wall_s']:.1f}s" if r["wall_s"] is not None else "-"
+        extra = f"  {r['failed_stage']}: {r['error']}" if r["status"] == "failed" else ""
+        print(f"{r['id']}  {_when(r['created_at'])}  {r['status']:<9} {r['recipe']:<8} {r['scene'] or '-':<18} "
+              f"{wall:>7}  {r['cost']:.2f}{extra}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from studio.history import job_detail
+    from studio.pipeline.jobs import JobError
+    from studio.services import open_store
+
+    try:
+        detail = job_detail(open_store(), args.job)
+    except JobError as exc:
+        print(f"studio: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        _print_json(detail)
+        return 0
+    print(f"job {detail['id']}  {detail['status']}  recipe {detail['recipe']}  cost {detail['cost']:.2f}")
+    if detail["parent_id"]:
+        print(f"replay of {detail['parent_id']}")
+    if detail["error"]:
+        print(f"failed at {detail['failed_stage']} after {detail['failed_attempts']} attempt(s): {detail['error']}")
+    print("params: " + json.dumps(detail["params"], default=str))
+    for st in detail["stages"]:
+        dur = f"{st['duration_s']:.3f}s" if st["duration_s"] is not None else "-"
+        note = " (reused)" if st["reused_from"] else ""
+        print(f"  {st['key']:<20} {st['status']:<9} attempt {st['attempt']}  {dur}{note}"
+              + (f"  {st['error']}" if st["error"] else ""))
+    for v in detail["variants"]:
+        print(f"  variant {v['index']}: seed {v['seed']}")
+    return 0
+
+
+def _job_action(args: argparse.Namespace, action) -> int:
+    from studio.pipeline.jobs import JobError
+    from studio.services import open_store
+
+    try:
+        return action(open_store())
+    except (JobError, KeyError, ValueError) as exc:
+        print(f"studio: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run_with_progress(job_ids: list[str]) -> int:
+    from studio.cli_progress import run_with_bar
+    from studio.pipeline.jobs import get_job
+    from studio.services import open_store
+
+    run_with_bar(job_ids)
+    statuses = [get_job(open_store(), j)["status"] for j in job_ids]
+    for j, s in zip(job_ids, statuses, strict=True):
+        print(f"{j}: {s}")
+    return 0 if all(s == "done" for s in statuses) else 1
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from studio.pipeline import jobs
+    from studio.services import ledger
+
+    def go(store):
+        job = jobs.get_job(store, args.job)
+        jobs.retry(store, job["id"], ledger(store))
+        return _run_with_progress([job["id"]])
+
+    return _job_action(args, go)
+
+
+def _parse_sets(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set wants key=value, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value  # bare words are strings
+    return out
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from studio.pipeline import jobs
+    from studio.services import ledger, registry
+
+    def go(store):
+        new = jobs.replay(store, registry(), args.job, args.from_stage, _parse_sets(args.set), ledger(store))
+        print(f"replay job {new} (from {args.from_stage} of {args.job})")
+        return _run_with_progress([new])
+
+    return _job_action(args, go)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from studio.pipeline import jobs
+    from studio.services import ledger
+
+    def go(store):
+        print(f"{args.job}: {jobs.cancel(store, args.job, ledger(store))}")
+        return 0
+
+    return _job_action(args, go)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="studio", description="Local-first AI product photography.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -56,6 +184,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", help="user:password for --listen (or STUDIO_AUTH)")
     p.add_argument("--no-browser", action="store_true")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("history", help="past jobs, newest first")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--status", choices=["queued", "running", "waiting", "paused", "done", "failed", "cancelled"])
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("show", help="one job: stages, timings, seeds, errors")
+    p.add_argument("job")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("retry", help="run a failed or cancelled job again from where it stopped")
+    p.add_argument("job")
+    p.set_defaults(func=cmd_retry)
+
+    p = sub.add_parser("replay", help="a new job from a stage of an old one, with changed parameters")
+    p.add_argument("job")
+    p.add_argument("--from", dest="from_stage", required=True, metavar="STAGE")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("cancel", help="cancel a queued or running job")
+    p.add_argument("job")
+    p.set_defaults(func=cmd_cancel)
     return parser
 
 

@@ -71,6 +71,9 @@ MIGRATIONS: list[str] = [
         duration_s REAL,
         progress REAL NOT NULL DEFAULT 0,
         message TEXT NOT NULL DEFAULT '',
+        waiting_for TEXT,
+        prompt TEXT,
+        crashes INTEGER NOT NULL DEFAULT 0,
         outputs TEXT,
         error TEXT,
         history TEXT NOT NULL DEFAULT '[]',
@@ -107,9 +110,11 @@ MIGRATIONS: list[str] = [
         amount REAL NOT NULL,
         provider TEXT NOT NULL DEFAULT '',
         note TEXT NOT NULL DEFAULT '',
+        ref TEXT,
         created_at REAL NOT NULL
     );
     CREATE INDEX ledger_job ON ledger(job_id);
+    CREATE UNIQUE INDEX ledger_ref ON ledger(job_id, kind, ref) WHERE ref IS NOT NULL;
     """,
 ]
 

@@ -1,0 +1,26 @@
+"""A tqdm progress bar fed by engine events (the CLI's view of a running job)."""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm import tqdm
+
+from studio.pipeline.events import Event
+from studio.services import open_store, run_jobs
+
+
+def run_with_bar(job_ids: list[str]) -> None:
+    store = open_store()
+    marks = ",".join("?" * len(job_ids))
+    total = store.one(f"SELECT COUNT(*) FROM stage_runs WHERE job_id IN ({marks}) AND status != 'done'",
+                      tuple(job_ids))[0]
+    with tqdm(total=total, unit="stage", file=sys.stderr, disable=not sys.stderr.isatty() and total < 1) as bar:
+        def on_event(e: Event) -> None:
+            if e.kind == "finish":
+                bar.update(1)
+                bar.set_postfix_str(e.key)
+            elif e.kind in ("retry", "fail", "waiting"):
+                bar.write(f"{e.job_id} {e.key}: {e.kind} {e.message}")
+
+        run_jobs(job_ids, on_event, store)

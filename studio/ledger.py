@@ -1,0 +1,124 @@
+"""Credits ledger: what jobs may spend, and did spend, on cloud APIs.
+
+Entries are append-only. For a job:
+    hold  = reserve - charge - release     (money set aside, not yet spent)
+    spent = charge - refund
+A reservation fails when spent + held across all jobs would pass the budget. When a
+job ends its hold is released; when it fails or is cancelled its charges are refunded.
+`problems()` checks those rules, so "the ledger balances" is a query, not a hope.
+"""
+
+from __future__ import annotations
+
+import time
+
+from studio.store import Store
+
+EPS = 1e-9
+
+
+class BudgetExceeded(Exception):
+    pass
+
+
+class Ledger:
+    def __init__(self, store: Store, budget: float | None = None):
+        self.store = store
+        self.budget = budget
+
+    def _add(self, job_id: str | None, kind: str, amount: float, provider: str = "", note: str = "",
+             ref: str | None = None) -> None:
+        self.store.conn.execute(
+            "INSERT INTO ledger(job_id, kind, amount, provider, note, ref, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (job_id, kind, float(amount), provider, note, ref, time.time()),
+        )
+
+    def has(self, job_id: str, kind: str, ref: str) -> bool:
+        return self.store.one("SELECT 1 FROM ledger WHERE job_id = ? AND kind = ? AND ref = ?",
+                              (job_id, kind, ref)) is not None
+
+    def _sums(self, job_id: str | None = None) -> dict[str, float]:
+        sql = "SELECT kind, COALESCE(SUM(amount), 0) FROM ledger"
+        rows = self.store.query(sql + (" WHERE job_id = ? GROUP BY kind" if job_id else " GROUP BY kind"),
+                                (job_id,) if job_id else ())
+        sums = {"reserve": 0.0, "charge": 0.0, "release": 0.0, "refund": 0.0}
+        sums.update({k: v for k, v in rows})
+        return sums
+
+    def hold(self, job_id: str | None = None) -> float:
+        s = self._sums(job_id)
+        return s["reserve"] - s["charge"] - s["release"]
+
+    def spent(self, job_id: str | None = None) -> float:
+        s = self._sums(job_id)
+        return s["charge"] - s["refund"]
+
+    def available(self) -> float | None:
+        if self.budget is None:
+            return None
+        return self.budget - self.spent() - self.hold()
+
+    def reserve(self, job_id: str, amount: float, provider: str = "", note: str = "") -> None:
+        if amount <= 0:
+            return
+        with self.store.tx():
+            avail = self.available()
+            if avail is not None and amount > avail + EPS:
+                raise BudgetExceeded(f"this needs {amount:.2f} but only {max(avail, 0):.2f} of the "
+                                     f"{self.budget:.2f} budget is left")
+            self._add(job_id, "reserve", amount, provider, note)
+
+    def charge(self, job_id: str, amount: float, provider: str = "", note: str = "", ref: str | None = None) -> None:
+        """Spend money: from the job's hold first; any excess must fit the budget.
+        A charge with a `ref` already in the ledger is not made twice (a stage re-run
+        after its worker crashed)."""
+        if amount <= 0:
+            return
+        with self.store.tx():
+            if ref is not None and self.has(job_id, "charge", ref):
+                return
+            extra = amount - max(self.hold(job_id), 0.0)
+            if extra > EPS:
+                avail = self.available()
+                if avail is not None and extra > avail + EPS:
+                    raise BudgetExceeded(f"charging {amount:.2f} would pass the {self.budget:.2f} budget")
+                self._add(job_id, "reserve", extra, provider, "top-up to cover the charge")
+            self._add(job_id, "charge", amount, provider, note, ref)
+            self._update_cost(job_id)
+
+    def settle(self, job_id: str, succeeded: bool) -> None:
+        """Called once a job ends: release what is held; refund everything if it failed."""
+        with self.store.tx():
+            held = self.hold(job_id)
+            if held > EPS:
+                self._add(job_id, "release", held, note="job ended")
+            if not succeeded:
+                spent = self.spent(job_id)
+                if spent > EPS:
+                    self._add(job_id, "refund", spent, note="job failed or was cancelled")
+            self._update_cost(job_id)
+
+    def _update_cost(self, job_id: str) -> None:
+        self.store.conn.execute("UPDATE jobs SET cost = ? WHERE id = ?", (self.spent(job_id), job_id))
+
+    def entries(self, job_id: str | None = None, limit: int = 200) -> list[dict]:
+        where, args = ("WHERE job_id = ?", (job_id, limit)) if job_id else ("", (limit,))
+        rows = self.store.query(f"SELECT * FROM ledger {where} ORDER BY id DESC LIMIT ?", args)
+        return [dict(r) for r in rows]
+
+    def problems(self) -> list[str]:
+        """Every way the ledger fails to balance (empty when it balances)."""
+        out = []
+        jobs = {r["id"]: r["status"] for r in self.store.query("SELECT id, status FROM jobs")}
+        for (job_id,) in self.store.query("SELECT DISTINCT job_id FROM ledger WHERE job_id IS NOT NULL"):
+            hold, spent = self.hold(job_id), self.spent(job_id)
+            status = jobs.get(job_id)
+            if hold < -EPS or spent < -EPS:
+                out.append(f"{job_id}: negative hold {hold:.4f} or spend {spent:.4f}")
+            if status in ("done", "failed", "cancelled") and abs(hold) > EPS:
+                out.append(f"{job_id}: {status} but still holds {hold:.4f}")
+            if status in ("failed", "cancelled") and abs(spent) > EPS:
+                out.append(f"{job_id}: {status} but {spent:.4f} was not refunded")
+        if self.budget is not None and self.spent() + self.hold() > self.budget + EPS:
+            out.append(f"spent + held {self.spent() + self.hold():.4f} is over the budget {self.budget:.4f}")
+        return out

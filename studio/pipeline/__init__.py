@@ -1,0 +1,1 @@
+"""Stages, the DAG engine, the durable queue and the worker."""

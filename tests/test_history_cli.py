@@ -12,9 +12,9 @@ from tests import engine_stages as es
 def test_history_show_and_cancel_commands(capsys):
     store = open_store()
     ok = jobs.submit(store, es.REGISTRY, "chain", {"variants": 2, "scene": "marble"})
-    bad = jobs.submit(store, es.REGISTRY, "broken")
+    bad = jobs.submit(store, es.REGISTRY, "broken", {})
     Worker(store, es.REGISTRY, poll_s=0.05).run_until([ok, bad], timeout=30)
-    queued = jobs.submit(store, es.REGISTRY, "chain")
+    queued = jobs.submit(store, es.REGISTRY, "chain", {})
 
     assert cli.main(["history", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)

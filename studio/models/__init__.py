@@ -1,0 +1,1 @@
+"""Model backends (each imports its heavy libraries lazily) and the registry."""

@@ -1,0 +1,166 @@
+"""Classical cut-out, no weights: for products on plainish backgrounds (table, sheet,
+wall, paper).
+
+1. At a working resolution (≤ 512 px), model the background from the image border:
+   a smooth quadratic colour surface (gradients, light falloff) and a few k-means
+   colour clusters (patterns).
+2. Saliency = distance from that background model (chroma weighted above lightness,
+   so soft shadows count less), plus regions enclosed by strong edges (white on white),
+   with a mild centre prior.
+3. Seed OpenCV GrabCut with it (border = background, strong saliency = foreground).
+4. Clean up (main components, enclosed holes that do not look like background),
+   upscale, and snap the edge to the photo with a guided filter at full size.
+
+Confidence is an honest estimate from how well the result separates from the
+background model and how much the seeds and GrabCut agree.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from studio.imaging import masks
+from studio.models.base import Segmentation
+
+WORK_SIDE = 512
+
+
+def _design(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    return np.stack([np.ones_like(xs), xs, ys, xs * xs, xs * ys, ys * ys], axis=-1)
+
+
+class ClassicSegmenter:
+    name = "classic"
+
+    def segment(self, image: Image.Image) -> Segmentation:
+        rgb = np.asarray(image.convert("RGB"))
+        H, W = rgb.shape[:2]
+        scale = min(1.0, WORK_SIDE / max(H, W))
+        small = cv2.resize(rgb, (max(8, round(W * scale)), max(8, round(H * scale))), interpolation=cv2.INTER_AREA)
+        fg_small, score, seed, bg_dist = self._segment_small(small)
+        alpha_small = fg_small.astype(np.float32)
+        alpha = cv2.resize(alpha_small, (W, H), interpolation=cv2.INTER_LINEAR) if scale < 1 else alpha_small
+        alpha = masks.refine_edges(rgb, alpha)
+        confidence, notes = self._confidence(small, fg_small, seed, bg_dist)
+        return Segmentation(alpha=alpha, confidence=confidence, backend=self.name, notes=notes)
+
+    # -- the work at working resolution ------------------------------------
+    def _segment_small(self, rgb: np.ndarray):
+        h, w = rgb.shape[:2]
+        lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+        lab[..., 0] *= 0.5  # lightness counts half: shadows and shading are not product
+        band = max(3, round(0.03 * min(h, w)))
+        border = np.zeros((h, w), bool)
+        border[:band], border[-band:], border[:, :band], border[:, -band:] = True, True, True, True
+
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        xs, ys = xs / w - 0.5, ys / h - 0.5
+        design = _design(xs, ys)
+        bpix = lab[border]
+        coef, *_ = np.linalg.lstsq(design[border], bpix, rcond=None)
+        d_poly = np.linalg.norm(lab - design @ coef, axis=-1)
+
+        k = 4
+        criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+        sample = bpix[:: max(1, len(bpix) // 4000)].astype(np.float32)
+        _, _, centers = cv2.kmeans(sample, k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+        d_km = np.min(np.linalg.norm(lab[..., None, :] - centers[None, None], axis=-1), axis=-1)
+        # Patterns: blur the distance a little so texture of the background averages out.
+        bg_dist = cv2.GaussianBlur(np.minimum(d_poly, d_km), (0, 0), 1.0)
+        noise = float(np.percentile(bg_dist[border], 95)) + 2.0
+        colour_score = np.clip(bg_dist / (3.0 * noise), 0, 1)
+
+        # Regions closed by strong edges: lets a white product on white paper show up.
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        grey = cv2.GaussianBlur(grey, (0, 0), 1.0)
+        gx, gy = cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)
+        # Edges must beat the background's own texture (a checked cloth has edges too).
+        hi = max(30.0, 1.5 * float(np.percentile(np.abs(gx[border]) + np.abs(gy[border]), 99)))
+        edges = cv2.Canny(grey, hi / 3, hi)
+        edges[border] = 0
+        closed = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9)))
+        filled = masks.fill_holes(closed.astype(np.float32) / 255.0) > 0.5
+        filled = masks.keep_main_components(filled.astype(np.float32), 0.2) > 0.5
+        edge_score = filled.astype(np.float32) * 0.6
+
+        centre = np.exp(-((xs / 0.6) ** 2 + (ys / 0.6) ** 2))
+        score = np.maximum(colour_score, edge_score) * (0.7 + 0.3 * centre)
+        # Shadows have soft edges: a region closed by strong edges is not one.
+        shadow = self._shadow_like(rgb, design, border) & ~filled
+
+        t = 0.33
+        raw = (score > t) & ~shadow
+        # A closed ring of difference (a white product's rim) encloses product: let
+        # GrabCut judge its inside instead of starting it as background.
+        seed = masks.fill_holes(raw.astype(np.float32)) > 0.5
+        gc = np.full((h, w), cv2.GC_PR_BGD, np.uint8)
+        gc[seed] = cv2.GC_PR_FGD
+        sure = cv2.erode(((score > 0.75) & ~shadow).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        gc[sure] = cv2.GC_FGD
+        gc[border] = cv2.GC_BGD
+        if seed.sum() < 20:  # nothing stands out: say so rather than invent a product
+            return np.zeros((h, w), np.float32), score, seed, bg_dist
+        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        cv2.grabCut(rgb, gc, None, bgd, fgd, 4, cv2.GC_INIT_WITH_MASK)
+        fg = np.isin(gc, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
+        fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        fg = masks.keep_main_components(fg)
+        fg = self._fill_product_holes(fg, bg_dist, noise)
+        return fg, score, seed, bg_dist
+
+    @staticmethod
+    def _shadow_like(rgb: np.ndarray, design: np.ndarray, border: np.ndarray) -> np.ndarray:
+        """Pixels that are the predicted background, uniformly darkened: cast shadows."""
+        f = rgb.astype(np.float32) + 1.0
+        coef, *_ = np.linalg.lstsq(design[border], f[border], rcond=None)
+        bg = np.maximum(design @ coef, 1.0)
+        ratio = f / bg
+        mean = ratio.mean(axis=-1)
+        spread = ratio.std(axis=-1) / np.maximum(mean, 1e-3)
+        spread = cv2.GaussianBlur(spread, (0, 0), 1.5)
+        return (mean > 0.3) & (mean < 0.93) & (spread < 0.04)
+
+    @staticmethod
+    def _fill_product_holes(fg: np.ndarray, bg_dist: np.ndarray, noise: float) -> np.ndarray:
+        """Fill enclosed holes unless they look like the background (a mug handle's gap)."""
+        hole_mask = (1 - fg).astype(np.uint8)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(hole_mask, connectivity=4)
+        h, w = fg.shape
+        out = fg.copy()
+        for i in range(1, n):
+            x, y, bw, bh, area = stats[i]
+            if x == 0 or y == 0 or x + bw == w or y + bh == h:
+                continue
+            region = labels == i
+            if area < 0.002 * fg.sum() or float(np.median(bg_dist[region])) > 2.0 * noise:
+                out[region] = 1.0
+        return out
+
+    @staticmethod
+    def _confidence(rgb: np.ndarray, fg: np.ndarray, seed: np.ndarray, bg_dist: np.ndarray) -> tuple[float, list[str]]:
+        notes = []
+        f = fg > 0.5
+        frac = f.mean()
+        if frac < 0.005:
+            return 0.0, ["no product found: paint it in with the touch-up brush"]
+        inter = np.logical_and(f, seed).sum()
+        union = np.logical_or(f, seed).sum()
+        agreement = inter / max(union, 1)
+        inside = float(np.median(bg_dist[f]))
+        outside = float(np.percentile(bg_dist[~f], 90)) if (~f).any() else 0.0
+        separation = np.clip((inside - outside) / (inside + 1e-3), 0, 1)
+        h, w = f.shape
+        edge = np.concatenate([f[0], f[-1], f[:, 0], f[:, -1]]).mean()
+        conf = 0.45 * separation + 0.45 * agreement + 0.1
+        if edge > 0.02:
+            conf *= 0.6
+            notes.append("the product touches the photo's edge")
+        if frac > 0.85:
+            conf *= 0.5
+            notes.append("the cut-out covers almost the whole photo")
+        conf = float(np.clip(conf, 0, 1))
+        if conf < 0.6:
+            notes.append("low confidence: check the edges and touch up the mask")
+        return round(conf, 3), notes

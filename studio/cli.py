@@ -169,6 +169,25 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return _job_action(args, go)
 
 
+def cmd_cutout(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from studio.cutout import cutout_photos
+
+    out = Path(args.out)
+    results = cutout_photos([Path(p) for p in args.photos], out, backend=args.backend)
+    if args.json:
+        _print_json(results)
+    else:
+        for r in results:
+            if r["ok"]:
+                extra = f"; {'; '.join(r['notes'])}" if r["notes"] else ""
+                print(f"{r['photo']} -> {r['output']}  ({r['backend']}, confidence {r['confidence']:.2f}{extra})")
+            else:
+                print(f"{r['photo']}: FAILED {r['error']}")
+    return 0 if all(r["ok"] for r in results) else 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="studio", description="Local-first AI product photography.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -184,6 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", help="user:password for --listen (or STUDIO_AUTH)")
     p.add_argument("--no-browser", action="store_true")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("cutout", help="cut products out of photos: one RGBA PNG per photo")
+    p.add_argument("photos", nargs="+", metavar="PHOTO")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--backend", choices=["auto", "classic", "rmbg"], default="auto")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_cutout)
 
     p = sub.add_parser("history", help="past jobs, newest first")
     p.add_argument("--json", action="store_true")

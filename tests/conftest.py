@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import os
+import tempfile
+
+os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="studio-test-hf-"))
 from pathlib import Path
 
 import pytest

@@ -1,0 +1,87 @@
+"""What models exist, where their weights live, and which backend to use.
+
+Weights are found in the models dir (`<models>/<owner>--<name>/` or `<models>/<name>/`)
+or in the Hugging Face cache exactly as huggingface_hub leaves it (HF_HOME and
+HF_HUB_CACHE are honoured). Nothing here downloads: finding uses local files only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio.config import load_settings
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    repo_id: str
+    kind: str  # "segment" | "generate" | "score"
+    files: tuple[str, ...]  # must all be present for the model to count as installed
+    size_gb: float
+    licence: str
+
+
+SPECS: dict[str, ModelSpec] = {
+    s.id: s
+    for s in [
+        ModelSpec("rmbg-2.0", "briaai/RMBG-2.0", "segment", ("config.json", "model.safetensors"), 0.9,
+                  "CC BY-NC 4.0 (non-commercial; BRIA offers a commercial licence)"),
+    ]
+}
+
+
+def _candidates(spec: ModelSpec, models_dir: Path) -> list[Path]:
+    owner_name = spec.repo_id.replace("/", "--")
+    return [models_dir / owner_name, models_dir / spec.repo_id.split("/")[-1]]
+
+
+def _complete(path: Path, spec: ModelSpec) -> bool:
+    return all((path / f).exists() for f in spec.files)
+
+
+def locate(spec: ModelSpec | str, models_dir: Path | None = None) -> Path | None:
+    """The folder holding the model's files, or None when it is not installed."""
+    spec = SPECS[spec] if isinstance(spec, str) else spec
+    models_dir = models_dir or load_settings().models_path()
+    for path in _candidates(spec, models_dir):
+        if path.is_dir() and _complete(path, spec):
+            return path
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+    except ImportError:
+        return None
+    try:
+        path = Path(snapshot_download(spec.repo_id, local_files_only=True))
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        return None
+    return path if _complete(path, spec) else None
+
+
+SEGMENTERS = ("auto", "classic", "rmbg")
+
+
+class BackendUnavailable(RuntimeError):
+    pass
+
+
+def pick_segmenter(name: str = "auto"):
+    """The segmenter to use: `auto` takes RMBG-2.0 when installed, else the classic one."""
+    from studio.models.segment_classic import ClassicSegmenter
+
+    if name not in SEGMENTERS:
+        raise ValueError(f"unknown segmenter {name!r}; choose from {', '.join(SEGMENTERS)}")
+    if name == "classic":
+        return ClassicSegmenter()
+    path = locate("rmbg-2.0")
+    if path is None:
+        if name == "rmbg":
+            raise BackendUnavailable(
+                "RMBG-2.0 is not installed: put briaai/RMBG-2.0 in the models folder "
+                f"({load_settings().models_path()}) or the Hugging Face cache")
+        return ClassicSegmenter()
+    from studio.models.segment_rmbg import RMBGSegmenter
+
+    return RMBGSegmenter(path)

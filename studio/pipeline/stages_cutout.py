@@ -1,0 +1,62 @@
+"""Stages from upload to cut-out: ingest → segment → touchup → matte."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from studio.imaging import masks
+from studio.pipeline.stage import RetryPolicy, Stage, StageContext
+
+
+def ingest(ctx: StageContext) -> dict:
+    from studio.config import load_settings
+    from studio.imaging.io import ingest_bytes
+
+    data = ctx.store.artifacts.read_bytes(ctx.params["photo"])
+    img = ingest_bytes(data, ctx.params.get("photo_name", "photo"), load_settings().limits)
+    return {"image": img.image.convert("RGB"), "notes": img.notes}
+
+
+def segment(ctx: StageContext, image: Image.Image) -> dict:
+    from studio.models.registry import pick_segmenter
+
+    seg = pick_segmenter(ctx.params.get("segmenter", "auto"))
+    ctx.progress(0.1, f"cutting out with {seg.name}")
+    result = seg.segment(image)
+    return {"alpha": _alpha_image(result.alpha), "backend": result.backend, "confidence": result.confidence,
+            "notes": result.notes}
+
+
+def touchup(ctx: StageContext, image: Image.Image, alpha: Image.Image) -> dict:
+    """Apply the person's mask edits. With pause_for_touchup the job waits for them."""
+    if ctx.params.get("pause_for_touchup"):
+        edits = ctx.require_input("mask_edits", {"hint": "touch up the mask, then continue"})
+    else:
+        edits = ctx.input_or("mask_edits", [])
+    a = np.asarray(alpha, dtype=np.float32) / 255.0
+    out = masks.apply_edits(a, edits, ctx.store.artifacts.read_array)
+    return {"alpha": _alpha_image(out), "edits": len(edits)}
+
+
+def matte(ctx: StageContext, image: Image.Image, alpha: Image.Image) -> dict:
+    """RGBA cut-out with decontaminated edge colours (no halo of the old background)."""
+    rgb = np.asarray(image.convert("RGB"))
+    a = np.asarray(alpha, dtype=np.float32) / 255.0
+    fg = masks.decontaminate(rgb, a)
+    return {"cutout": Image.fromarray(masks.to_rgba(fg, a), "RGBA")}
+
+
+def _alpha_image(alpha: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+
+
+STAGES = [
+    Stage("ingest", ingest, outputs=("image", "notes")),
+    Stage("segment", segment, inputs=("image",), outputs=("alpha", "backend", "confidence", "notes"),
+          retry=RetryPolicy(max_attempts=2,
+                            # a model that fails (e.g. out of memory) gets one more try on the classic backend
+                            adjust=lambda p, attempt, exc: {**p, "segmenter": "classic"})),
+    Stage("touchup", touchup, inputs=("image", "alpha"), outputs=("alpha", "edits")),
+    Stage("matte", matte, inputs=("image", "alpha"), outputs=("cutout",)),
+]

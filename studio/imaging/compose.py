@@ -1,0 +1,97 @@
+"""Placement maths and compositing shared by every generator (and the preserve stage)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from studio.scenes import Placement
+
+
+@dataclass(frozen=True)
+class Box:
+    """Where the product goes on the canvas: top-left corner and size in pixels."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def crop_to_alpha(rgba: Image.Image, pad: int = 0) -> Image.Image:
+    """The cut-out cropped to its visible pixels."""
+    bbox = rgba.getchannel("A").point(lambda a: 255 if a > 8 else 0).getbbox()
+    if bbox is None:
+        raise ValueError("the cut-out is empty: nothing to place")
+    x0, y0, x1, y1 = bbox
+    return rgba.crop((max(0, x0 - pad), max(0, y0 - pad), min(rgba.width, x1 + pad), min(rgba.height, y1 + pad)))
+
+
+def place(product_size: tuple[int, int], canvas: tuple[int, int], placement: Placement,
+          jitter: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Box:
+    """Fit the product (w, h) into the canvas (W, H): its longer side becomes
+    `scale` of the frame's matching side, never past the margins; then anchor it.
+    jitter = (dx, dy, dscale) as shares of the frame, for variants."""
+    pw, ph = product_size
+    W, H = canvas
+    scale = placement.scale * (1 + jitter[2])
+    s = (scale * W / pw) if pw / W >= ph / H else (scale * H / ph)
+    margin_x, margin_y = placement.margin * W, placement.margin * H
+    s = min(s, (W - 2 * margin_x) / pw, (H - 2 * margin_y) / ph)
+    w, h = max(1, round(pw * s)), max(1, round(ph * s))
+    cx = W / 2 + jitter[0] * W
+    cy = H / 2 + jitter[1] * H
+    if placement.anchor == "bottom-center":
+        y = placement.floor * H - h + jitter[1] * H
+    elif placement.anchor == "top-center":
+        y = margin_y + jitter[1] * H
+    else:
+        y = cy - h / 2
+    if placement.anchor == "left-center":
+        x = margin_x + jitter[0] * W
+    elif placement.anchor == "right-center":
+        x = W - margin_x - w + jitter[0] * W
+    else:
+        x = cx - w / 2
+    x = int(round(min(max(x, margin_x), W - margin_x - w)))
+    y = int(round(min(max(y, margin_y), H - margin_y - h)))
+    return Box(x, y, w, h)
+
+
+def resize_product(rgba: Image.Image, box: Box) -> np.ndarray:
+    """The cut-out at its placed size, as float32 RGBA 0..1. Every stage that places
+    the product uses this, so generator and preserve agree pixel for pixel."""
+    return np.asarray(rgba.resize((box.w, box.h), Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
+
+
+def paste_layer(canvas_shape: tuple[int, int], layer: np.ndarray, box: Box) -> np.ndarray:
+    """A (h, w, C) layer placed into an all-zero (H, W, C) canvas at box."""
+    H, W = canvas_shape
+    out = np.zeros((H, W, layer.shape[2]), np.float32)
+    x0, y0 = max(box.x, 0), max(box.y, 0)
+    x1, y1 = min(box.x + box.w, W), min(box.y + box.h, H)
+    out[y0:y1, x0:x1] = layer[y0 - box.y: y1 - box.y, x0 - box.x: x1 - box.x]
+    return out
+
+
+def over(background: np.ndarray, fg: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    a = alpha[..., None]
+    return fg * a + background * (1 - a)
+
+
+def hex_rgb(color: str) -> np.ndarray:
+    return np.array([int(color[i: i + 2], 16) for i in (1, 3, 5)], np.float32) / 255.0
+
+
+def eroded(alpha: np.ndarray, px: int) -> np.ndarray:
+    """Where the matte is fully opaque even px pixels in: the product's sure interior."""
+    solid = (alpha >= 0.999).astype(np.uint8)
+    if px <= 0:
+        return solid.astype(bool)
+    return cv2.erode(solid, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))).astype(bool)

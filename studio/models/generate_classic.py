@@ -1,0 +1,215 @@
+"""The classic compositor: a product photo with no model weights.
+
+Procedural backdrop (flat, gradient, paper sweep, wall and floor) with noise-made
+surfaces (marble, wood, concrete, linen, sand, paper), light falloff from the key
+light and a vignette; the product placed by the template; a soft contact shadow,
+a cast shadow thrown away from the light, an optional floor reflection; light wrap
+at the product's edges and a global grade so it sits in the scene's light.
+Variants differ by seed: texture, light angle and placement jitter.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from studio.imaging.compose import Box, crop_to_alpha, hex_rgb, over, paste_layer, place, resize_product
+from studio.scenes import Scene
+
+
+@dataclass
+class Generated:
+    image: Image.Image  # RGB, the scene with the product in it
+    box: Box  # where the product was placed
+    seed: int
+    light_direction: float
+
+
+def _noise(h: int, w: int, rng: np.random.Generator, cell: float, octaves: int = 4) -> np.ndarray:
+    """Smooth multi-octave value noise in about [-1, 1] (cheap: random grids, resized)."""
+    out = np.zeros((h, w), np.float32)
+    amp, total = 1.0, 0.0
+    for _ in range(octaves):
+        gh, gw = max(2, int(h / cell) + 2), max(2, int(w / cell) + 2)
+        grid = rng.standard_normal((gh, gw)).astype(np.float32)
+        out += amp * cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
+        total += amp
+        amp *= 0.5
+        cell = max(1.0, cell / 2)
+    return out / total
+
+
+def _texture(kind: str, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """A (h, w) pattern in [0, 1], 1 where the texture colour shows most."""
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    s = max(h, w)
+    if kind == "marble":
+        # long thin diagonal veins, gently warped, over a soft cloudy grey
+        turb = _noise(h, w, rng, s / 3, 5)
+        veins = np.abs(np.sin((xs * 0.8 + ys * 0.45) / s * 5 + turb * 1.6))
+        fine = np.abs(np.sin((xs * 0.3 + ys) / s * 13 + _noise(h, w, rng, s / 5, 4) * 2.5))
+        clouds = 0.5 + 0.5 * _noise(h, w, rng, s / 8, 4)
+        return np.clip((1 - veins) ** 14 * 1.1 + (1 - fine) ** 24 * 0.5 + 0.18 * clouds, 0, 1)
+    if kind == "wood":
+        warp = _noise(h, w, rng, s / 4, 3) * 12
+        grain = 0.5 + 0.5 * np.sin(ys / s * 160 + warp + _noise(h, w, rng, s / 40, 2) * 2)
+        planks = (np.floor(ys / (s / 6)) % 2) * 0.15
+        return np.clip(grain * 0.7 + planks + 0.15 * _noise(h, w, rng, s / 80, 2), 0, 1)
+    if kind == "concrete":
+        n = _noise(h, w, rng, s / 10, 6) * 0.6 + _noise(h, w, rng, 3, 1) * 0.4
+        pits = (rng.random((h, w)) > 0.997).astype(np.float32)
+        pits = cv2.GaussianBlur(pits, (0, 0), 1.2) * 6
+        return np.clip(0.5 + 0.5 * n + pits, 0, 1)
+    if kind == "linen":
+        weave = 0.5 + 0.25 * np.sin(xs * 1.9) + 0.25 * np.sin(ys * 1.7)
+        folds = _noise(h, w, rng, s / 5, 3)
+        return np.clip(0.5 * weave + 0.3 * (folds + 1) / 2 + 0.2 * (_noise(h, w, rng, 2, 1) + 1) / 2, 0, 1)
+    if kind == "sand":
+        ripples = 0.5 + 0.5 * np.sin(ys / s * 70 + _noise(h, w, rng, s / 5, 3) * 5)
+        grains = (rng.random((h, w)).astype(np.float32))
+        return np.clip(0.35 * ripples + 0.65 * grains, 0, 1)
+    if kind == "paper":
+        return np.clip(0.5 + 0.5 * _noise(h, w, rng, 4, 3), 0, 1)
+    return np.zeros((h, w), np.float32)
+
+
+def _backdrop(scene: Scene, W: int, H: int, rng: np.random.Generator, light_dir: float) -> tuple[np.ndarray, np.ndarray]:
+    """(RGB float image, floor mask in [0, 1])."""
+    c = scene.classic
+    colors = [hex_rgb(x) for x in c.colors]
+    ys = np.linspace(0, 1, H, dtype=np.float32)[:, None]
+    horizon = c.horizon
+    if c.backdrop == "flat":
+        img = np.broadcast_to(colors[0], (H, W, 3)).copy()
+        floor = np.ones((H, W), np.float32)
+    elif c.backdrop == "gradient":
+        stops = np.linspace(0, 1, len(colors))
+        img = np.stack([np.interp(ys[:, 0], stops, [col[i] for col in colors]) for i in range(3)], -1)
+        img = np.broadcast_to(img[:, None, :], (H, W, 3)).copy()
+        floor = np.broadcast_to(np.clip((ys - horizon) / 0.05, 0, 1), (H, W)).copy()
+    else:
+        wall, ground = colors[0], colors[-1]
+        # a paper sweep curves gently from wall to floor; a wall meets the floor at an edge
+        width = 0.12 if c.backdrop == "sweep" else 0.006
+        t = 1 / (1 + np.exp(np.clip(-(ys - horizon) / width, -60, 60)))
+        img = np.broadcast_to(wall * (1 - t)[..., None] + ground * t[..., None], (H, 1, 3))
+        img = np.broadcast_to(img, (H, W, 3)).copy()
+        floor = np.broadcast_to(t, (H, W)).copy()
+        if c.backdrop == "wall-floor":
+            # the floor recedes: a touch darker towards the horizon
+            img *= (1 - 0.12 * np.clip(1 - (ys - horizon) / (1 - horizon + 1e-3), 0, 1) * t)[..., None]
+
+    if c.texture != "none":
+        # the surface texture lies on the floor, compressed with distance (perspective)
+        tex = _texture(c.texture, H, W, rng)
+        if c.backdrop in ("sweep", "wall-floor"):
+            depth = np.linspace(0, 1, H) - horizon
+            rows = np.clip(depth / (1 - horizon), 0, 1) ** 0.6
+            src = (rows * (H - 1)).astype(np.float32)
+            map_y = np.broadcast_to(src[:, None], (H, W)).astype(np.float32)
+            map_x = np.broadcast_to(np.arange(W, dtype=np.float32)[None, :], (H, W)).astype(np.float32)
+            tex = cv2.remap(tex, map_x, map_y, cv2.INTER_LINEAR)
+            # above the horizon there is no floor to see: the texture's mean, not its first row
+            tex[depth < 0] = float(tex[depth >= 0].mean()) if (depth >= 0).any() else 0.0
+            # far texture goes soft (depth of field)
+            tex = tex * floor + cv2.GaussianBlur(tex, (0, 0), 2.5) * (1 - floor)
+        weight = (c.texture_strength * tex * (floor if c.backdrop != "flat" else 1.0))[..., None]
+        img = img * (1 - weight) + hex_rgb(c.texture_color) * weight
+
+    # light falloff: brighter towards the key light, softer light falls off less
+    xs = np.linspace(-1, 1, W, dtype=np.float32)[None, :]
+    yy = np.linspace(-1, 1, H, dtype=np.float32)[:, None]
+    ang = math.radians(light_dir)
+    toward = xs * math.cos(ang) - yy * math.sin(ang)
+    img *= (1 + (0.12 * (1 - scene.lighting.softness) + 0.04) * toward)[..., None]
+    r2 = xs ** 2 + yy ** 2
+    img *= (1 - c.vignette * 0.5 * np.clip(r2 - 0.3, 0, None))[..., None]
+    return np.clip(img, 0, 1), floor
+
+
+def _shadows(scene: Scene, alpha: np.ndarray, box: Box, light_dir: float) -> np.ndarray:
+    """Darkness (0..1) to multiply out of the backdrop: contact + cast shadow."""
+    H, W = alpha.shape
+    sh = scene.shadow
+    soft = scene.lighting.softness
+    base_y = box.y + box.h
+    out = np.zeros((H, W), np.float32)
+    if sh.contact > 0:
+        contact = np.zeros((H, W), np.float32)
+        cols = np.flatnonzero(alpha[max(0, base_y - max(2, box.h // 20)): base_y].max(axis=0) > 0.5)
+        if len(cols):
+            cx, half = (cols[0] + cols[-1]) / 2, max(2, (cols[-1] - cols[0]) / 2)
+            cv2.ellipse(contact, (int(cx), int(base_y - 1)), (int(half * 1.05), max(2, int(box.h * 0.025))),
+                        0, 0, 360, 1.0, -1)
+            contact = cv2.GaussianBlur(contact, (0, 0), max(1.0, box.h * 0.012))
+            out = np.maximum(out, sh.contact * contact)
+    if sh.cast > 0 and sh.length > 0:
+        # The silhouette laid on the floor: squashed to `length` of its height and sheared
+        # away from the light (light from the left throws the shadow to the right).
+        dx_per_row = -math.cos(math.radians(light_dir)) * 1.6
+        squash = max(0.02, sh.length * 0.5)
+        src = np.float32([[box.x, base_y], [box.x + box.w, base_y], [box.x, box.y]])
+        top_y = base_y - box.h * squash
+        dst = np.float32([[box.x, base_y], [box.x + box.w, base_y],
+                          [box.x + dx_per_row * box.h * sh.length, top_y]])
+        m = cv2.getAffineTransform(src, dst)
+        cast = cv2.warpAffine(alpha, m, (W, H), flags=cv2.INTER_LINEAR, borderValue=0)
+        blur = max(1.0, box.h * (0.01 + 0.05 * soft))
+        cast = cv2.GaussianBlur(cast, (0, 0), blur)
+        # fade with distance from the product's foot
+        ys = np.arange(H, dtype=np.float32)[:, None]
+        fade = np.clip(1 - (base_y - ys) / max(1.0, box.h * squash * 1.2), 0, 1)
+        out = np.maximum(out, sh.cast * cast * fade * (1 - 0.5 * soft))
+    return np.clip(out, 0, 0.95)
+
+
+def _reflection(scene: Scene, fg: np.ndarray, alpha: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray]:
+    """A mirrored, fading copy of the product under its foot (premultiplied RGB, alpha)."""
+    H, W = alpha.shape
+    strength = scene.reflection.strength
+    base_y = box.y + box.h
+    y0, y1 = box.y, base_y
+    flipped_a = alpha[y0:y1][::-1]
+    flipped = fg[y0:y1][::-1]
+    n = min(len(flipped_a), H - base_y)
+    ra = np.zeros((H, W), np.float32)
+    rf = np.zeros((H, W, 3), np.float32)
+    if n <= 0:
+        return rf, ra
+    fall = np.clip(1 - np.arange(n, dtype=np.float32) / max(1.0, box.h * scene.reflection.falloff), 0, 1)
+    ra[base_y: base_y + n] = flipped_a[:n] * fall[:, None] * strength
+    rf[base_y: base_y + n] = flipped[:n]
+    ra = cv2.GaussianBlur(ra, (0, 0), 1.5)
+    return rf, ra
+
+
+def generate(scene: Scene, cutout: Image.Image, seed: int, long_side: int | None = None) -> Generated:
+    """One variant: the scene built around the cut-out (RGBA, decontaminated)."""
+    rng = np.random.default_rng(seed)
+    W, H = scene.canvas_size(long_side)
+    product = crop_to_alpha(cutout)
+    jitter = (0.0, 0.0, 0.0) if seed == 0 else (rng.uniform(-0.02, 0.02), rng.uniform(-0.01, 0.01),
+                                                rng.uniform(-0.04, 0.04))
+    light = scene.lighting.direction + (0.0 if seed == 0 else rng.uniform(-12, 12))
+    box = place(product.size, (W, H), scene.placement, jitter)
+    layer = paste_layer((H, W), resize_product(product, box), box)
+    fg, alpha = layer[..., :3], layer[..., 3]
+
+    bg, _ = _backdrop(scene, W, H, rng, light)
+    bg = bg * (1 - _shadows(scene, alpha, box, light))[..., None]
+    if scene.reflection.strength > 0:
+        rf, ra = _reflection(scene, fg, alpha, box)
+        bg = over(bg, rf, ra)
+    img = over(bg, fg, alpha)
+    # light wrap: the backdrop's light bleeds a little round the product's edge
+    edge = np.clip(cv2.GaussianBlur(1 - alpha, (0, 0), max(1.0, box.h * 0.006)), 0, 1) * alpha
+    wrap = cv2.GaussianBlur(bg, (0, 0), max(2.0, box.h * 0.02))
+    img = img * (1 - 0.35 * edge[..., None]) + wrap * 0.35 * edge[..., None]
+    # global grade: the scene's light colour over everything, the product included
+    img *= hex_rgb(scene.classic.grade)
+    out = Image.fromarray(np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
+    return Generated(out, box, seed, round(light, 2))

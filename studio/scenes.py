@@ -1,0 +1,241 @@
+"""Scene templates: TOML files in `scenes/` (shipped) and `<data dir>/scenes/` (the
+user's, overriding by id). Each is validated into a `Scene`; a bad file gives one
+error naming the file and the field."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "scenes"
+CATEGORIES = ("studio", "lifestyle", "seasonal", "marketplace")
+ANCHORS = ("center", "bottom-center", "top-center", "left-center", "right-center")
+BACKDROPS = ("flat", "gradient", "sweep", "wall-floor")
+TEXTURES = ("none", "marble", "wood", "concrete", "linen", "sand", "paper")
+_HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class SceneError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Prompt:
+    surface: str
+    background: str
+    props: str = ""
+    lighting: str = ""
+    camera: str = ""
+    mood: str = ""
+    negative: str = ""
+    preservation: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Placement:
+    anchor: str = "bottom-center"
+    scale: float = 0.6  # the product's longer side as a share of the frame's
+    margin: float = 0.08  # kept clear at the frame's edges, as a share of its size
+    floor: float = 0.82  # where the product stands (bottom-anchored), as a share of height
+
+
+@dataclass(frozen=True)
+class Lighting:
+    direction: float = 135.0  # key light azimuth in degrees: 0 from the right, 90 from above, 180 from the left
+    softness: float = 0.6  # 0 hard, 1 very soft
+    temperature: float = 5500.0  # kelvin
+
+
+@dataclass(frozen=True)
+class Shadow:
+    contact: float = 0.6  # darkness of the contact shadow under the product
+    cast: float = 0.3  # darkness of the cast shadow thrown away from the light
+    length: float = 0.35  # cast shadow length as a share of the product's height
+
+
+@dataclass(frozen=True)
+class Reflection:
+    strength: float = 0.0  # 0 none, 1 mirror
+    falloff: float = 0.25  # fades out over this share of the product's height
+
+
+@dataclass(frozen=True)
+class Classic:
+    backdrop: str = "sweep"
+    colors: tuple[str, ...] = ("#f2f2f2", "#d9d9d9")
+    texture: str = "none"
+    texture_color: str = "#808080"
+    texture_strength: float = 0.5
+    horizon: float = 0.65  # where wall meets floor (sweep, wall-floor), as a share of height
+    vignette: float = 0.15
+    grade: str = "#ffffff"  # a global tint that sits the product in the scene's light
+
+
+@dataclass(frozen=True)
+class Scene:
+    id: str
+    title: str
+    category: str
+    prompt: Prompt
+    aspect: tuple[int, int] = (1, 1)
+    size: int = 1024  # the longer side in pixels
+    placement: Placement = field(default_factory=Placement)
+    lighting: Lighting = field(default_factory=Lighting)
+    shadow: Shadow = field(default_factory=Shadow)
+    reflection: Reflection = field(default_factory=Reflection)
+    classic: Classic = field(default_factory=Classic)
+    thumbnail: str = ""
+    source: str = ""
+
+    def canvas_size(self, long_side: int | None = None) -> tuple[int, int]:
+        side = long_side or self.size
+        aw, ah = self.aspect
+        if aw >= ah:
+            return side, round(side * ah / aw)
+        return round(side * aw / ah), side
+
+    def summary(self) -> dict:
+        w, h = self.canvas_size()
+        return {"id": self.id, "title": self.title, "category": self.category, "canvas": f"{w}x{h}",
+                "source": self.source}
+
+
+# -- validation ---------------------------------------------------------------
+
+class _Reader:
+    def __init__(self, data: dict, where: str, prefix: str = ""):
+        self.data, self.where, self.prefix = data, where, prefix
+
+    def fail(self, key: str, what: str, got: Any = None) -> SceneError:
+        got_text = "" if got is None else f" (got {got!r})"
+        return SceneError(f"{self.where}: {self.prefix}{key} {what}{got_text}")
+
+    def str(self, key: str, default: str | None = None, choices: tuple[str, ...] | None = None) -> str:
+        v = self.data.get(key, default)
+        if v is None:
+            raise self.fail(key, "is required")
+        if not isinstance(v, str):
+            raise self.fail(key, "must be text", v)
+        if choices and v not in choices:
+            raise self.fail(key, f"must be one of {', '.join(choices)}", v)
+        return v
+
+    def num(self, key: str, default: float, lo: float, hi: float) -> float:
+        v = self.data.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
+            raise self.fail(key, f"must be a number from {lo:g} to {hi:g}", v)
+        return float(v)
+
+    def color(self, key: str, default: str) -> str:
+        v = self.str(key, default)
+        if not _HEX.match(v):
+            raise self.fail(key, "must be a colour like #a1b2c3", v)
+        return v
+
+    def table(self, key: str) -> _Reader:
+        v = self.data.get(key, {})
+        if not isinstance(v, dict):
+            raise self.fail(key, "must be a table", v)
+        return _Reader(v, self.where, f"{self.prefix}{key}.")
+
+    def unknown(self, known: set[str]) -> None:
+        extra = sorted(set(self.data) - known)
+        if extra:
+            raise self.fail(extra[0], "is not a known field")
+
+
+def parse_scene(data: dict, where: str) -> Scene:
+    r = _Reader(data, where)
+    r.unknown({"id", "title", "category", "thumbnail", "prompt", "canvas", "placement", "lighting", "shadow",
+               "reflection", "classic"})
+    sid = r.str("id")
+    if not re.match(r"^[a-z0-9][a-z0-9-]*$", sid):
+        raise r.fail("id", "must be lowercase letters, digits and dashes", sid)
+    p = r.table("prompt")
+    p.unknown({"surface", "background", "props", "lighting", "camera", "mood", "negative", "preservation"})
+    pres = p.data.get("preservation", [])
+    if not isinstance(pres, list) or not all(isinstance(x, str) for x in pres):
+        raise p.fail("preservation", "must be a list of sentences", pres)
+    prompt = Prompt(p.str("surface"), p.str("background"), p.str("props", ""), p.str("lighting", ""),
+                    p.str("camera", ""), p.str("mood", ""), p.str("negative", ""), tuple(pres))
+    c = r.table("canvas")
+    c.unknown({"aspect", "size"})
+    aspect_text = c.str("aspect", "1:1")
+    m = re.match(r"^(\d+):(\d+)$", aspect_text)
+    if not m or int(m.group(1)) == 0 or int(m.group(2)) == 0:
+        raise c.fail("aspect", "must look like 4:5", aspect_text)
+    size = int(c.num("size", 1024, 256, 4096))
+    pl = r.table("placement")
+    pl.unknown({"anchor", "scale", "margin", "floor"})
+    placement = Placement(pl.str("anchor", "bottom-center", ANCHORS), pl.num("scale", 0.6, 0.05, 1.0),
+                          pl.num("margin", 0.08, 0.0, 0.4), pl.num("floor", 0.82, 0.3, 1.0))
+    li = r.table("lighting")
+    li.unknown({"direction", "softness", "temperature"})
+    lighting = Lighting(li.num("direction", 135, 0, 360), li.num("softness", 0.6, 0, 1),
+                        li.num("temperature", 5500, 1500, 12000))
+    sh = r.table("shadow")
+    sh.unknown({"contact", "cast", "length"})
+    shadow = Shadow(sh.num("contact", 0.6, 0, 1), sh.num("cast", 0.3, 0, 1), sh.num("length", 0.35, 0, 2))
+    rf = r.table("reflection")
+    rf.unknown({"strength", "falloff"})
+    reflection = Reflection(rf.num("strength", 0.0, 0, 1), rf.num("falloff", 0.25, 0.02, 1))
+    cl = r.table("classic")
+    cl.unknown({"backdrop", "colors", "texture", "texture_color", "texture_strength", "horizon", "vignette", "grade"})
+    colors = cl.data.get("colors", ["#f2f2f2", "#d9d9d9"])
+    if not isinstance(colors, list) or not 1 <= len(colors) <= 4 or not all(
+            isinstance(x, str) and _HEX.match(x) for x in colors):
+        raise cl.fail("colors", "must be a list of 1 to 4 colours like #a1b2c3", colors)
+    classic = Classic(cl.str("backdrop", "sweep", BACKDROPS), tuple(colors), cl.str("texture", "none", TEXTURES),
+                      cl.color("texture_color", "#808080"), cl.num("texture_strength", 0.5, 0, 1),
+                      cl.num("horizon", 0.65, 0.2, 0.95), cl.num("vignette", 0.15, 0, 1), cl.color("grade", "#ffffff"))
+    return Scene(sid, r.str("title"), r.str("category", choices=CATEGORIES), prompt,
+                 (int(m.group(1)), int(m.group(2))), size, placement, lighting, shadow, reflection, classic,
+                 r.str("thumbnail", ""), where)
+
+
+def load_file(path: Path) -> Scene:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SceneError(f"{path}: not valid TOML ({exc})") from exc
+    scene = parse_scene(data, str(path))
+    if scene.id != path.stem:
+        raise SceneError(f"{path}: id {scene.id!r} must match the file name {path.stem!r}")
+    return scene
+
+
+def user_dir() -> Path:
+    from studio.config import data_dir
+
+    return data_dir() / "scenes"
+
+
+def load_scenes(dirs: list[Path] | None = None, errors: list[str] | None = None) -> dict[str, Scene]:
+    """All scenes by id; later folders override earlier ones (the user's override ours).
+    A bad user file is reported in `errors` (if given) and skipped, so one typo never
+    hides every scene; without `errors` it raises."""
+    dirs = dirs if dirs is not None else [SHIPPED_DIR, user_dir()]
+    scenes: dict[str, Scene] = {}
+    for d in dirs:
+        if not d.is_dir():
+            continue
+        for path in sorted(d.glob("*.toml")):
+            try:
+                scene = load_file(path)
+            except SceneError as exc:
+                if errors is None:
+                    raise
+                errors.append(str(exc))
+                continue
+            scenes[scene.id] = scene
+    return scenes
+
+
+def get_scene(scene_id: str) -> Scene:
+    scenes = load_scenes(errors=[])
+    if scene_id not in scenes:
+        raise SceneError(f"no scene {scene_id!r}; `studio scenes` lists them")
+    return scenes[scene_id]

@@ -188,6 +188,21 @@ def cmd_cutout(args: argparse.Namespace) -> int:
     return 0 if all(r["ok"] for r in results) else 2
 
 
+def cmd_scenes(args: argparse.Namespace) -> int:
+    from studio.scenes import load_scenes
+
+    errors: list[str] = []
+    scenes = sorted(load_scenes(errors=errors).values(), key=lambda s: (s.category, s.id))
+    if args.json:
+        _print_json([s.summary() for s in scenes])
+    else:
+        for s in scenes:
+            print(f"{s.id:<22} {s.category:<12} {s.summary()['canvas']:>10}  {s.title}")
+    for e in errors:
+        print(f"studio: skipped {e}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="studio", description="Local-first AI product photography.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -210,6 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["auto", "classic", "rmbg"], default="auto")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_cutout)
+
+    p = sub.add_parser("scenes", help="list scene templates (shipped and your own)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_scenes)
 
     p = sub.add_parser("history", help="past jobs, newest first")
     p.add_argument("--json", action="store_true")

@@ -188,6 +188,35 @@ def cmd_cutout(args: argparse.Namespace) -> int:
     return 0 if all(r["ok"] for r in results) else 2
 
 
+def cmd_shoot(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from studio.scenes import SceneError
+    from studio.shoot import shoot_photos
+
+    try:
+        results = shoot_photos([Path(p) for p in args.photos], Path(args.out), scene=args.scene,
+                               variants=args.variants, engine=args.engine, preset=args.preset, seed=args.seed,
+                               segmenter=args.backend, extra_prompt=args.prompt or "")
+    except (SceneError, ValueError) as exc:
+        print(f"studio: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        _print_json(results)
+    else:
+        for r in results:
+            if r["status"] != "done":
+                print(f"{r.get('photo')}: {r['status'].upper()} {r.get('error', '')}")
+                continue
+            chosen = r["variants"][r["chosen"]]
+            verdict = "passes" if chosen["compliance"]["ok"] else "FAILS"
+            print(f"{r['photo']}: {len(r['variants'])} variants in {r['scene']} (job {r['job']}); chosen "
+                  f"{r['chosen']} (seed {chosen['seed']}, {r['reason']}), {r['preset']} compliance {verdict}")
+            for f in r["files"]:
+                print(f"  {f}")
+    return 0 if all(r["status"] == "done" for r in results) else 2
+
+
 def cmd_scenes(args: argparse.Namespace) -> int:
     from studio.scenes import load_scenes
 
@@ -225,6 +254,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["auto", "classic", "rmbg"], default="auto")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_cutout)
+
+    p = sub.add_parser("shoot", help="photo(s) → cut-out → scene variants → colour → export")
+    p.add_argument("photos", nargs="+", metavar="PHOTO")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--scene", help="scene id (studio scenes); default from settings")
+    p.add_argument("--variants", type=int, help="how many variants (default from settings)")
+    p.add_argument("--engine", choices=["classic"], default="classic")
+    p.add_argument("--preset", help="export preset: amazon-main, amazon-secondary, shopify, etsy, ebay, instagram")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", choices=["auto", "classic", "rmbg"], default="auto", help="cut-out backend")
+    p.add_argument("--prompt", help="extra words for the scene (added, never replacing the preservation rules)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_shoot)
 
     p = sub.add_parser("scenes", help="list scene templates (shipped and your own)")
     p.add_argument("--json", action="store_true")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from studio.pipeline import stages_cutout
+from studio.pipeline import stages_cutout, stages_shoot
 from studio.pipeline.registry import Node, Registry
 
 REGISTRY = Registry()
-for _stage in stages_cutout.STAGES:
+for _stage in stages_cutout.STAGES + stages_shoot.STAGES:
     REGISTRY.stage(_stage)
 
 
@@ -23,3 +23,26 @@ def cutout_nodes() -> list[Node]:
 def cutout(params: dict) -> list[Node]:
     """photo (artifact hash of the upload) → RGBA cut-out."""
     return cutout_nodes()
+
+
+@REGISTRY.recipe("shoot")
+def shoot(params: dict) -> list[Node]:
+    """photo → cut-out → N variants in a scene → colour → export, and a proposed pick."""
+    n = int(params.get("variants", 4))
+    if not 1 <= n <= 16:
+        raise ValueError("variants must be 1..16")
+    cut = "matte.cutout"
+    nodes = cutout_nodes() + [
+        Node("describe", "describe", {"cutout": cut}),
+        Node("prompt", "prompt", {"category": "describe.category", "colors": "describe.colors"}),
+    ]
+    for i in range(n):
+        nodes += [
+            Node(f"generate[{i}]", "generate", {"cutout": cut, "prompt": "prompt.prompt"}, {"index": i}),
+            Node(f"preserve[{i}]", "preserve", {"image": f"generate[{i}].image", "cutout": cut,
+                                                "box": f"generate[{i}].box"}),
+            Node(f"color[{i}]", "color", {"image": f"preserve[{i}].image", "cutout": cut, "box": f"generate[{i}].box"}),
+            Node(f"export[{i}]", "export", {"image": f"color[{i}].image", "cutout": cut, "box": f"generate[{i}].box"}),
+        ]
+    nodes.append(Node("select", "select", {f"compliance{i}": f"export[{i}].compliance" for i in range(n)}))
+    return nodes

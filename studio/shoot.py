@@ -1,0 +1,87 @@
+"""Service: a whole shoot through the engine (used by `studio shoot` and the UI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from studio.config import load_settings
+from studio.cutout import stage_output
+from studio.imaging.io import IngestError, ingest_file
+from studio.pipeline import jobs
+from studio.scenes import get_scene
+from studio.services import open_store, registry
+from studio.store import Store
+
+EXT = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+
+
+def submit_shoot(store: Store, photo: Path, *, scene: str | None = None, variants: int | None = None,
+                 engine: str = "classic", preset: str | None = None, seed: int = 0, segmenter: str = "auto",
+                 extra_prompt: str = "", adjustments: dict | None = None, long_side: int | None = None) -> str:
+    settings = load_settings()
+    scene = scene or settings.default_scene
+    get_scene(scene)  # a clear error for an unknown scene before anything runs
+    img = ingest_file(photo, settings.limits)
+    params = {"photo": store.put_artifact(img.original, "bin"), "photo_name": photo.name, "segmenter": segmenter,
+              "scene": scene, "variants": variants or settings.default_variants, "engine": engine,
+              "preset": preset or settings.default_preset, "seed": seed, "extra_prompt": extra_prompt,
+              "adjustments": adjustments or {}, "long_side": long_side}
+    return jobs.submit(store, registry(), "shoot", params, title=photo.name)
+
+
+def shoot_summary(store: Store, job_id: str) -> dict:
+    job = jobs.get_job(store, job_id)
+    from studio.store import loads
+
+    params = loads(job["params"])
+    out: dict = {"job": job_id, "status": job["status"], "photo": params["photo_name"], "scene": params["scene"],
+                 "engine": params["engine"], "preset": params["preset"]}
+    if job["status"] != "done":
+        out["error"] = f"{job['failed_stage']}: {job['error']}"
+        return out
+    seg = stage_output(store, job_id, "segment")
+    sel = stage_output(store, job_id, "select")
+    out.update(cutout={"backend": seg["backend"], "confidence": seg["confidence"]}, chosen=sel["chosen"],
+               reason=sel["reason"], scores=None, variants=[])
+    for i in range(params["variants"]):
+        gen = stage_output(store, job_id, f"generate[{i}]")
+        col = stage_output(store, job_id, f"color[{i}]")["report"]
+        exp = stage_output(store, job_id, f"export[{i}]")
+        out["variants"].append({"index": i, "seed": gen["seed"], "delta_e": col.get("delta_e_after"),
+                                "compliance": exp["compliance"]})
+    return out
+
+
+def write_outputs(store: Store, job_id: str, out_dir: Path) -> list[str]:
+    """The chosen shot as <photo>_<scene>.<ext>, the others as <photo>_<scene>_alt<N>.<ext>."""
+    summary = shoot_summary(store, job_id)
+    stem = Path(summary["photo"]).stem
+    written = []
+    for v in summary["variants"]:
+        exp = stage_output(store, job_id, f"export[{v['index']}]")
+        suffix = "" if v["index"] == summary["chosen"] else f"_alt{v['index']}"
+        path = out_dir / f"{stem}_{summary['scene']}{suffix}.{EXT[exp['format']]}"
+        path.write_bytes(exp["file"])
+        written.append(str(path))
+    return written
+
+
+def shoot_photos(photos: list[Path], out_dir: Path, **options) -> list[dict]:
+    store = open_store()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results, queued = [], []
+    for photo in photos:
+        try:
+            queued.append(submit_shoot(store, photo, **options))
+        except IngestError as exc:
+            results.append({"photo": str(photo), "status": "rejected", "error": exc.message})
+    if queued:
+        from studio.cli_progress import run_with_bar
+
+        run_with_bar(queued)
+    for job_id in queued:
+        summary = shoot_summary(store, job_id)
+        if summary["status"] == "done":
+            summary["files"] = write_outputs(store, job_id, out_dir)
+        results.append(summary)
+    return results

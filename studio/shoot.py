@@ -13,6 +13,8 @@ from studio.services import open_store, registry
 from studio.store import Store
 
 EXT = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+# The largest export is 2048 px with the product at most ~85% of it: 2560 px of photo is plenty.
+WORK_SIDE = 2560
 
 
 def submit_shoot(store: Store, photo: Path, *, scene: str | None = None, variants: int | None = None,
@@ -25,7 +27,7 @@ def submit_shoot(store: Store, photo: Path, *, scene: str | None = None, variant
     params = {"photo": store.put_artifact(img.original, "bin"), "photo_name": photo.name, "segmenter": segmenter,
               "scene": scene, "variants": variants or settings.default_variants, "engine": engine,
               "preset": preset or settings.default_preset, "seed": seed, "extra_prompt": extra_prompt,
-              "adjustments": adjustments or {}, "long_side": long_side}
+              "adjustments": adjustments or {}, "long_side": long_side, "work_side": WORK_SIDE}
     return jobs.submit(store, registry(), "shoot", params, title=photo.name)
 
 

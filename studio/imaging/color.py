@@ -43,12 +43,30 @@ def _linear_to_srgb(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1 / 2.4) - 0.055)
 
 
+# 8-bit input needs only 256 values: a table is exact and far cheaper than pow().
+_TO_LINEAR = _srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0).astype(np.float32)
+_MAX_SAMPLES = 60_000  # pixels used to fit and to measure: plenty for statistics
+
+
+def _linear_u8(rgb: np.ndarray) -> np.ndarray:
+    return _TO_LINEAR[rgb]
+
+
+def _sample(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ys, xs = np.nonzero(mask)
+    if len(ys) > _MAX_SAMPLES:
+        pick = np.random.default_rng(0).choice(len(ys), _MAX_SAMPLES, replace=False)
+        ys, xs = ys[pick], xs[pick]
+    return ys, xs
+
+
 def delta_e(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> dict:
     """ΔE2000 statistics between two uint8 RGB images over a boolean mask."""
     if not mask.any():
         return {"mean": 0.0, "p95": 0.0, "max": 0.0}
-    la = rgb2lab(a[mask][None].astype(np.float32) / 255.0)
-    lb = rgb2lab(b[mask][None].astype(np.float32) / 255.0)
+    ys, xs = _sample(mask)
+    la = rgb2lab(a[ys, xs][None].astype(np.float32) / 255.0)
+    lb = rgb2lab(b[ys, xs][None].astype(np.float32) / 255.0)
     d = deltaE_ciede2000(la, lb)[0]
     return {"mean": round(float(d.mean()), 3), "p95": round(float(np.percentile(d, 95)), 3),
             "max": round(float(d.max()), 3)}
@@ -56,8 +74,8 @@ def delta_e(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> dict:
 
 def white_balance_gains(rgb: np.ndarray, background: np.ndarray) -> np.ndarray:
     """Per-channel linear gains that make the background's mean neutral (grey world)."""
-    lin = _srgb_to_linear(rgb[background].astype(np.float32) / 255.0)
-    mean = lin.mean(axis=0) + 1e-6
+    ys, xs = _sample(background)
+    mean = _linear_u8(rgb[ys, xs]).mean(axis=0) + 1e-6
     return (mean.mean() / mean).astype(np.float32)
 
 
@@ -66,20 +84,21 @@ def match_product(rgb: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np
     pixels in `rgb` to the same pixels in `original`, and apply it inside the mask."""
     if mask.sum() < 50:
         return rgb
-    src = _srgb_to_linear(rgb[mask].astype(np.float32) / 255.0)
-    dst = _srgb_to_linear(original[mask].astype(np.float32) / 255.0)
-    design = np.hstack([src, np.ones((len(src), 1), np.float32)])
-    coef, *_ = np.linalg.lstsq(design, dst, rcond=None)
-    out = rgb.astype(np.float32) / 255.0
-    lin = _srgb_to_linear(out)
-    fixed = _linear_to_srgb(np.concatenate([lin, np.ones(lin.shape[:2] + (1,), np.float32)], -1) @ coef)
-    out[mask] = fixed[mask]
-    return np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
+    ys, xs = _sample(mask)
+    src, dst = _linear_u8(rgb[ys, xs]), _linear_u8(original[ys, xs])
+    coef, *_ = np.linalg.lstsq(np.hstack([src, np.ones((len(src), 1), np.float32)]), dst, rcond=None)
+    lin = _linear_u8(rgb[mask])  # only the product's pixels change
+    fixed = _linear_to_srgb(lin @ coef[:3] + coef[3])
+    out = rgb.copy()
+    out[mask] = np.clip(fixed * 255 + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def apply_adjustments(rgb: np.ndarray, adj: Adjustments, background: np.ndarray | None = None) -> np.ndarray:
     """Manual and automatic global adjustments (not the product match)."""
-    lin = _srgb_to_linear(rgb.astype(np.float32) / 255.0)
+    if all(v == 0 for k, v in adj.as_dict().items() if k != "match_product"):
+        return rgb.copy()
+    lin = _linear_u8(rgb)
     if adj.auto_white_balance > 0 and background is not None and background.any():
         gains = white_balance_gains(rgb, background)
         lin *= 1 + (gains - 1) * adj.auto_white_balance

@@ -29,6 +29,17 @@ class Generated:
     light_direction: float
 
 
+def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur; wide ones are done at reduced size (their result is smooth anyway)."""
+    if sigma <= 4:
+        return cv2.GaussianBlur(img, (0, 0), max(sigma, 0.1))
+    f = int(min(8, sigma // 2))
+    h, w = img.shape[:2]
+    small = cv2.resize(img, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / f)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def _noise(h: int, w: int, rng: np.random.Generator, cell: float, octaves: int = 4) -> np.ndarray:
     """Smooth multi-octave value noise in about [-1, 1] (cheap: random grids, resized)."""
     out = np.zeros((h, w), np.float32)
@@ -145,7 +156,7 @@ def _shadows(scene: Scene, alpha: np.ndarray, box: Box, light_dir: float) -> np.
             cx, half = (cols[0] + cols[-1]) / 2, max(2, (cols[-1] - cols[0]) / 2)
             cv2.ellipse(contact, (int(cx), int(base_y - 1)), (int(half * 1.05), max(2, int(box.h * 0.025))),
                         0, 0, 360, 1.0, -1)
-            contact = cv2.GaussianBlur(contact, (0, 0), max(1.0, box.h * 0.012))
+            contact = _blur(contact, max(1.0, box.h * 0.012))
             out = np.maximum(out, sh.contact * contact)
     if sh.cast > 0 and sh.length > 0:
         # The silhouette laid on the floor: squashed to `length` of its height and sheared
@@ -159,7 +170,7 @@ def _shadows(scene: Scene, alpha: np.ndarray, box: Box, light_dir: float) -> np.
         m = cv2.getAffineTransform(src, dst)
         cast = cv2.warpAffine(alpha, m, (W, H), flags=cv2.INTER_LINEAR, borderValue=0)
         blur = max(1.0, box.h * (0.01 + 0.05 * soft))
-        cast = cv2.GaussianBlur(cast, (0, 0), blur)
+        cast = _blur(cast, blur)
         # fade with distance from the product's foot
         ys = np.arange(H, dtype=np.float32)[:, None]
         fade = np.clip(1 - (base_y - ys) / max(1.0, box.h * squash * 1.2), 0, 1)
@@ -206,8 +217,8 @@ def generate(scene: Scene, cutout: Image.Image, seed: int, long_side: int | None
         bg = over(bg, rf, ra)
     img = over(bg, fg, alpha)
     # light wrap: the backdrop's light bleeds a little round the product's edge
-    edge = np.clip(cv2.GaussianBlur(1 - alpha, (0, 0), max(1.0, box.h * 0.006)), 0, 1) * alpha
-    wrap = cv2.GaussianBlur(bg, (0, 0), max(2.0, box.h * 0.02))
+    edge = np.clip(_blur(1 - alpha, max(1.0, box.h * 0.006)), 0, 1) * alpha
+    wrap = _blur(bg, max(2.0, box.h * 0.02))
     img = img * (1 - 0.35 * edge[..., None]) + wrap * 0.35 * edge[..., None]
     # global grade: the scene's light colour over everything, the product included
     img *= hex_rgb(scene.classic.grade)

@@ -15,7 +15,13 @@ def ingest(ctx: StageContext) -> dict:
 
     data = ctx.store.artifacts.read_bytes(ctx.params["photo"])
     img = ingest_bytes(data, ctx.params.get("photo_name", "photo"), load_settings().limits)
-    return {"image": img.image.convert("RGB"), "notes": img.notes}
+    image, notes = img.image.convert("RGB"), list(img.notes)
+    max_side = ctx.params.get("work_side")
+    if max_side and max(image.size) > max_side:
+        # A shoot never needs more pixels than its largest export; fewer make every stage faster.
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        notes.append(f"worked at {image.width}×{image.height}")
+    return {"image": image, "notes": notes}
 
 
 def segment(ctx: StageContext, image: Image.Image) -> dict:

@@ -201,6 +201,14 @@ def cmd_shoot(args: argparse.Namespace) -> int:
     except (SceneError, ValueError) as exc:
         print(f"studio: {exc}", file=sys.stderr)
         return 2
+    if args.zip:
+        from studio.imaging.export import zip_files
+
+        files = {Path(f).name: Path(f).read_bytes() for r in results for f in r.get("files", [])}
+        target = Path(args.out) / "shots.zip"
+        target.write_bytes(zip_files(files))
+        for r in results:
+            r["zip"] = str(target)
     if args.json:
         _print_json(results)
     else:
@@ -265,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", choices=["auto", "classic", "rmbg"], default="auto", help="cut-out backend")
     p.add_argument("--prompt", help="extra words for the scene (added, never replacing the preservation rules)")
+    p.add_argument("--zip", action="store_true", help="also write every shot into DIR/shots.zip")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_shoot)
 

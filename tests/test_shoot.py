@@ -22,15 +22,17 @@ def test_shoot_command_writes_chosen_and_alternatives(tmp_path, capsys):
     Image.fromarray(photo).save(tmp_path / "bottle.jpg", quality=95)
     out = tmp_path / "shots"
     code = cli.main(["shoot", str(tmp_path / "bottle.jpg"), "--scene", "white-marketplace", "--variants", "3",
-                     "--preset", "amazon-main", "--out", str(out), "--json"])
+                     "--preset", "amazon-main", "--out", str(out), "--zip", "--json"])
     assert code == 0
     [r] = json.loads(capsys.readouterr().out)
     assert r["status"] == "done" and r["scene"] == "white-marketplace" and r["scores"] is None
     assert [v["seed"] for v in r["variants"]] == [0, 1, 2]
     assert all(v["compliance"]["ok"] for v in r["variants"]), r["variants"]
-    assert sorted(p.name for p in out.iterdir()) == ["bottle_white-marketplace.jpg",
-                                                     "bottle_white-marketplace_alt1.jpg",
-                                                     "bottle_white-marketplace_alt2.jpg"]
+    shots = ["bottle_white-marketplace.jpg", "bottle_white-marketplace_alt1.jpg", "bottle_white-marketplace_alt2.jpg"]
+    assert sorted(p.name for p in out.iterdir()) == shots + ["shots.zip"]
+    import zipfile
+
+    assert sorted(zipfile.ZipFile(out / "shots.zip").namelist()) == shots
     im = Image.open(out / "bottle_white-marketplace.jpg")
     assert im.size == (2000, 2000) and tuple(np.asarray(im)[5, 5]) == (255, 255, 255)
     assert r["variants"][0]["delta_e"]["mean"] < 1.0

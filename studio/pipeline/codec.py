@@ -15,17 +15,25 @@ from studio.store import Store
 _KINDS = ("$png", "$npy", "$bin")
 
 
-def encode(store: Store, value: Any) -> Any:
+def encode(store: Store, value: Any, cache: ArtifactCache | None = None) -> Any:
+    """Store images, arrays and bytes as artifacts; with a cache, keep the objects in
+    memory too, so the next stage in this process needn't decode them again."""
     if isinstance(value, Image.Image):
-        return {"$png": store.put_image(value)}
+        ref = {"$png": store.put_image(value)}
+        if cache is not None:
+            cache.put("$png" + ref["$png"], value.copy(), value.width * value.height * len(value.getbands()))
+        return ref
     if isinstance(value, np.ndarray):
-        return {"$npy": store.put_array(value)}
+        ref = {"$npy": store.put_array(value)}
+        if cache is not None:
+            cache.put("$npy" + ref["$npy"], value.copy(), value.nbytes)
+        return ref
     if isinstance(value, bytes | bytearray):
         return {"$bin": store.put_artifact(bytes(value), "bin")}
     if isinstance(value, dict):
-        return {str(k): encode(store, v) for k, v in value.items()}
+        return {str(k): encode(store, v, cache) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [encode(store, v) for v in value]
+        return [encode(store, v, cache) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     return value

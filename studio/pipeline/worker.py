@@ -207,7 +207,7 @@ class Worker:
             if ex.timed_out:
                 return
             duration = time.monotonic() - t0
-            if jobs.complete(self.store, run, encode(self.store, result), self.ledger, duration):
+            if jobs.complete(self.store, run, encode(self.store, result, self.cache), self.ledger, duration):
                 self._emit("finish", run, progress=1.0, duration_s=duration)
                 self._emit_job_end(run["job_id"])
         except NeedsInput as need:

@@ -225,6 +225,42 @@ def cmd_shoot(args: argparse.Namespace) -> int:
     return 0 if all(r["status"] == "done" for r in results) else 2
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from studio.models.registry import DownloadError, download, model_table
+
+    if args.action == "download":
+        if not args.model:
+            print("studio: which model? e.g. studio models download flux-fill-dev", file=sys.stderr)
+            return 2
+        try:
+            print(f"installed in {download(args.model, token=args.token)}")
+        except DownloadError as exc:
+            print(f"studio: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    from studio.models.devices import PlanMemory, detect_card
+
+    card = detect_card()
+    plan = PlanMemory().plan_for(card)
+    report = {"card": None if card is None else {"name": card.name, "total_gb": round(card.total_gb, 1),
+                                                 "free_gb": round(card.free_gb, 1),
+                                                 "capability": ".".join(map(str, card.capability))},
+              "plan": plan.as_dict(), "models": model_table()}
+    if args.json:
+        _print_json(report)
+        return 0
+    if card is None:
+        print("GPU: none found (CUDA) — local generation would run on the CPU; the classic engine is the default")
+    else:
+        print(f"GPU: {card.name}, {card.total_gb:.1f} GB ({card.free_gb:.1f} GB free), "
+              f"compute {'.'.join(map(str, card.capability))}")
+    print(f"VRAM plan: {plan.id} — {plan.note}")
+    for m in report["models"]:
+        state = f"installed at {m['path']}" if m["installed"] else "missing"
+        print(f"  {m['repo_id']:<48} {m['kind']:<9} {m['size_gb']:>5.1f} GB  {state}")
+    return 0
+
+
 def cmd_scenes(args: argparse.Namespace) -> int:
     from studio.scenes import load_scenes
 
@@ -276,6 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--zip", action="store_true", help="also write every shot into DIR/shots.zip")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_shoot)
+
+    p = sub.add_parser("models", help="the GPU, its VRAM plan, and which models are installed; or download one")
+    p.add_argument("action", nargs="?", choices=["list", "download"], default="list")
+    p.add_argument("model", nargs="?", help="model id to download (see the list)")
+    p.add_argument("--token", help="Hugging Face token for gated models (or HF_TOKEN)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("scenes", help="list scene templates (shipped and your own)")
     p.add_argument("--json", action="store_true")

@@ -28,6 +28,16 @@ SPECS: dict[str, ModelSpec] = {
     for s in [
         ModelSpec("rmbg-2.0", "briaai/RMBG-2.0", "segment", ("config.json", "model.safetensors"), 0.9,
                   "CC BY-NC 4.0 (non-commercial; BRIA offers a commercial licence)"),
+        ModelSpec("flux-fill-dev", "black-forest-labs/FLUX.1-Fill-dev", "generate",
+                  ("model_index.json", "transformer/config.json", "vae/config.json", "text_encoder/config.json",
+                   "text_encoder_2/config.json", "tokenizer/vocab.json", "tokenizer_2/tokenizer_config.json",
+                   "scheduler/scheduler_config.json"), 57.9,
+                  "FLUX.1 [dev] Non-Commercial License (outputs may be used commercially; accept it on the model page)"),
+        # Lighter: SDXL inpainting, ~7 GB in fp16, for 8-12 GB cards.
+        ModelSpec("sdxl-inpaint", "diffusers/stable-diffusion-xl-1.0-inpainting-0.1", "generate",
+                  ("model_index.json", "unet/config.json", "vae/config.json", "text_encoder/config.json",
+                   "text_encoder_2/config.json", "scheduler/scheduler_config.json"), 13.9,
+                  "CreativeML Open RAIL++-M"),
     ]
 }
 
@@ -58,6 +68,45 @@ def locate(spec: ModelSpec | str, models_dir: Path | None = None) -> Path | None
     except (LocalEntryNotFoundError, OSError, ValueError):
         return None
     return path if _complete(path, spec) else None
+
+
+def model_table(models_dir: Path | None = None) -> list[dict]:
+    """Every registry entry with where it is installed (or that it is missing)."""
+    rows = []
+    for spec in SPECS.values():
+        path = locate(spec, models_dir)
+        rows.append({"id": spec.id, "repo_id": spec.repo_id, "kind": spec.kind, "installed": path is not None,
+                     "path": str(path) if path else None, "size_gb": spec.size_gb, "licence": spec.licence})
+    return rows
+
+
+class DownloadError(RuntimeError):
+    pass
+
+
+def download(model_id: str, token: str | None = None, models_dir: Path | None = None) -> Path:
+    """Fetch a model into the models dir, explicitly (the only place Studio downloads).
+    huggingface_hub shows progress and resumes an interrupted download."""
+    if model_id not in SPECS:
+        raise DownloadError(f"unknown model {model_id!r}; known: {', '.join(SPECS)}")
+    spec = SPECS[model_id]
+    target = (models_dir or load_settings().models_path()) / spec.repo_id.replace("/", "--")
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    if constants.HF_HUB_OFFLINE:
+        raise DownloadError(f"offline (HF_HUB_OFFLINE is set): cannot download {spec.repo_id}; unset it, or copy "
+                            f"the files into {target}")
+    try:
+        snapshot_download(spec.repo_id, local_dir=target, token=token)
+    except LocalEntryNotFoundError as exc:
+        raise DownloadError(f"cannot reach the Hugging Face Hub to download {spec.repo_id}: are you online?") from exc
+    except HfHubHTTPError as exc:
+        raise DownloadError(f"the Hub refused {spec.repo_id}: {exc}. Gated models need you to accept the licence "
+                            "on the model page and a token (HF_TOKEN or --token).") from exc
+    except OSError as exc:
+        raise DownloadError(f"download of {spec.repo_id} failed: {exc}") from exc
+    return target
 
 
 SEGMENTERS = ("auto", "classic", "rmbg")

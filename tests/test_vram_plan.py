@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from studio import cli
+from studio.models.devices import CPU_PLAN, Card, PlanMemory, choose_plan, tighter
+
+
+def card(gb: float, cap=(8, 9), name=None) -> Card:
+    return Card(name or f"Test GPU {gb:g} GB", gb, gb - 0.5, cap)
+
+
+@pytest.mark.parametrize("gb,plan_id,quant,offload", [
+    (80, "bf16-resident", None, None),
+    (48, "bf16-resident", None, None),
+    (24, "fp8-model-offload", "fp8-layerwise", "model"),
+    (16, "fp8-model-offload", "fp8-layerwise", "model"),
+    (12, "nf4-model-offload", "nf4", "model"),
+    (8, "nf4-group-offload", "nf4", "group"),
+])
+def test_plan_per_card(gb, plan_id, quant, offload):
+    plan = choose_plan(card(gb))
+    assert (plan.id, plan.quantization, plan.offload) == (plan_id, quant, offload)
+    assert plan.precision == "bf16"
+    if offload:
+        assert plan.text_encoders == "offloaded"
+
+
+def test_no_gpu_and_old_gpus():
+    assert choose_plan(None) == CPU_PLAN
+    assert choose_plan(card(24, cap=(7, 5))).precision == "fp16"  # Turing has no bf16
+    tiny = choose_plan(card(2))
+    assert tiny.id == "sequential-offload" and "below its minimum" in tiny.note
+
+
+def test_large_canvas_needs_more_and_tiles_the_vae():
+    assert choose_plan(card(36)).id == "bf16-resident"
+    big = choose_plan(card(36), canvas_px=2048 * 2048)
+    assert big.id == "bf16-model-offload" and big.vae_tiling
+
+
+def test_oom_falls_back_and_is_remembered_per_card(tmp_path):
+    mem = PlanMemory(tmp_path / "plans.json")
+    c = card(24, name="RTX 4090")
+    plan = mem.plan_for(c)
+    assert plan.id == "fp8-model-offload"
+    nxt = mem.remember_oom(c, plan)
+    assert nxt.id == "nf4-model-offload" == tighter(plan).id
+    # a new session on the same card starts on the tighter plan; another card is unaffected
+    assert PlanMemory(tmp_path / "plans.json").plan_for(c).id == "nf4-model-offload"
+    assert mem.plan_for(card(24, name="RTX 3090")).id == "fp8-model-offload"
+    assert json.loads((tmp_path / "plans.json").read_text()) == {"RTX 4090": ["fp8-model-offload"]}
+    last = choose_plan(c, exclude={"bf16-resident", "bf16-model-offload", "fp8-model-offload", "nf4-model-offload",
+                                   "nf4-group-offload"})
+    assert last.id == "sequential-offload" and tighter(last) is None
+
+
+def test_models_command_lists_registry_and_plan(capsys):
+    assert cli.main(["models", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    ids = {m["repo_id"]: m for m in report["models"]}
+    assert {"black-forest-labs/FLUX.1-Fill-dev", "briaai/RMBG-2.0",
+            "diffusers/stable-diffusion-xl-1.0-inpainting-0.1"} <= set(ids)
+    assert not any(m["installed"] for m in report["models"])
+    assert report["card"] is None and report["plan"]["id"] == "cpu"
+
+
+def test_download_when_offline_says_so(capsys):
+    # conftest sets HF_HUB_OFFLINE=1: nothing may be fetched, and the message says what to do
+    assert cli.main(["models", "download", "flux-fill-dev"]) == 2
+    err = capsys.readouterr().err
+    assert "offline" in err and "FLUX.1-Fill-dev" in err
+    assert cli.main(["models", "download", "nope"]) == 2
+    assert "unknown model 'nope'" in capsys.readouterr().err

@@ -129,7 +129,7 @@ def main(argv: list[str]) -> int:
         if argv[:1] == ["test"]:
             return run_tests(argv[1:])
         if argv[:1] == ["setup"]:
-            setup(set(argv[1:]) or set())
+            setup(set(argv[1:]))
             return 0
         return run_app(argv)
     except KeyboardInterrupt:

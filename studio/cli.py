@@ -197,7 +197,8 @@ def cmd_shoot(args: argparse.Namespace) -> int:
     try:
         results = shoot_photos([Path(p) for p in args.photos], Path(args.out), scene=args.scene,
                                variants=args.variants, engine=args.engine, preset=args.preset, seed=args.seed,
-                               segmenter=args.backend, extra_prompt=args.prompt or "")
+                               segmenter=args.backend, extra_prompt=args.prompt or "", steps=args.steps,
+                               guidance=args.guidance)
     except (SceneError, ValueError) as exc:
         print(f"studio: {exc}", file=sys.stderr)
         return 2
@@ -218,7 +219,7 @@ def cmd_shoot(args: argparse.Namespace) -> int:
                 continue
             chosen = r["variants"][r["chosen"]]
             verdict = "passes" if chosen["compliance"]["ok"] else "FAILS"
-            print(f"{r['photo']}: {len(r['variants'])} variants in {r['scene']} (job {r['job']}); chosen "
+            print(f"{r['photo']}: {len(r['variants'])} variants in {r['scene']} with {r['engine']} (job {r['job']}); chosen "
                   f"{r['chosen']} (seed {chosen['seed']}, {r['reason']}), {r['preset']} compliance {verdict}")
             for f in r["files"]:
                 print(f"  {f}")
@@ -304,7 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--scene", help="scene id (studio scenes); default from settings")
     p.add_argument("--variants", type=int, help="how many variants (default from settings)")
-    p.add_argument("--engine", choices=["classic"], default="classic")
+    p.add_argument("--engine", choices=["auto", "flux", "classic"], default="auto",
+                   help="auto: local FLUX when installed with a GPU, else classic")
+    p.add_argument("--steps", type=int, help="FLUX steps (default 28)")
+    p.add_argument("--guidance", type=float, help="FLUX guidance scale (default 30)")
     p.add_argument("--preset", help="export preset: amazon-main, amazon-secondary, shopify, etsy, ebay, instagram")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", choices=["auto", "classic", "rmbg"], default="auto", help="cut-out backend")

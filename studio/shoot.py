@@ -17,17 +17,34 @@ EXT = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 WORK_SIDE = 2560
 
 
+def resolve_engine(engine: str) -> str:
+    """`auto`: local FLUX when it is installed and a CUDA GPU is present, else classic."""
+    if engine != "auto":
+        return engine
+    from studio.models.registry import locate
+
+    if locate("flux-fill-dev") is None:
+        return "classic"
+    from studio.models.devices import detect_card
+
+    return "flux" if detect_card() is not None else "classic"
+
+
 def submit_shoot(store: Store, photo: Path, *, scene: str | None = None, variants: int | None = None,
                  engine: str = "classic", preset: str | None = None, seed: int = 0, segmenter: str = "auto",
-                 extra_prompt: str = "", adjustments: dict | None = None, long_side: int | None = None) -> str:
+                 extra_prompt: str = "", adjustments: dict | None = None, long_side: int | None = None,
+                 steps: int | None = None, guidance: float | None = None, max_sequence_length: int = 512) -> str:
     settings = load_settings()
+    engine = resolve_engine(engine)
     scene = scene or settings.default_scene
     get_scene(scene)  # a clear error for an unknown scene before anything runs
     img = ingest_file(photo, settings.limits)
     params = {"photo": store.put_artifact(img.original, "bin"), "photo_name": photo.name, "segmenter": segmenter,
               "scene": scene, "variants": variants or settings.default_variants, "engine": engine,
               "preset": preset or settings.default_preset, "seed": seed, "extra_prompt": extra_prompt,
-              "adjustments": adjustments or {}, "long_side": long_side, "work_side": WORK_SIDE}
+              "adjustments": adjustments or {}, "long_side": long_side, "work_side": WORK_SIDE,
+              "steps": steps or settings.default_steps, "guidance": guidance or settings.default_guidance,
+              "max_sequence_length": max_sequence_length}
     return jobs.submit(store, registry(), "shoot", params, title=photo.name)
 
 

@@ -30,7 +30,7 @@ SPECS: dict[str, ModelSpec] = {
                   "CC BY-NC 4.0 (non-commercial; BRIA offers a commercial licence)"),
         ModelSpec("flux-fill-dev", "black-forest-labs/FLUX.1-Fill-dev", "generate",
                   ("model_index.json", "transformer/config.json", "vae/config.json", "text_encoder/config.json",
-                   "text_encoder_2/config.json", "tokenizer/vocab.json", "tokenizer_2/tokenizer_config.json",
+                   "text_encoder_2/config.json", "tokenizer/tokenizer_config.json", "tokenizer_2/tokenizer_config.json",
                    "scheduler/scheduler_config.json"), 57.9,
                   "FLUX.1 [dev] Non-Commercial License (outputs may be used commercially; accept it on the model page)"),
         # Lighter: SDXL inpainting, ~7 GB in fp16, for 8-12 GB cards.

@@ -3,11 +3,13 @@ preserve ×N → color ×N → export ×N → select."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from PIL import Image
 
 from studio.imaging.compose import Box, crop_to_alpha, eroded, paste_layer, resize_product
-from studio.pipeline.stage import Stage, StageContext
+from studio.pipeline.stage import RetryPolicy, Stage, StageContext
 
 
 def describe(ctx: StageContext, cutout: Image.Image) -> dict:
@@ -27,20 +29,67 @@ def prompt(ctx: StageContext, category: str, colors: list) -> dict:
     return build_prompt(scene, desc, ctx.params.get("extra_prompt", ""))
 
 
+def _seed(ctx: StageContext) -> int:
+    return int(ctx.params.get("seed", 0)) + int(ctx.params["index"])
+
+
+def _record_variant(ctx: StageContext, seed: int, data: dict) -> None:
+    ctx.store.conn.execute(
+        "INSERT INTO variants(job_id, idx, seed, data) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(job_id, idx) DO UPDATE SET seed = excluded.seed, data = excluded.data",
+        (ctx.job_id, ctx.params["index"], seed, json.dumps(data)))
+
+
 def generate(ctx: StageContext, cutout: Image.Image, prompt: str) -> dict:
     from studio.models.generate_classic import generate as classic
     from studio.scenes import get_scene
 
-    engine = ctx.params.get("engine", "classic")
-    if engine != "classic":
-        raise ValueError(f"engine {engine!r} is not available in this build; use classic")
-    seed = int(ctx.params.get("seed", 0)) + int(ctx.params["index"])
+    seed = _seed(ctx)
     g = classic(get_scene(ctx.params["scene"]), cutout, seed, ctx.params.get("long_side"))
-    ctx.store.conn.execute(
-        "INSERT INTO variants(job_id, idx, seed, data) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT(job_id, idx) DO UPDATE SET seed = excluded.seed, data = excluded.data",
-        (ctx.job_id, ctx.params["index"], seed, f'{{"engine": "{engine}", "light_direction": {g.light_direction}}}'))
+    _record_variant(ctx, seed, {"engine": "classic", "light_direction": g.light_direction})
     return {"image": g.image, "box": g.box.as_dict(), "seed": seed}
+
+
+class OutOfVram(RuntimeError):
+    def __init__(self, message: str, next_plan: str | None):
+        super().__init__(message)
+        self.next_plan = next_plan
+
+
+def generate_flux(ctx: StageContext, cutout: Image.Image, prompt: str) -> dict:
+    import torch
+
+    from studio.models import generate_flux as flux
+    from studio.models.devices import BY_ID, PlanMemory, detect_card
+    from studio.models.registry import BackendUnavailable, locate
+    from studio.scenes import get_scene
+
+    path = locate("flux-fill-dev")
+    if path is None:
+        raise BackendUnavailable("FLUX.1 Fill [dev] is not installed (studio models download flux-fill-dev)")
+    scene = get_scene(ctx.params["scene"])
+    card, memory = detect_card(), PlanMemory()
+    w, h = scene.canvas_size(ctx.params.get("long_side"))
+    plan = BY_ID[ctx.params["plan"]] if ctx.params.get("plan") else memory.plan_for(card, w * h)
+    seed = _seed(ctx)
+    steps = int(ctx.params.get("steps") or flux.DEFAULT_STEPS)
+    try:
+        image, box = flux.generate(
+            path, plan, "cuda" if card else "cpu", scene, cutout, prompt, seed, steps=steps,
+            guidance=float(ctx.params.get("guidance") or flux.DEFAULT_GUIDANCE), long_side=ctx.params.get("long_side"),
+            max_sequence_length=int(ctx.params.get("max_sequence_length", 512)),
+            on_step=lambda i, n: ctx.progress(i / n, f"step {i}/{n}"), cancelled=ctx.cancelled)
+    except torch.cuda.OutOfMemoryError as exc:
+        flux.OWNER.release()
+        nxt = memory.remember_oom(card, plan) if card else None
+        raise OutOfVram(f"out of GPU memory on plan {plan.id}", nxt.id if nxt else None) from exc
+    ctx.check_cancelled()
+    _record_variant(ctx, seed, {"engine": "flux", "plan": plan.id, "steps": steps})
+    return {"image": image, "box": box.as_dict(), "seed": seed}
+
+
+def _tighter_plan(params: dict, attempt: int, exc: BaseException) -> dict:
+    return {**params, "plan": exc.next_plan} if isinstance(exc, OutOfVram) and exc.next_plan else params
 
 
 def preserve(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict) -> dict:
@@ -90,6 +139,8 @@ STAGES = [
     Stage("describe", describe, inputs=("cutout",), outputs=("category", "colors")),
     Stage("prompt", prompt, inputs=("category", "colors"), outputs=("prompt", "negative")),
     Stage("generate", generate, inputs=("cutout", "prompt"), outputs=("image", "box", "seed")),
+    Stage("generate_flux", generate_flux, inputs=("cutout", "prompt"), outputs=("image", "box", "seed"), device="gpu",
+          retry=RetryPolicy(max_attempts=4, adjust=_tighter_plan)),
     Stage("preserve", preserve, inputs=("image", "cutout", "box"), outputs=("image",)),
     Stage("color", color, inputs=("image", "cutout", "box"), outputs=("image", "report")),
     Stage("export", export, inputs=("image", "cutout", "box"), outputs=("file", "format", "compliance")),

@@ -1,0 +1,142 @@
+"""FLUX.1 Fill [dev] through diffusers' FluxFillPipeline.
+
+The product is placed on the canvas by the scene template; the mask covers
+everything but the (slightly eroded) product, so the model paints the scene around
+it; the preserve stage then puts the original pixels back. Placement on the GPU
+follows the VRAM plan (precision, quantization, offload, VAE tiling).
+
+One process-wide owner holds the loaded pipeline, so switching stages never loads a
+second copy; `release()` frees it and the CUDA cache.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from studio.imaging.compose import Box, crop_to_alpha, over, paste_layer, place, resize_product
+from studio.models.devices import Plan
+from studio.scenes import Scene
+
+DEFAULT_STEPS = 28
+DEFAULT_GUIDANCE = 30.0
+# FLUX works on 16-px multiples (8× VAE, then 2×2 patches).
+MULTIPLE = 16
+
+
+def fill_canvas(scene: Scene, cutout: Image.Image, long_side: int | None, erode_px: int = 3,
+                multiple: int = MULTIPLE) -> tuple[Image.Image, Image.Image, Box]:
+    """(canvas RGB with the product placed on neutral grey, mask L: 255 = paint, 0 = keep, box)."""
+    W, H = scene.canvas_size(long_side)
+    W, H = max(multiple, W - W % multiple), max(multiple, H - H % multiple)
+    product = crop_to_alpha(cutout)
+    box = place(product.size, (W, H), scene.placement)
+    layer = paste_layer((H, W), resize_product(product, box), box)
+    grey = np.full((H, W, 3), 0.5, np.float32)
+    canvas = over(grey, layer[..., :3], layer[..., 3])
+    keep = (layer[..., 3] >= 0.999).astype(np.uint8)
+    if erode_px > 0:
+        # the model may repaint a thin rim, so it can blend the product into the scene
+        keep = cv2.erode(keep, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode_px + 1,) * 2))
+    mask = np.where(keep > 0, 0, 255).astype(np.uint8)
+    return (Image.fromarray(np.clip(canvas * 255 + 0.5, 0, 255).astype(np.uint8)), Image.fromarray(mask, "L"), box)
+
+
+def _dtype(plan: Plan, device: str):
+    import torch
+
+    if device == "cpu":
+        return torch.float32
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(plan.precision, torch.float32)
+
+
+def load_pipeline(path: Path, plan: Plan, device: str):
+    """FluxFillPipeline from a local folder, placed according to `plan`."""
+    import torch
+    from diffusers import FluxFillPipeline
+
+    dtype = _dtype(plan, device)
+    kwargs: dict = {"torch_dtype": dtype, "local_files_only": True}
+    if plan.quantization == "nf4" and device == "cuda":
+        from diffusers.quantizers import PipelineQuantizationConfig
+
+        kwargs["quantization_config"] = PipelineQuantizationConfig(
+            quant_backend="bitsandbytes_4bit",
+            quant_kwargs={"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_compute_dtype": dtype},
+            components_to_quantize=["transformer"])
+    pipe = FluxFillPipeline.from_pretrained(str(path), **kwargs)
+    if plan.quantization == "fp8-layerwise" and device == "cuda":
+        pipe.transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype)
+    if device != "cuda" or plan.offload is None:
+        pipe.to(device)
+    elif plan.offload == "model":
+        pipe.enable_model_cpu_offload()
+    elif plan.offload == "group":
+        pipe.transformer.enable_group_offload(onload_device=torch.device("cuda"), offload_device=torch.device("cpu"),
+                                              offload_type="leaf_level", use_stream=True)
+        for name in ("text_encoder", "text_encoder_2", "vae"):
+            getattr(pipe, name).to("cuda" if name == "vae" else "cpu")
+    else:
+        pipe.enable_sequential_cpu_offload()
+    if plan.vae_tiling:
+        pipe.vae.enable_tiling()
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+class _Owner:
+    """The one place a pipeline lives; a different model or plan replaces it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.key: tuple | None = None
+        self.pipe = None
+
+    def get(self, path: Path, plan: Plan, device: str):
+        key = (str(path), plan.id, plan.precision, device)
+        if self.key != key:
+            self.release()
+            self.pipe = load_pipeline(path, plan, device)
+            self.key = key
+        return self.pipe
+
+    def release(self) -> None:
+        self.pipe, self.key = None, None
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
+
+
+OWNER = _Owner()
+
+
+def generate(path: Path, plan: Plan, device: str, scene: Scene, cutout: Image.Image, prompt: str, seed: int, *,
+             steps: int = DEFAULT_STEPS, guidance: float = DEFAULT_GUIDANCE, long_side: int | None = None,
+             max_sequence_length: int = 512, on_step: Callable[[int, int], None] | None = None,
+             cancelled: Callable[[], bool] | None = None) -> tuple[Image.Image, Box]:
+    import torch
+
+    canvas, mask, box = fill_canvas(scene, cutout, long_side)
+    with OWNER.lock:
+        pipe = OWNER.get(path, plan, device)
+
+        def step_end(pipeline, i, t, kwargs):
+            if on_step:
+                on_step(i + 1, steps)
+            if cancelled and cancelled():
+                pipeline._interrupt = True  # diffusers stops before the next step
+            return kwargs
+
+        out = pipe(prompt=prompt, image=canvas, mask_image=mask, height=canvas.height, width=canvas.width,
+                   guidance_scale=guidance, num_inference_steps=steps, max_sequence_length=max_sequence_length,
+                   generator=torch.Generator("cpu").manual_seed(seed), callback_on_step_end=step_end)
+    return out.images[0].convert("RGB").resize(canvas.size), box

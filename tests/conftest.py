@@ -4,6 +4,7 @@ import os
 import tempfile
 
 os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="studio-test-hf-"))
+os.environ["HF_HUB_OFFLINE"] = "1"  # before anything imports huggingface_hub: tests never fetch
 from pathlib import Path
 
 import pytest

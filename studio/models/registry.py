@@ -7,6 +7,7 @@ HF_HUB_CACHE are honoured). Nothing here downloads: finding uses local files onl
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,7 +95,10 @@ def download(model_id: str, token: str | None = None, models_dir: Path | None = 
     from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    if constants.HF_HUB_OFFLINE:
+    # the variable as it is now, not only as it was when huggingface_hub was imported
+    offline = constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "on", "yes",
+                                                                                                 "true")
+    if offline:
         raise DownloadError(f"offline (HF_HUB_OFFLINE is set): cannot download {spec.repo_id}; unset it, or copy "
                             f"the files into {target}")
     try:

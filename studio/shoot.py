@@ -18,16 +18,27 @@ WORK_SIDE = 2560
 
 
 def resolve_engine(engine: str) -> str:
-    """`auto`: local FLUX when it is installed and a CUDA GPU is present, else classic."""
+    """`auto`: local FLUX when it is installed and a CUDA GPU is present (unless the
+    cloud policy is cloud-only); else the cloud when a key is set and the policy allows
+    it; else the classic compositor."""
     if engine != "auto":
         return engine
+    from studio.models.generate_cloud import load_key
+
+    settings = load_settings()
+    has_key = bool(load_key(settings.cloud_provider))
+    if settings.cloud_policy == "cloud-only" and has_key:
+        return "cloud"
     from studio.models.registry import locate
 
-    if locate("flux-fill-dev") is None:
-        return "classic"
-    from studio.models.devices import detect_card
+    if settings.cloud_policy != "cloud-only" and locate("flux-fill-dev") is not None:
+        from studio.models.devices import detect_card
 
-    return "flux" if detect_card() is not None else "classic"
+        if detect_card() is not None:
+            return "flux"
+    if settings.cloud_policy == "cloud-fallback" and has_key:
+        return "cloud"
+    return "classic"
 
 
 def submit_shoot(store: Store, photo: Path, *, scene: str | None = None, variants: int | None = None,
@@ -44,7 +55,7 @@ def submit_shoot(store: Store, photo: Path, *, scene: str | None = None, variant
               "preset": preset or settings.default_preset, "seed": seed, "extra_prompt": extra_prompt,
               "adjustments": adjustments or {}, "long_side": long_side, "work_side": WORK_SIDE,
               "steps": steps or settings.default_steps, "guidance": guidance or settings.default_guidance,
-              "max_sequence_length": max_sequence_length}
+              "max_sequence_length": max_sequence_length, "cloud_provider": settings.cloud_provider}
     return jobs.submit(store, registry(), "shoot", params, title=photo.name)
 
 

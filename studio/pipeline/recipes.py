@@ -32,9 +32,10 @@ def shoot(params: dict) -> list[Node]:
     if not 1 <= n <= 16:
         raise ValueError("variants must be 1..16")
     cut = "matte.cutout"
-    gen_stage = {"classic": "generate", "flux": "generate_flux"}.get(params.get("engine", "classic"))
+    gen_stage = {"classic": "generate", "flux": "generate_flux", "cloud": "generate_cloud"}.get(
+        params.get("engine", "classic"))
     if gen_stage is None:
-        raise ValueError(f"engine {params.get('engine')!r} is not available; use classic or flux")
+        raise ValueError(f"engine {params.get('engine')!r} is not available; use classic, flux or cloud")
     nodes = cutout_nodes() + [
         Node("describe", "describe", {"cutout": cut}),
         Node("prompt", "prompt", {"category": "describe.category", "colors": "describe.colors"}),

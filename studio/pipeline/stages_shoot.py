@@ -88,6 +88,33 @@ def generate_flux(ctx: StageContext, cutout: Image.Image, prompt: str) -> dict:
     return {"image": image, "box": box.as_dict(), "seed": seed}
 
 
+def generate_cloud(ctx: StageContext, cutout: Image.Image, prompt: str) -> dict:
+    """One variant on the user's cloud account: reserved, then charged only for an image."""
+    import os
+
+    from studio.models import generate_cloud as cloud
+    from studio.models.generate_flux import fill_canvas
+    from studio.scenes import get_scene
+
+    provider = ctx.params.get("cloud_provider", "bfl")
+    cost = cloud.price(provider)
+    # money is set aside before the call; a failed call's hold is released when the job ends
+    ctx.ledger.reserve(ctx.job_id, cost, provider, note=f"{ctx.key} attempt {ctx.attempt}")
+    scene = get_scene(ctx.params["scene"])
+    canvas, mask, box = fill_canvas(scene, cutout, ctx.params.get("long_side"))
+    seed = _seed(ctx)
+    client = cloud.BFLFillClient(cloud.load_key(provider) or "",
+                                 os.environ.get("STUDIO_BFL_BASE_URL", cloud.DEFAULT_BASE_URL))
+    try:
+        image = client.generate(canvas, mask, prompt, seed, steps=int(ctx.params.get("cloud_steps", 50)),
+                                guidance=float(ctx.params.get("guidance") or 30.0))
+    finally:
+        client.close()
+    ctx.charge(cost, provider, note=f"{ctx.key}")
+    _record_variant(ctx, seed, {"engine": "cloud", "provider": provider, "cost": cost})
+    return {"image": image.resize(canvas.size), "box": box.as_dict(), "seed": seed}
+
+
 def _tighter_plan(params: dict, attempt: int, exc: BaseException) -> dict:
     return {**params, "plan": exc.next_plan} if isinstance(exc, OutOfVram) and exc.next_plan else params
 
@@ -141,6 +168,8 @@ STAGES = [
     Stage("generate", generate, inputs=("cutout", "prompt"), outputs=("image", "box", "seed")),
     Stage("generate_flux", generate_flux, inputs=("cutout", "prompt"), outputs=("image", "box", "seed"), device="gpu",
           retry=RetryPolicy(max_attempts=4, adjust=_tighter_plan)),
+    Stage("generate_cloud", generate_cloud, inputs=("cutout", "prompt"), outputs=("image", "box", "seed"),
+          device="network", retry=RetryPolicy(max_attempts=2, backoff_s=2.0)),
     Stage("preserve", preserve, inputs=("image", "cutout", "box"), outputs=("image",)),
     Stage("color", color, inputs=("image", "cutout", "box"), outputs=("image", "report")),
     Stage("export", export, inputs=("image", "cutout", "box"), outputs=("file", "format", "compliance")),

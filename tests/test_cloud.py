@@ -1,0 +1,224 @@
+"""The cloud adapter against a server on 127.0.0.1 that speaks BFL's Fill protocol,
+with the failures a real one has; and the ledger through the engine in each case."""
+
+from __future__ import annotations
+
+import io
+import json
+import stat
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from studio.ledger import Ledger
+from studio.models import generate_cloud as cloud
+from studio.models.generate_cloud import BFLFillClient, CloudError, Limits
+from studio.pipeline import jobs
+from studio.services import open_store, run_jobs
+from tests.synth import make_case
+
+KEY = "sk-test-very-secret"
+
+
+class FakeBFL:
+    """Scenario knobs: counts of 429s and 500s before answering, a hang, bad JSON,
+    a failing result URL, how many polls stay Pending."""
+
+    def __init__(self):
+        self.rate_limited = 0
+        self.errors = 0
+        self.hang_s = 0.0
+        self.bad_json = False
+        self.broken_result = False
+        self.pending_polls = 1
+        self.calls: list[str] = []
+        self.submitted: list[dict] = []
+        self._polls = 0
+
+    def handler(server_self):
+        fake = server_self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _send(self, code, body=b"", ctype="application/json", headers=None):
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                fake.calls.append("submit")
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.headers.get("x-key") != KEY:
+                    return self._send(401, b'{"detail": "bad key"}')
+                if fake.hang_s:
+                    time.sleep(fake.hang_s)
+                    return self._send(200, b"{}")
+                if fake.rate_limited:
+                    fake.rate_limited -= 1
+                    return self._send(429, b'{"detail": "slow down"}', headers={"Retry-After": "2"})
+                if fake.errors:
+                    fake.errors -= 1
+                    return self._send(502, b"bad gateway", "text/plain")
+                if fake.bad_json:
+                    return self._send(200, b"{not json")
+                fake.submitted.append(json.loads(body))
+                port = self.server.server_address[1]
+                return self._send(200, json.dumps({"id": "t1", "polling_url":
+                                                   f"http://127.0.0.1:{port}/v1/get_result?id=t1"}).encode())
+
+            def do_GET(self):
+                port = self.server.server_address[1]
+                if self.path.startswith("/v1/get_result"):
+                    fake.calls.append("poll")
+                    fake._polls += 1
+                    if fake._polls <= fake.pending_polls:
+                        return self._send(200, b'{"id": "t1", "status": "Pending"}')
+                    return self._send(200, json.dumps({"id": "t1", "status": "Ready", "result": {
+                        "sample": f"http://127.0.0.1:{port}/delivery/t1.png"}}).encode())
+                if self.path.startswith("/delivery"):
+                    fake.calls.append("download")
+                    if fake.broken_result:
+                        return self._send(403, b"expired", "text/plain")
+                    sub = fake.submitted[-1]
+                    im = Image.open(io.BytesIO(__import__("base64").b64decode(sub["image"])))
+                    out = Image.new("RGB", im.size, (90, 140, 200))  # "the generated scene"
+                    buf = io.BytesIO()
+                    out.save(buf, "PNG")
+                    return self._send(200, buf.getvalue(), "image/png")
+                return self._send(404, b"{}")
+
+        return H
+
+
+@pytest.fixture
+def fake_bfl(monkeypatch):
+    fake = FakeBFL()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), fake.handler())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("STUDIO_BFL_BASE_URL", fake.url)
+    yield fake
+    server.shutdown()
+    server.server_close()
+
+
+def client(fake, sleeps=None, **limits):
+    return BFLFillClient(KEY, fake.url, Limits(**{"retries": 3, "total_s": 20, **limits}),
+                         sleep=(sleeps.append if sleeps is not None else lambda s: None))
+
+
+def inputs():
+    return Image.new("RGB", (64, 48), (128, 128, 128)), Image.new("L", (64, 48), 255)
+
+
+def test_submit_poll_download(fake_bfl):
+    img = client(fake_bfl).generate(*inputs(), "a mug on marble", seed=5)
+    assert img.size == (64, 48) and img.getpixel((0, 0)) == (90, 140, 200)
+    assert fake_bfl.calls == ["submit", "poll", "poll", "download"]
+    assert fake_bfl.submitted[0]["seed"] == 5 and fake_bfl.submitted[0]["prompt"] == "a mug on marble"
+
+
+def test_429_waits_for_retry_after(fake_bfl):
+    fake_bfl.rate_limited = 2
+    sleeps: list[float] = []
+    client(fake_bfl, sleeps).generate(*inputs(), "p", 1)
+    assert sleeps[:2] == [2.0, 2.0]
+
+
+def test_5xx_is_retried_then_given_up(fake_bfl):
+    fake_bfl.errors = 2
+    client(fake_bfl).generate(*inputs(), "p", 1)
+    fake_bfl.errors = 10
+    with pytest.raises(CloudError, match="HTTP 502"):
+        client(fake_bfl).generate(*inputs(), "p", 1)
+
+
+def test_hung_connection_times_out(fake_bfl):
+    fake_bfl.hang_s = 3.0
+    t0 = time.monotonic()
+    with pytest.raises(CloudError, match="did not answer in time"):
+        client(fake_bfl, read_s=0.3, retries=1).generate(*inputs(), "p", 1)
+    assert time.monotonic() - t0 < 3.0
+
+
+def test_malformed_json(fake_bfl):
+    fake_bfl.bad_json = True
+    with pytest.raises(CloudError, match="not JSON"):
+        client(fake_bfl).generate(*inputs(), "p", 1)
+
+
+def test_result_url_that_fails_and_key_never_in_messages(fake_bfl):
+    fake_bfl.broken_result = True
+    with pytest.raises(CloudError) as info:
+        client(fake_bfl).generate(*inputs(), "p", 1)
+    assert "could not be downloaded: HTTP 403" in str(info.value) and KEY not in str(info.value)
+    bad = BFLFillClient("wrong-key", fake_bfl.url, Limits(retries=0))
+    with pytest.raises(CloudError, match="refused the API key") as info:
+        bad.generate(*inputs(), "p", 1)
+    assert "wrong-key" not in str(info.value)
+
+
+def test_key_is_stored_owner_only(studio_home):
+    path = cloud.save_key("bfl", KEY + "\n")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert cloud.load_key("bfl") == KEY
+
+
+def shoot_via_cloud(tmp_path, variants=2):
+    from studio.shoot import submit_shoot
+
+    photo, _ = make_case("red-bottle-on-gradient")
+    Image.fromarray(photo).save(tmp_path / "b.png")
+    store = open_store()
+    job = submit_shoot(store, tmp_path / "b.png", scene="marble", variants=variants, engine="cloud",
+                       preset="shopify", long_side=128)
+    run_jobs([job], timeout=120)
+    return store, job
+
+
+def test_cloud_shoot_charges_per_image_and_the_ledger_balances(fake_bfl, tmp_path):
+    cloud.save_key("bfl", KEY)
+    store, job = shoot_via_cloud(tmp_path)
+    ledger = Ledger(store, budget=10.0)
+    assert jobs.get_job(store, job)["status"] == "done"
+    assert ledger.spent(job) == pytest.approx(2 * cloud.price()) and ledger.hold(job) == 0
+    assert jobs.get_job(store, job)["cost"] == pytest.approx(0.10)
+    out = np.asarray(__import__("studio.cutout", fromlist=["x"]).stage_output(store, job, "preserve[0]")["image"])
+    assert tuple(out[2, 2]) != (0, 0, 0)
+    assert ledger.problems() == []
+    history = json.dumps(__import__("studio.history", fromlist=["x"]).job_detail(store, job), default=str)
+    assert KEY not in history
+
+
+def test_failed_cloud_job_is_refunded(fake_bfl, tmp_path):
+    cloud.save_key("bfl", KEY)
+    fake_bfl.broken_result = True
+    store, job = shoot_via_cloud(tmp_path, variants=1)
+    ledger = Ledger(store, budget=10.0)
+    j = jobs.get_job(store, job)
+    assert j["status"] == "failed" and "could not be downloaded" in j["error"]
+    assert ledger.spent(job) == 0 and ledger.hold(job) == 0 and ledger.problems() == []
+
+
+def test_budget_that_runs_out_stops_before_calling(fake_bfl, tmp_path):
+    from studio.config import Settings, save_settings
+
+    save_settings(Settings(budget=0.07))  # one image's price (0.05) fits, two don't
+    cloud.save_key("bfl", KEY)
+    store, job = shoot_via_cloud(tmp_path, variants=2)
+    j = jobs.get_job(store, job)
+    assert j["status"] == "failed" and "budget" in j["error"]
+    ledger = Ledger(store, budget=0.07)
+    assert ledger.spent(job) == 0 and ledger.hold(job) == 0 and ledger.problems() == []
+    assert fake_bfl.calls.count("submit") <= 1

@@ -262,6 +262,20 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cloud_key(args: argparse.Namespace) -> int:
+    import getpass
+
+    from studio.models.generate_cloud import save_key
+
+    # read from a prompt or stdin, never from argv: it would land in the shell's history
+    key = getpass.getpass(f"{args.provider} API key: ") if sys.stdin.isatty() else sys.stdin.readline()
+    if not key.strip():
+        print("studio: no key given; nothing changed", file=sys.stderr)
+        return 2
+    print(f"saved to {save_key(args.provider, key)} (readable by you only)")
+    return 0
+
+
 def cmd_scenes(args: argparse.Namespace) -> int:
     from studio.scenes import load_scenes
 
@@ -324,6 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="Hugging Face token for gated models (or HF_TOKEN)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("cloud-key", help="store your cloud API key (asked for, or read from stdin)")
+    p.add_argument("--provider", default="bfl", choices=["bfl"])
+    p.set_defaults(func=cmd_cloud_key)
 
     p = sub.add_parser("scenes", help="list scene templates (shipped and your own)")
     p.add_argument("--json", action="store_true")

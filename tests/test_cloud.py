@@ -169,8 +169,13 @@ def test_result_url_that_fails_and_key_never_in_messages(fake_bfl):
     assert "wrong-key" not in str(info.value)
 
 
-def test_key_is_stored_owner_only(studio_home):
-    path = cloud.save_key("bfl", KEY + "\n")
+def test_key_is_stored_owner_only(studio_home, monkeypatch, capsys):
+    from studio import cli
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(KEY + "\n"))
+    assert cli.main(["cloud-key"]) == 0
+    assert KEY not in capsys.readouterr().out
+    path = studio_home / "secrets" / "bfl.key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert cloud.load_key("bfl") == KEY
 

@@ -319,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--scene", help="scene id (studio scenes); default from settings")
     p.add_argument("--variants", type=int, help="how many variants (default from settings)")
-    p.add_argument("--engine", choices=["auto", "flux", "cloud", "classic"], default="auto",
+    p.add_argument("--engine", choices=["auto", "flux", "sdxl", "cloud", "classic"], default="auto",
                    help="auto: local FLUX when installed with a GPU, else the cloud (if a key is set and the "
                         "policy allows), else classic")
     p.add_argument("--steps", type=int, help="FLUX steps (default 28)")

@@ -31,11 +31,17 @@ def resolve_engine(engine: str) -> str:
         return "cloud"
     from studio.models.registry import locate
 
-    if settings.cloud_policy != "cloud-only" and locate("flux-fill-dev") is not None:
+    if settings.cloud_policy != "cloud-only":
         from studio.models.devices import detect_card
 
-        if detect_card() is not None:
-            return "flux"
+        card = detect_card()
+        if card is not None:
+            has_flux, has_sdxl = locate("flux-fill-dev") is not None, locate("sdxl-inpaint") is not None
+            # under 12 GB FLUX only runs streamed from system memory: the lighter model is the better choice
+            if has_sdxl and (card.total_gb < 12 or not has_flux):
+                return "sdxl"
+            if has_flux:
+                return "flux"
     if settings.cloud_policy == "cloud-fallback" and has_key:
         return "cloud"
     return "classic"

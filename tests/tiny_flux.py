@@ -75,3 +75,34 @@ def build_tiny_flux_fill(folder: Path) -> Path:
                             transformer=transformer)
     pipe.save_pretrained(folder)
     return folder
+
+
+def build_tiny_sdxl_inpaint(folder: Path) -> Path:
+    """A tiny SDXL inpainting pipeline (9-channel UNet like the real inpainting model)."""
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLInpaintPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=9,
+                                out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
+                                use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=8,
+                                transformer_layers_per_block=(1, 2), projection_class_embeddings_input_dim=80,
+                                cross_attention_dim=64)
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, steps_offset=1,
+                                       beta_schedule="scaled_linear", timestep_spacing="leading")
+    vae = AutoencoderKL(block_out_channels=[32, 64], in_channels=3, out_channels=3,
+                        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+                        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"], latent_channels=4, sample_size=128)
+    cfg = CLIPTextConfig(bos_token_id=512, eos_token_id=513, hidden_size=32, intermediate_size=37,
+                         layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=2, pad_token_id=513,
+                         vocab_size=1000, hidden_act="gelu", projection_dim=32)
+    with tempfile.TemporaryDirectory() as scratch:
+        tok1, tok2 = clip_tokenizer(Path(scratch) / "a"), clip_tokenizer(Path(scratch) / "b")
+    pipe = StableDiffusionXLInpaintPipeline(vae=vae, text_encoder=CLIPTextModel(cfg),
+                                            text_encoder_2=CLIPTextModelWithProjection(cfg), tokenizer=tok1,
+                                            tokenizer_2=tok2, unet=unet, scheduler=scheduler,
+                                            requires_aesthetics_score=False, force_zeros_for_empty_prompt=True)
+    pipe.save_pretrained(folder)
+    return folder

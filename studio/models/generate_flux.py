@@ -5,13 +5,12 @@ everything but the (slightly eroded) product, so the model paints the scene arou
 it; the preserve stage then puts the original pixels back. Placement on the GPU
 follows the VRAM plan (precision, quantization, offload, VAE tiling).
 
-One process-wide owner holds the loaded pipeline, so switching stages never loads a
-second copy; `release()` frees it and the CUDA cache.
+The pipeline is held by the process-wide owner (`studio.models.owner`), so no two
+big models are ever on the GPU together.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from PIL import Image
 
 from studio.imaging.compose import Box, crop_to_alpha, over, paste_layer, place, resize_product
 from studio.models.devices import Plan
+from studio.models.owner import OWNER
 from studio.scenes import Scene
 
 DEFAULT_STEPS = 28
@@ -89,34 +89,6 @@ def load_pipeline(path: Path, plan: Plan, device: str):
     return pipe
 
 
-class _Owner:
-    """The one place a pipeline lives; a different model or plan replaces it."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.key: tuple | None = None
-        self.pipe = None
-
-    def get(self, path: Path, plan: Plan, device: str):
-        key = (str(path), plan.id, plan.precision, device)
-        if self.key != key:
-            self.release()
-            self.pipe = load_pipeline(path, plan, device)
-            self.key = key
-        return self.pipe
-
-    def release(self) -> None:
-        self.pipe, self.key = None, None
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
-
-
-OWNER = _Owner()
 
 
 def generate(path: Path, plan: Plan, device: str, scene: Scene, cutout: Image.Image, prompt: str, seed: int, *,
@@ -127,7 +99,7 @@ def generate(path: Path, plan: Plan, device: str, scene: Scene, cutout: Image.Im
 
     canvas, mask, box = fill_canvas(scene, cutout, long_side)
     with OWNER.lock:
-        pipe = OWNER.get(path, plan, device)
+        pipe = OWNER.get((str(path), "flux", plan.id, plan.precision, device), lambda: load_pipeline(path, plan, device))
 
         def step_end(pipeline, i, t, kwargs):
             if on_step:

@@ -32,17 +32,18 @@ def shoot(params: dict) -> list[Node]:
     if not 1 <= n <= 16:
         raise ValueError("variants must be 1..16")
     cut = "matte.cutout"
-    gen_stage = {"classic": "generate", "flux": "generate_flux", "cloud": "generate_cloud"}.get(
-        params.get("engine", "classic"))
+    gen_stage = {"classic": "generate", "flux": "generate_flux", "sdxl": "generate_sdxl",
+                 "cloud": "generate_cloud"}.get(params.get("engine", "classic"))
     if gen_stage is None:
-        raise ValueError(f"engine {params.get('engine')!r} is not available; use classic, flux or cloud")
+        raise ValueError(f"engine {params.get('engine')!r} is not available; use classic, flux, sdxl or cloud")
     nodes = cutout_nodes() + [
         Node("describe", "describe", {"cutout": cut}),
         Node("prompt", "prompt", {"category": "describe.category", "colors": "describe.colors"}),
     ]
     for i in range(n):
         nodes += [
-            Node(f"generate[{i}]", gen_stage, {"cutout": cut, "prompt": "prompt.prompt"}, {"index": i}),
+            Node(f"generate[{i}]", gen_stage, {"cutout": cut, "prompt": "prompt.prompt", "negative": "prompt.negative"},
+                 {"index": i}),
             Node(f"preserve[{i}]", "preserve", {"image": f"generate[{i}].image", "cutout": cut,
                                                 "box": f"generate[{i}].box"}),
             Node(f"color[{i}]", "color", {"image": f"preserve[{i}].image", "cutout": cut, "box": f"generate[{i}].box"}),

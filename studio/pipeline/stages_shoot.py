@@ -88,6 +88,27 @@ def generate_flux(ctx: StageContext, cutout: Image.Image, prompt: str) -> dict:
     return {"image": image, "box": box.as_dict(), "seed": seed}
 
 
+def generate_sdxl(ctx: StageContext, cutout: Image.Image, prompt: str, negative: str) -> dict:
+    from studio.models import generate_sdxl as sdxl
+    from studio.models.devices import detect_card
+    from studio.models.registry import BackendUnavailable, locate
+    from studio.scenes import get_scene
+
+    path = locate("sdxl-inpaint")
+    if path is None:
+        raise BackendUnavailable("SDXL inpainting is not installed (studio models download sdxl-inpaint)")
+    card = detect_card()
+    plan = sdxl.sdxl_plan(card)
+    seed = _seed(ctx)
+    steps = int(ctx.params.get("steps") or sdxl.DEFAULT_STEPS)
+    image, box = sdxl.generate(path, plan, "cuda" if card else "cpu", get_scene(ctx.params["scene"]), cutout, prompt,
+                               negative, seed, steps=steps, long_side=ctx.params.get("long_side"),
+                               on_step=lambda i, n: ctx.progress(i / n, f"step {i}/{n}"), cancelled=ctx.cancelled)
+    ctx.check_cancelled()
+    _record_variant(ctx, seed, {"engine": "sdxl", "plan": plan.id, "steps": steps})
+    return {"image": image, "box": box.as_dict(), "seed": seed}
+
+
 def generate_cloud(ctx: StageContext, cutout: Image.Image, prompt: str) -> dict:
     """One variant on the user's cloud account: reserved, then charged only for an image."""
     import os
@@ -168,6 +189,8 @@ STAGES = [
     Stage("generate", generate, inputs=("cutout", "prompt"), outputs=("image", "box", "seed")),
     Stage("generate_flux", generate_flux, inputs=("cutout", "prompt"), outputs=("image", "box", "seed"), device="gpu",
           retry=RetryPolicy(max_attempts=4, adjust=_tighter_plan)),
+    Stage("generate_sdxl", generate_sdxl, inputs=("cutout", "prompt", "negative"), outputs=("image", "box", "seed"),
+          device="gpu"),
     Stage("generate_cloud", generate_cloud, inputs=("cutout", "prompt"), outputs=("image", "box", "seed"),
           device="network", retry=RetryPolicy(max_attempts=2, backoff_s=2.0)),
     Stage("preserve", preserve, inputs=("image", "cutout", "box"), outputs=("image",)),

@@ -40,10 +40,12 @@ def shoot(params: dict) -> list[Node]:
         Node("describe", "describe", {"cutout": cut}),
         Node("prompt", "prompt", {"category": "describe.category", "colors": "describe.colors"}),
     ]
+    gen_deps = {"cutout": cut, "prompt": "prompt.prompt"}
+    if gen_stage == "generate_sdxl":  # the only generator that takes a negative prompt
+        gen_deps["negative"] = "prompt.negative"
     for i in range(n):
         nodes += [
-            Node(f"generate[{i}]", gen_stage, {"cutout": cut, "prompt": "prompt.prompt", "negative": "prompt.negative"},
-                 {"index": i}),
+            Node(f"generate[{i}]", gen_stage, gen_deps, {"index": i}),
             Node(f"preserve[{i}]", "preserve", {"image": f"generate[{i}].image", "cutout": cut,
                                                 "box": f"generate[{i}].box"}),
             Node(f"color[{i}]", "color", {"image": f"preserve[{i}].image", "cutout": cut, "box": f"generate[{i}].box"}),

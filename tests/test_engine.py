@@ -73,8 +73,17 @@ def test_dependency_order_and_outputs(store, worker):
 
 
 def test_invalid_recipes_are_refused(store):
+    from studio.pipeline.registry import Node
+
     with pytest.raises(KeyError):
         submit(store, "no-such-recipe")
+    es.REGISTRY.recipes["bad-binding"] = lambda p: [Node("load", "load"),
+                                                   Node("blur", "blur", {"image": "load.image", "extra": "load.image"})]
+    with pytest.raises(ValueError, match="binds inputs its stage 'blur' does not take: \\['extra'\\]"):
+        submit(store, "bad-binding")
+    es.REGISTRY.recipes["cycle"] = lambda p: [Node("a", "blur", {"image": "b.image"}), Node("b", "blur", {"image": "a.image"})]
+    with pytest.raises(ValueError, match="cycle"):
+        submit(store, "cycle")
 
 
 def test_independent_stages_run_concurrently(store, worker):

@@ -51,9 +51,14 @@ class Registry:
         for n in nodes:
             if n.stage not in self.stages:
                 raise KeyError(f"recipe {recipe!r} uses unknown stage {n.stage!r}")
-            missing = set(self.stages[n.stage].inputs) - set(n.deps)
+            declared = set(self.stages[n.stage].inputs)
+            missing = declared - set(n.deps)
             if missing:
                 raise ValueError(f"node {n.key!r} does not bind inputs {sorted(missing)}")
+            # a stage that declares its inputs takes only those; one that declares none takes any (**kwargs)
+            extra = set(n.deps) - declared if declared else set()
+            if extra:
+                raise ValueError(f"node {n.key!r} binds inputs its stage {n.stage!r} does not take: {sorted(extra)}")
             if not n.upstream() <= set(keys):
                 raise ValueError(f"node {n.key!r} depends on unknown nodes {sorted(n.upstream() - set(keys))}")
         _check_acyclic(nodes)

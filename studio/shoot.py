@@ -50,7 +50,8 @@ def resolve_engine(engine: str) -> str:
 def submit_shoot(store: Store, photo: Path, *, scene: str | None = None, variants: int | None = None,
                  engine: str = "classic", preset: str | None = None, seed: int = 0, segmenter: str = "auto",
                  extra_prompt: str = "", adjustments: dict | None = None, long_side: int | None = None,
-                 steps: int | None = None, guidance: float | None = None, max_sequence_length: int = 512) -> str:
+                 steps: int | None = None, guidance: float | None = None, max_sequence_length: int = 512,
+                 allow_cpu_fallback: bool = False) -> str:
     settings = load_settings()
     engine = resolve_engine(engine)
     scene = scene or settings.default_scene
@@ -61,7 +62,9 @@ def submit_shoot(store: Store, photo: Path, *, scene: str | None = None, variant
               "preset": preset or settings.default_preset, "seed": seed, "extra_prompt": extra_prompt,
               "adjustments": adjustments or {}, "long_side": long_side, "work_side": WORK_SIDE,
               "steps": steps or settings.default_steps, "guidance": guidance or settings.default_guidance,
-              "max_sequence_length": max_sequence_length, "cloud_provider": settings.cloud_provider}
+              "max_sequence_length": max_sequence_length, "cloud_provider": settings.cloud_provider,
+              # with no GPU, may a failed cloud call fall back to a local model on the CPU (minutes)?
+              "allow_cpu_fallback": allow_cpu_fallback}
     return jobs.submit(store, registry(), "shoot", params, title=photo.name)
 
 

@@ -227,3 +227,61 @@ def test_budget_that_runs_out_stops_before_calling(fake_bfl, tmp_path):
     ledger = Ledger(store, budget=0.07)
     assert ledger.spent(job) == 0 and ledger.hold(job) == 0 and ledger.problems() == []
     assert fake_bfl.calls.count("submit") <= 1
+
+
+def _policy(policy: str) -> None:
+    from studio.config import Settings, save_settings
+
+    save_settings(Settings(cloud_policy=policy))
+
+
+def _shoot(tmp_path, engine, **kw):
+    from studio.shoot import submit_shoot
+
+    photo, _ = make_case("red-bottle-on-gradient")
+    Image.fromarray(photo).save(tmp_path / "b.png")
+    store = open_store()
+    job = submit_shoot(store, tmp_path / "b.png", scene="marble", variants=1, engine=engine, preset="shopify",
+                       long_side=64, steps=2, max_sequence_length=16, **kw)
+    run_jobs([job], timeout=300)
+    return store, job
+
+
+def test_local_failure_falls_back_to_the_cloud(fake_bfl, tmp_path):
+    _policy("cloud-fallback")
+    cloud.save_key("bfl", KEY)
+    store, job = _shoot(tmp_path, "flux")  # FLUX is not installed: the local attempt fails
+    j = jobs.get_job(store, job)
+    assert j["status"] == "done", j["error"]
+    run = store.one("SELECT history FROM stage_runs WHERE job_id = ? AND key = 'generate[0]'", (job,))
+    assert "FLUX.1 Fill [dev] is not installed" in run["history"]
+    assert '"engine": "cloud"' in store.one("SELECT data FROM variants WHERE job_id = ?", (job,))["data"]
+    ledger = Ledger(store)
+    assert ledger.spent(job) == pytest.approx(cloud.price()) and ledger.problems() == []
+
+
+def test_cloud_failure_falls_back_to_local_and_nothing_is_charged(fake_bfl, tmp_path, studio_home):
+    from studio.models.owner import OWNER
+    from tests.tiny_flux import build_tiny_flux_fill
+
+    build_tiny_flux_fill(studio_home / "models" / "black-forest-labs--FLUX.1-Fill-dev")
+    _policy("cloud-fallback")
+    cloud.save_key("bfl", KEY)
+    fake_bfl.broken_result = True
+    try:
+        store, job = _shoot(tmp_path, "cloud", allow_cpu_fallback=True)
+    finally:
+        OWNER.release()
+    j = jobs.get_job(store, job)
+    assert j["status"] == "done", j["error"]
+    assert '"engine": "flux"' in store.one("SELECT data FROM variants WHERE job_id = ?", (job,))["data"]
+    ledger = Ledger(store)
+    assert ledger.spent(job) == 0 and ledger.hold(job) == 0 and ledger.problems() == []
+
+
+def test_local_only_policy_never_falls_back(fake_bfl, tmp_path):
+    _policy("local-only")
+    cloud.save_key("bfl", KEY)
+    store, job = _shoot(tmp_path, "flux")
+    assert jobs.get_job(store, job)["status"] == "failed"
+    assert "submit" not in fake_bfl.calls

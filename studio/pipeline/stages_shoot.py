@@ -56,8 +56,21 @@ class OutOfVram(RuntimeError):
         self.next_plan = next_plan
 
 
-def generate_flux(ctx: StageContext, cutout: Image.Image, prompt: str) -> dict:
+def _handed_off(ctx: StageContext, own: str, cutout: Image.Image, prompt: str, negative: str = ""):
+    """A retry under the cloud-fallback policy may move a variant to the other engine."""
+    target = ctx.params.get("engine_override")
+    if not target or target == own:
+        return None
+    if target == "sdxl":
+        return generate_sdxl(ctx, cutout, prompt, negative, _handoff=False)
+    return {"flux": generate_flux, "cloud": generate_cloud}[target](ctx, cutout, prompt, _handoff=False)
+
+
+def generate_flux(ctx: StageContext, cutout: Image.Image, prompt: str, _handoff: bool = True) -> dict:
     import torch
+
+    if _handoff and (other := _handed_off(ctx, "flux", cutout, prompt)) is not None:
+        return other
 
     from studio.models import generate_flux as flux
     from studio.models.devices import BY_ID, PlanMemory, detect_card
@@ -88,7 +101,9 @@ def generate_flux(ctx: StageContext, cutout: Image.Image, prompt: str) -> dict:
     return {"image": image, "box": box.as_dict(), "seed": seed}
 
 
-def generate_sdxl(ctx: StageContext, cutout: Image.Image, prompt: str, negative: str) -> dict:
+def generate_sdxl(ctx: StageContext, cutout: Image.Image, prompt: str, negative: str, _handoff: bool = True) -> dict:
+    if _handoff and (other := _handed_off(ctx, "sdxl", cutout, prompt, negative)) is not None:
+        return other
     from studio.models import generate_sdxl as sdxl
     from studio.models.devices import detect_card
     from studio.models.registry import BackendUnavailable, locate
@@ -109,9 +124,12 @@ def generate_sdxl(ctx: StageContext, cutout: Image.Image, prompt: str, negative:
     return {"image": image, "box": box.as_dict(), "seed": seed}
 
 
-def generate_cloud(ctx: StageContext, cutout: Image.Image, prompt: str) -> dict:
+def generate_cloud(ctx: StageContext, cutout: Image.Image, prompt: str, _handoff: bool = True) -> dict:
     """One variant on the user's cloud account: reserved, then charged only for an image."""
     import os
+
+    if _handoff and (other := _handed_off(ctx, "cloud", cutout, prompt)) is not None:
+        return other
 
     from studio.models import generate_cloud as cloud
     from studio.models.generate_flux import fill_canvas
@@ -136,8 +154,36 @@ def generate_cloud(ctx: StageContext, cutout: Image.Image, prompt: str) -> dict:
     return {"image": image.resize(canvas.size), "box": box.as_dict(), "seed": seed}
 
 
-def _tighter_plan(params: dict, attempt: int, exc: BaseException) -> dict:
-    return {**params, "plan": exc.next_plan} if isinstance(exc, OutOfVram) and exc.next_plan else params
+def _fallback_engine(params: dict) -> str | None:
+    """Under the cloud-fallback policy: local failed → the cloud (with a key); the cloud
+    failed → a local model that is installed with a GPU present."""
+    from studio.config import load_settings
+
+    settings = load_settings()
+    if settings.cloud_policy != "cloud-fallback":
+        return None
+    engine = params.get("engine_override") or params.get("engine")
+    if engine in ("flux", "sdxl"):
+        from studio.models.generate_cloud import load_key
+
+        return "cloud" if load_key(params.get("cloud_provider", "bfl")) else None
+    from studio.models.devices import detect_card
+    from studio.models.registry import locate
+
+    if detect_card() is None and not params.get("allow_cpu_fallback"):
+        return None
+    for local, model in (("flux", "flux-fill-dev"), ("sdxl", "sdxl-inpaint")):
+        if locate(model) is not None:
+            return local
+    return None
+
+
+def _adjust_generator(params: dict, attempt: int, exc: BaseException) -> dict:
+    """Out of VRAM: the next tighter plan. Otherwise, per policy, the other engine."""
+    if isinstance(exc, OutOfVram) and exc.next_plan:
+        return {**params, "plan": exc.next_plan}
+    other = _fallback_engine(params)
+    return {**params, "engine_override": other} if other else params
 
 
 def preserve(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict) -> dict:
@@ -188,11 +234,11 @@ STAGES = [
     Stage("prompt", prompt, inputs=("category", "colors"), outputs=("prompt", "negative")),
     Stage("generate", generate, inputs=("cutout", "prompt"), outputs=("image", "box", "seed")),
     Stage("generate_flux", generate_flux, inputs=("cutout", "prompt"), outputs=("image", "box", "seed"), device="gpu",
-          retry=RetryPolicy(max_attempts=4, adjust=_tighter_plan)),
+          retry=RetryPolicy(max_attempts=4, adjust=_adjust_generator)),
     Stage("generate_sdxl", generate_sdxl, inputs=("cutout", "prompt", "negative"), outputs=("image", "box", "seed"),
-          device="gpu"),
+          device="gpu", retry=RetryPolicy(max_attempts=2, adjust=_adjust_generator)),
     Stage("generate_cloud", generate_cloud, inputs=("cutout", "prompt"), outputs=("image", "box", "seed"),
-          device="network", retry=RetryPolicy(max_attempts=2, backoff_s=2.0)),
+          device="network", retry=RetryPolicy(max_attempts=2, backoff_s=2.0, adjust=_adjust_generator)),
     Stage("preserve", preserve, inputs=("image", "cutout", "box"), outputs=("image",)),
     Stage("color", color, inputs=("image", "cutout", "box"), outputs=("image", "report")),
     Stage("export", export, inputs=("image", "cutout", "box"), outputs=("file", "format", "compliance")),

@@ -82,3 +82,23 @@ def test_whole_shoot_with_flux_keeps_product_pixels(tiny_flux, tmp_path):
         assert inner.sum() > 20 and np.array_equal(out[inner], expected[inner])
     variants = store.query("SELECT idx, seed, data FROM variants WHERE job_id = ? ORDER BY idx", (job,))
     assert [(v["idx"], v["seed"]) for v in variants] == [(0, 3), (1, 4)] and '"engine": "flux"' in variants[0]["data"]
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("plan_id", ["bf16-resident", "bf16-model-offload", "fp8-model-offload", "nf4-model-offload",
+                                     "nf4-group-offload", "sequential-offload"])
+def test_every_vram_plan_places_and_runs_on_a_gpu(tiny_flux, plan_id):
+    """Each plan's placement code (offload hooks, fp8 layerwise casting, NF4) on a real GPU."""
+    from dataclasses import replace
+
+    from studio.models.devices import BY_ID
+
+    if BY_ID[plan_id].quantization == "nf4":
+        pytest.importorskip("bitsandbytes", reason="NF4 plans need the quant extra")
+    photo, truth = make_case("red-bottle-on-gradient")
+    cut = Image.fromarray(np.dstack([photo, truth.astype(np.uint8) * 255]), "RGBA")
+    plan = replace(BY_ID[plan_id], vae_tiling=True)
+    image, _ = generate_flux.generate(tiny_flux, plan, "cuda", load_scenes()["marble"], cut, "a bottle", 1, steps=2,
+                                      long_side=64, max_sequence_length=16)
+    assert image.size == (48, 64)
+    assert np.asarray(image).std() > 0

@@ -13,6 +13,7 @@ from studio.cutout import stage_output  # noqa: E402
 from studio.imaging.compose import Box, crop_to_alpha, eroded, paste_layer, resize_product  # noqa: E402
 from studio.models import generate_flux  # noqa: E402
 from studio.models.devices import CPU_PLAN  # noqa: E402
+from studio.models.inpaint_common import fill_canvas  # noqa: E402
 from studio.models.registry import locate  # noqa: E402
 from studio.pipeline import jobs  # noqa: E402
 from studio.scenes import load_scenes  # noqa: E402
@@ -38,7 +39,7 @@ def test_saved_in_the_real_layout_and_found_by_the_registry(tiny_flux):
 def test_fill_canvas_masks_everything_but_the_eroded_product():
     photo, truth = make_case("red-bottle-on-gradient")
     cut = Image.fromarray(np.dstack([photo, truth.astype(np.uint8) * 255]), "RGBA")
-    canvas, mask, box = generate_flux.fill_canvas(load_scenes()["marble"], cut, 512)
+    canvas, mask, box = fill_canvas(load_scenes()["marble"], cut, 512)
     assert canvas.size == mask.size and canvas.width % 16 == 0 and canvas.height % 16 == 0
     m = np.asarray(mask)
     assert m[box.y + box.h // 2, box.x + box.w // 2] == 0  # the product is kept

@@ -14,37 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
-import numpy as np
 from PIL import Image
 
-from studio.imaging.compose import Box, crop_to_alpha, over, paste_layer, place, resize_product
+from studio.imaging.compose import Box
 from studio.models.devices import Plan
+from studio.models.inpaint_common import fill_canvas, step_callback
 from studio.models.owner import OWNER
 from studio.scenes import Scene
 
 DEFAULT_STEPS = 28
 DEFAULT_GUIDANCE = 30.0
-# FLUX works on 16-px multiples (8× VAE, then 2×2 patches).
-MULTIPLE = 16
-
-
-def fill_canvas(scene: Scene, cutout: Image.Image, long_side: int | None, erode_px: int = 3,
-                multiple: int = MULTIPLE) -> tuple[Image.Image, Image.Image, Box]:
-    """(canvas RGB with the product placed on neutral grey, mask L: 255 = paint, 0 = keep, box)."""
-    W, H = scene.canvas_size(long_side)
-    W, H = max(multiple, W - W % multiple), max(multiple, H - H % multiple)
-    product = crop_to_alpha(cutout)
-    box = place(product.size, (W, H), scene.placement)
-    layer = paste_layer((H, W), resize_product(product, box), box)
-    grey = np.full((H, W, 3), 0.5, np.float32)
-    canvas = over(grey, layer[..., :3], layer[..., 3])
-    keep = (layer[..., 3] >= 0.999).astype(np.uint8)
-    if erode_px > 0:
-        # the model may repaint a thin rim, so it can blend the product into the scene
-        keep = cv2.erode(keep, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode_px + 1,) * 2))
-    mask = np.where(keep > 0, 0, 255).astype(np.uint8)
-    return (Image.fromarray(np.clip(canvas * 255 + 0.5, 0, 255).astype(np.uint8)), Image.fromarray(mask, "L"), box)
 
 
 def _dtype(plan: Plan, device: str):
@@ -101,14 +80,7 @@ def generate(path: Path, plan: Plan, device: str, scene: Scene, cutout: Image.Im
     with OWNER.lock:
         pipe = OWNER.get((str(path), "flux", plan.id, plan.precision, device), lambda: load_pipeline(path, plan, device))
 
-        def step_end(pipeline, i, t, kwargs):
-            if on_step:
-                on_step(i + 1, steps)
-            if cancelled and cancelled():
-                pipeline._interrupt = True  # diffusers stops before the next step
-            return kwargs
-
         out = pipe(prompt=prompt, image=canvas, mask_image=mask, height=canvas.height, width=canvas.width,
                    guidance_scale=guidance, num_inference_steps=steps, max_sequence_length=max_sequence_length,
-                   generator=torch.Generator("cpu").manual_seed(seed), callback_on_step_end=step_end)
+                   generator=torch.Generator("cpu").manual_seed(seed), callback_on_step_end=step_callback(steps, on_step, cancelled))
     return out.images[0].convert("RGB").resize(canvas.size), box

@@ -12,7 +12,7 @@ from PIL import Image
 
 from studio.imaging.compose import Box
 from studio.models.devices import Card, Plan
-from studio.models.generate_flux import fill_canvas
+from studio.models.inpaint_common import fill_canvas, step_callback
 from studio.models.owner import OWNER
 from studio.scenes import Scene
 
@@ -56,14 +56,8 @@ def generate(path: Path, plan: Plan, device: str, scene: Scene, cutout: Image.Im
     with OWNER.lock:
         pipe = OWNER.get((str(path), "sdxl", plan.id, plan.precision, device), lambda: load_pipeline(path, plan, device))
 
-        def step_end(pipeline, i, t, kwargs):
-            if on_step:
-                on_step(i + 1, steps)
-            if cancelled and cancelled():
-                pipeline._interrupt = True
-            return kwargs
-
         out = pipe(prompt=prompt, negative_prompt=negative, image=canvas, mask_image=mask, height=canvas.height,
                    width=canvas.width, strength=0.99, num_inference_steps=steps, guidance_scale=guidance,
-                   generator=torch.Generator("cpu").manual_seed(seed), callback_on_step_end=step_end)
+                   generator=torch.Generator("cpu").manual_seed(seed),
+                   callback_on_step_end=step_callback(steps, on_step, cancelled))
     return out.images[0].convert("RGB").resize(canvas.size), box

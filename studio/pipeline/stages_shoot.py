@@ -132,7 +132,7 @@ def generate_cloud(ctx: StageContext, cutout: Image.Image, prompt: str, _handoff
         return other
 
     from studio.models import generate_cloud as cloud
-    from studio.models.generate_flux import fill_canvas
+    from studio.models.inpaint_common import fill_canvas
     from studio.scenes import get_scene
 
     provider = ctx.params.get("cloud_provider", "bfl")

@@ -31,12 +31,12 @@ def resolve_engine(engine: str) -> str:
         return "cloud"
     from studio.models.registry import locate
 
-    if settings.cloud_policy != "cloud-only":
-        from studio.models.devices import detect_card
+    has_flux, has_sdxl = locate("flux-fill-dev") is not None, locate("sdxl-inpaint") is not None
+    if settings.cloud_policy != "cloud-only" and (has_flux or has_sdxl):
+        from studio.models.devices import detect_card  # imports torch: only when a local model exists
 
         card = detect_card()
         if card is not None:
-            has_flux, has_sdxl = locate("flux-fill-dev") is not None, locate("sdxl-inpaint") is not None
             # under 12 GB FLUX only runs streamed from system memory: the lighter model is the better choice
             if has_sdxl and (card.total_gb < 12 or not has_flux):
                 return "sdxl"

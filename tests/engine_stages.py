@@ -179,6 +179,11 @@ def noop_chain(params: dict) -> list[Node]:
 REGISTRY.stage(Stage("noop_link", lambda ctx, x=None: {"x": 0}, outputs=("x",)))
 
 
+# The crash test's kills come from outside, not from a stage: the poison-pill limit
+# (a stage that keeps killing its worker is failed) must not mistake them for that.
+EXTERNAL_KILLS_MAX_CRASHES = 10_000
+
+
 def run_worker(root: str, lease_s: float) -> None:
     """Entry point for a child process: work until nothing is left."""
     from studio.ledger import Ledger
@@ -186,4 +191,5 @@ def run_worker(root: str, lease_s: float) -> None:
     from studio.store import Store
 
     store = Store(root)
-    Worker(store, REGISTRY, Ledger(store, budget=100.0), lease_s=lease_s, poll_s=0.05).run_until(None)
+    Worker(store, REGISTRY, Ledger(store, budget=100.0), lease_s=lease_s, poll_s=0.05,
+           max_crashes=EXTERNAL_KILLS_MAX_CRASHES).run_until(None)

@@ -140,8 +140,9 @@ def heartbeat(store: Store, worker: str, lease_s: float) -> None:
                        (time.time() + lease_s, worker))
 
 
-def recover_expired(store: Store, ledger: Ledger | None = None) -> int:
-    """Re-queue runs whose worker stopped heartbeating (it crashed or was killed)."""
+def recover_expired(store: Store, ledger: Ledger | None = None, max_crashes: int = MAX_CRASHES) -> int:
+    """Re-queue runs whose worker stopped heartbeating (it crashed or was killed). A run
+    whose worker died `max_crashes` times is failed: it is probably what kills them."""
     now = time.time()
     with store.tx() as conn:
         rows = conn.execute("SELECT id, job_id, key, attempt, crashes, history FROM stage_runs "
@@ -149,9 +150,9 @@ def recover_expired(store: Store, ledger: Ledger | None = None) -> int:
         for r in rows:
             history = loads(r["history"]) + [{"attempt": r["attempt"], "error": "worker lost (lease expired)",
                                               "at": now}]
-            if r["crashes"] + 1 >= MAX_CRASHES:
+            if r["crashes"] + 1 >= max_crashes:
                 _fail_run(conn, r["id"], r["job_id"], r["key"], r["attempt"],
-                          f"the worker died {MAX_CRASHES} times while running this stage", history, ledger)
+                          f"the worker died {max_crashes} times while running this stage", history, ledger)
                 continue
             # A crash is not the stage's failure: it does not use up one of its attempts.
             conn.execute("UPDATE stage_runs SET status = 'ready', attempt = attempt - 1, crashes = crashes + 1, "

@@ -38,13 +38,14 @@ class _Execution:
 class Worker:
     def __init__(self, store: Store, registry: Registry, ledger: Ledger | None = None, *,
                  slots: dict[str, int] | None = None, lease_s: float = 30.0, poll_s: float = 0.5,
-                 bus: EventBus | None = None, name: str | None = None):
+                 bus: EventBus | None = None, name: str | None = None, max_crashes: int = jobs.MAX_CRASHES):
         self.store = store
         self.registry = registry
         self.ledger = ledger or Ledger(store)
         self.slots = {**DEFAULT_SLOTS, **(slots or {})}
         self.lease_s = lease_s
         self.poll_s = poll_s
+        self.max_crashes = max_crashes
         self.bus = bus or EventBus()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.cache = ArtifactCache()
@@ -119,7 +120,7 @@ class Worker:
         now = time.time()
         if now - self._last_recover > self.lease_s / 2:
             self._last_recover = now
-            if jobs.recover_expired(self.store, self.ledger):
+            if jobs.recover_expired(self.store, self.ledger, self.max_crashes):
                 log.info("re-queued stage runs of a worker that stopped")
         self._enforce_timeouts()
         for device, total in self.slots.items():

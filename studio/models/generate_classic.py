@@ -88,8 +88,8 @@ def _texture(kind: str, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     return np.zeros((h, w), np.float32)
 
 
-def _backdrop(scene: Scene, W: int, H: int, rng: np.random.Generator, light_dir: float) -> tuple[np.ndarray, np.ndarray]:
-    """(RGB float image, floor mask in [0, 1])."""
+def _backdrop(scene: Scene, W: int, H: int, rng: np.random.Generator, light_dir: float) -> np.ndarray:
+    """The empty scene: RGB float image in [0, 1]."""
     c = scene.classic
     colors = [hex_rgb(x) for x in c.colors]
     ys = np.linspace(0, 1, H, dtype=np.float32)[:, None]
@@ -139,7 +139,7 @@ def _backdrop(scene: Scene, W: int, H: int, rng: np.random.Generator, light_dir:
     img *= (1 + (0.12 * (1 - scene.lighting.softness) + 0.04) * toward)[..., None]
     r2 = xs ** 2 + yy ** 2
     img *= (1 - c.vignette * 0.5 * np.clip(r2 - 0.3, 0, None))[..., None]
-    return np.clip(img, 0, 1), floor
+    return np.clip(img, 0, 1)
 
 
 def _shadows(scene: Scene, alpha: np.ndarray, box: Box, light_dir: float) -> np.ndarray:
@@ -210,7 +210,7 @@ def generate(scene: Scene, cutout: Image.Image, seed: int, long_side: int | None
     layer = paste_layer((H, W), resize_product(product, box), box)
     fg, alpha = layer[..., :3], layer[..., 3]
 
-    bg, _ = _backdrop(scene, W, H, rng, light)
+    bg = _backdrop(scene, W, H, rng, light)
     bg = bg * (1 - _shadows(scene, alpha, box, light))[..., None]
     if scene.reflection.strength > 0:
         rf, ra = _reflection(scene, fg, alpha, box)

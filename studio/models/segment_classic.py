@@ -39,11 +39,11 @@ class ClassicSegmenter:
         H, W = rgb.shape[:2]
         scale = min(1.0, WORK_SIDE / max(H, W))
         small = cv2.resize(rgb, (max(8, round(W * scale)), max(8, round(H * scale))), interpolation=cv2.INTER_AREA)
-        fg_small, score, seed, bg_dist = self._segment_small(small)
+        fg_small, seed, bg_dist = self._segment_small(small)
         alpha_small = fg_small.astype(np.float32)
         alpha = cv2.resize(alpha_small, (W, H), interpolation=cv2.INTER_LINEAR) if scale < 1 else alpha_small
         alpha = masks.refine_edges(rgb, alpha)
-        confidence, notes = self._confidence(small, fg_small, seed, bg_dist)
+        confidence, notes = self._confidence(fg_small, seed, bg_dist)
         return Segmentation(alpha=alpha, confidence=confidence, backend=self.name, notes=notes)
 
     # -- the work at working resolution ------------------------------------
@@ -101,14 +101,14 @@ class ClassicSegmenter:
         gc[sure] = cv2.GC_FGD
         gc[border] = cv2.GC_BGD
         if seed.sum() < 20:  # nothing stands out: say so rather than invent a product
-            return np.zeros((h, w), np.float32), score, seed, bg_dist
+            return np.zeros((h, w), np.float32), seed, bg_dist
         bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
         cv2.grabCut(rgb, gc, None, bgd, fgd, 4, cv2.GC_INIT_WITH_MASK)
         fg = np.isin(gc, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
         fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         fg = masks.keep_main_components(fg)
         fg = self._fill_product_holes(fg, bg_dist, noise)
-        return fg, score, seed, bg_dist
+        return fg, seed, bg_dist
 
     @staticmethod
     def _shadow_like(rgb: np.ndarray, design: np.ndarray, border: np.ndarray) -> np.ndarray:
@@ -139,7 +139,7 @@ class ClassicSegmenter:
         return out
 
     @staticmethod
-    def _confidence(rgb: np.ndarray, fg: np.ndarray, seed: np.ndarray, bg_dist: np.ndarray) -> tuple[float, list[str]]:
+    def _confidence(fg: np.ndarray, seed: np.ndarray, bg_dist: np.ndarray) -> tuple[float, list[str]]:
         notes = []
         f = fg > 0.5
         frac = f.mean()
@@ -151,7 +151,6 @@ class ClassicSegmenter:
         inside = float(np.median(bg_dist[f]))
         outside = float(np.percentile(bg_dist[~f], 90)) if (~f).any() else 0.0
         separation = np.clip((inside - outside) / (inside + 1e-3), 0, 1)
-        h, w = f.shape
         edge = np.concatenate([f[0], f[-1], f[:, 0], f[:, -1]]).mean()
         conf = 0.45 * separation + 0.45 * agreement + 0.1
         if edge > 0.02:

@@ -158,6 +158,37 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return _job_action(args, go)
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    from studio import review
+    from studio.services import ledger
+
+    def go(store):
+        if args.action == "list":
+            queue = review.review_queue(store)
+            if args.json:
+                _print_json(queue)
+            elif not queue:
+                print("the review queue is empty")
+            for q in [] if args.json else queue:
+                print(f"{q['job']}  {q['title']}  scene {q['scene']}  engine {q['engine']}: {q['why']}")
+                for r in q["ranking"]:
+                    print(f"    variant {r['index']}: {r['reason']}")
+            return 0
+        if not args.job:
+            raise ValueError(f"review {args.action} needs a job id")
+        if args.action == "accept":
+            if args.variant is None:
+                raise ValueError("review accept needs --variant N")
+            return _run_with_progress([review.accept(store, args.job, args.variant)])
+        if args.action == "reject":
+            return _run_with_progress([review.reject(store, args.job, args.note)])
+        new = review.send_back(store, args.job, _parse_sets(args.set), ledger(store))
+        print(f"sent back as job {new}")
+        return _run_with_progress([new])
+
+    return _job_action(args, go)
+
+
 def cmd_cancel(args: argparse.Namespace) -> int:
     from studio.pipeline import jobs
     from studio.services import ledger
@@ -367,6 +398,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="from_stage", required=True, metavar="STAGE")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("review", help="jobs whose variants all failed the fidelity check: list, accept, reject, "
+                                      "or send back with changed parameters")
+    p.add_argument("action", nargs="?", default="list", choices=["list", "accept", "reject", "retry"])
+    p.add_argument("job", nargs="?")
+    p.add_argument("--variant", type=int, help="accept: the variant to keep")
+    p.add_argument("--note", default="", help="reject: why")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="retry: parameters to change (scene, seed, extra_prompt, fidelity_threshold, ...)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_review)
 
     p = sub.add_parser("cancel", help="cancel a queued or running job")
     p.add_argument("job")

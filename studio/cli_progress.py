@@ -21,6 +21,6 @@ def run_with_bar(job_ids: list[str]) -> None:
                 bar.update(1)
                 bar.set_postfix_str(e.key)
             elif e.kind in ("retry", "fail", "waiting"):
-                bar.write(f"{e.job_id} {e.key}: {e.kind} {e.message}")
+                bar.write(f"{e.job_id} {e.key}: {e.kind} {e.message}", file=sys.stderr)
 
         run_jobs(job_ids, on_event, store)

@@ -56,6 +56,9 @@ class Settings:
     cloud_provider: str = "bfl"
     budget: float = 10.0  # money the cloud may spend, in the price table's currency
     theme: str = "light"
+    clip_model: str = "clip-vit-b-32"  # for scoring and describing, where installed
+    fidelity_threshold: float = 0.75  # a variant scoring under it is regenerated
+    gate_attempts: int = 3  # generations per variant before it is given up on
     extra: dict = field(default_factory=dict)  # keys this version does not know, kept as-is
 
     def models_path(self) -> Path:

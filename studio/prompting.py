@@ -23,12 +23,15 @@ def product_phrase(desc: ProductDescription) -> str:
     return (" and ".join(colours) + " " if colours else "") + (desc.category or "product")
 
 
-def build_prompt(scene: Scene, desc: ProductDescription, extra: str = "") -> dict[str, str]:
+def build_prompt(scene: Scene, desc: ProductDescription, extra: str = "", simple: bool = False) -> dict[str, str]:
+    """`simple`: the scene without props, mood or free text (what the quality gate asks
+    for after a variant keeps changing the product)."""
     p = scene.prompt
     subject = product_phrase(desc)
     parts = [f"Professional product photograph of a {subject}, standing on {p.surface}", p.background]
-    extra = " ".join(extra.split())[:MAX_EXTRA_CHARS]
-    parts += [x for x in (p.props, p.lighting, p.camera, f"{p.mood} mood" if p.mood else "", extra) if x]
+    extra = "" if simple else " ".join(extra.split())[:MAX_EXTRA_CHARS]
+    optional = (p.lighting, p.camera) if simple else (p.props, p.lighting, p.camera, f"{p.mood} mood" if p.mood else "")
+    parts += [x for x in (*optional, extra) if x]
     directives = [d.rstrip(".") for d in p.preservation]
     directives.append(f"the {subject} keeps its exact colours")
     prompt = ". ".join(parts) + ". " + "; ".join(directives) + "."

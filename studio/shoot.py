@@ -64,7 +64,9 @@ def submit_shoot(store: Store, photo: Path, *, scene: str | None = None, variant
               "steps": steps or settings.default_steps, "guidance": guidance or settings.default_guidance,
               "max_sequence_length": max_sequence_length, "cloud_provider": settings.cloud_provider,
               # with no GPU, may a failed cloud call fall back to a local model on the CPU (minutes)?
-              "allow_cpu_fallback": allow_cpu_fallback}
+              "allow_cpu_fallback": allow_cpu_fallback,
+              "clip_model": settings.clip_model, "fidelity_threshold": settings.fidelity_threshold,
+              "gate_attempts": settings.gate_attempts}
     return jobs.submit(store, registry(), "shoot", params, title=photo.name)
 
 
@@ -75,19 +77,28 @@ def shoot_summary(store: Store, job_id: str) -> dict:
     params = loads(job["params"])
     out: dict = {"job": job_id, "status": job["status"], "photo": params["photo_name"], "scene": params["scene"],
                  "engine": params["engine"], "preset": params["preset"]}
+    if job["status"] == "waiting" and store.one("SELECT 1 FROM stage_runs WHERE job_id = ? AND waiting_for = 'review'",
+                                                (job_id,)):
+        out["error"] = "no variant passed the fidelity check: waiting in the review queue (studio review)"
+        return out
     if job["status"] != "done":
         out["error"] = f"{job['failed_stage']}: {job['error']}"
         return out
     seg = stage_output(store, job_id, "segment")
     sel = stage_output(store, job_id, "select")
     out.update(cutout={"backend": seg["backend"], "confidence": seg["confidence"]}, chosen=sel["chosen"],
-               reason=sel["reason"], scores=None, variants=[])
+               reason=sel["reason"], notes=sel["notes"], variants=[])
+    ranking = {r["index"]: r for r in sel["ranking"]}
     for i in range(params["variants"]):
         gen = stage_output(store, job_id, f"generate[{i}]")
         col = stage_output(store, job_id, f"color[{i}]")["report"]
         exp = stage_output(store, job_id, f"export[{i}]")
-        out["variants"].append({"index": i, "seed": gen["seed"], "delta_e": col.get("delta_e_after"),
-                                "compliance": exp["compliance"]})
+        r = ranking[i]
+        out["variants"].append({"index": i, "seed": gen["seed"], "rank": r["rank"],
+                                "scores": {"fidelity": r["fidelity"], "alignment": r["alignment"],
+                                           "aesthetic": r["aesthetic"]},
+                                "gate": {"passed": r["passed"], "reason": r["reason"]},
+                                "delta_e": col.get("delta_e_after"), "compliance": exp["compliance"]})
     return out
 
 

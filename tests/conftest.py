@@ -44,3 +44,22 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def fake_bfl(monkeypatch):
+    """A BFL-protocol server on 127.0.0.1 (tests/fake_bfl.py); STUDIO_BFL_BASE_URL points at it."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from tests.fake_bfl import FakeBFL
+
+    fake = FakeBFL()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), fake.handler())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("STUDIO_BFL_BASE_URL", fake.url)
+    yield fake
+    server.shutdown()
+    server.server_close()

@@ -6,9 +6,7 @@ from __future__ import annotations
 import io
 import json
 import stat
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -19,98 +17,8 @@ from studio.models import generate_cloud as cloud
 from studio.models.generate_cloud import BFLFillClient, CloudError, Limits
 from studio.pipeline import jobs
 from studio.services import open_store, run_jobs
+from tests.fake_bfl import KEY
 from tests.synth import make_case
-
-KEY = "sk-test-very-secret"
-
-
-class FakeBFL:
-    """Scenario knobs: counts of 429s and 500s before answering, a hang, bad JSON,
-    a failing result URL, how many polls stay Pending."""
-
-    def __init__(self):
-        self.rate_limited = 0
-        self.errors = 0
-        self.hang_s = 0.0
-        self.bad_json = False
-        self.broken_result = False
-        self.pending_polls = 1
-        self.calls: list[str] = []
-        self.submitted: list[dict] = []
-        self._polls = 0
-
-    def handler(server_self):
-        fake = server_self
-
-        class H(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def _send(self, code, body=b"", ctype="application/json", headers=None):
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_POST(self):
-                fake.calls.append("submit")
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if self.headers.get("x-key") != KEY:
-                    return self._send(401, b'{"detail": "bad key"}')
-                if fake.hang_s:
-                    time.sleep(fake.hang_s)
-                    return self._send(200, b"{}")
-                if fake.rate_limited:
-                    fake.rate_limited -= 1
-                    return self._send(429, b'{"detail": "slow down"}', headers={"Retry-After": "2"})
-                if fake.errors:
-                    fake.errors -= 1
-                    return self._send(502, b"bad gateway", "text/plain")
-                if fake.bad_json:
-                    return self._send(200, b"{not json")
-                fake.submitted.append(json.loads(body))
-                port = self.server.server_address[1]
-                return self._send(200, json.dumps({"id": "t1", "polling_url":
-                                                   f"http://127.0.0.1:{port}/v1/get_result?id=t1"}).encode())
-
-            def do_GET(self):
-                port = self.server.server_address[1]
-                if self.path.startswith("/v1/get_result"):
-                    fake.calls.append("poll")
-                    fake._polls += 1
-                    if fake._polls <= fake.pending_polls:
-                        return self._send(200, b'{"id": "t1", "status": "Pending"}')
-                    return self._send(200, json.dumps({"id": "t1", "status": "Ready", "result": {
-                        "sample": f"http://127.0.0.1:{port}/delivery/t1.png"}}).encode())
-                if self.path.startswith("/delivery"):
-                    fake.calls.append("download")
-                    if fake.broken_result:
-                        return self._send(403, b"expired", "text/plain")
-                    sub = fake.submitted[-1]
-                    im = Image.open(io.BytesIO(__import__("base64").b64decode(sub["image"])))
-                    out = Image.new("RGB", im.size, (90, 140, 200))  # "the generated scene"
-                    buf = io.BytesIO()
-                    out.save(buf, "PNG")
-                    return self._send(200, buf.getvalue(), "image/png")
-                return self._send(404, b"{}")
-
-        return H
-
-
-@pytest.fixture
-def fake_bfl(monkeypatch):
-    fake = FakeBFL()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), fake.handler())
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("STUDIO_BFL_BASE_URL", fake.url)
-    yield fake
-    server.shutdown()
-    server.server_close()
 
 
 def client(fake, sleeps=None, **limits):
@@ -187,7 +95,7 @@ def shoot_via_cloud(tmp_path, variants=2):
     Image.fromarray(photo).save(tmp_path / "b.png")
     store = open_store()
     job = submit_shoot(store, tmp_path / "b.png", scene="marble", variants=variants, engine="cloud",
-                       preset="shopify", long_side=128)
+                       preset="shopify", long_side=384)
     run_jobs([job], timeout=120)
     return store, job
 

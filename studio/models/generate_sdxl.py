@@ -49,10 +49,10 @@ def load_pipeline(path: Path, plan: Plan, device: str):
 def generate(path: Path, plan: Plan, device: str, scene: Scene, cutout: Image.Image, prompt: str, negative: str,
              seed: int, *, steps: int = DEFAULT_STEPS, guidance: float = DEFAULT_GUIDANCE, long_side: int | None = None,
              on_step: Callable[[int, int], None] | None = None,
-             cancelled: Callable[[], bool] | None = None) -> tuple[Image.Image, Box]:
+             cancelled: Callable[[], bool] | None = None, rim_px: int = 3) -> tuple[Image.Image, Box]:
     import torch
 
-    canvas, mask, box = fill_canvas(scene, cutout, long_side, multiple=8)
+    canvas, mask, box = fill_canvas(scene, cutout, long_side, erode_px=rim_px, multiple=8)
     with OWNER.lock:
         pipe = OWNER.get((str(path), "sdxl", plan.id, plan.precision, device), lambda: load_pipeline(path, plan, device))
 

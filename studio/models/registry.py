@@ -39,6 +39,11 @@ SPECS: dict[str, ModelSpec] = {
                   ("model_index.json", "unet/config.json", "vae/config.json", "text_encoder/config.json",
                    "text_encoder_2/config.json", "scheduler/scheduler_config.json"), 13.9,
                   "CreativeML Open RAIL++-M"),
+        # CLIP for scoring and describing (open_clip layout); the small one is the default
+        ModelSpec("clip-vit-b-32", "laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "score",
+                  ("open_clip_config.json", "open_clip_model.safetensors"), 0.6, "MIT"),
+        ModelSpec("clip-vit-l-14", "laion/CLIP-ViT-L-14-laion2B-s32B-b82K", "score",
+                  ("open_clip_config.json", "open_clip_model.safetensors"), 1.7, "MIT"),
     ]
 }
 

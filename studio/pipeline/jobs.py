@@ -211,6 +211,43 @@ def retry_or_fail(store: Store, run: dict, error: str, next_params: dict | None,
         return "failed"
 
 
+def rewind(store: Store, run: dict, to: str, params: dict, error: str, details: dict, duration: float) -> bool:
+    """The checking run `run` rejected its upstream node `to`: `to` goes back to ready
+    with `params` merged in (and fresh attempts), every node after it back to blocked.
+    The check's own attempt count is kept: it counts rounds. False: lease lost."""
+    now = time.time()
+    with store.tx() as conn:
+        row = conn.execute("SELECT * FROM stage_runs WHERE id = ? AND lease_token = ? AND status = 'running'",
+                           (run["id"], run["lease_token"])).fetchone()
+        if row is None:
+            return False
+        rows = {r["key"]: dict(r) for r in conn.execute("SELECT * FROM stage_runs WHERE job_id = ?", (row["job_id"],))}
+        if to not in rows:
+            raise KeyError(f"{row['key']} asked to rewind to {to!r}, which job {row['job_id']} does not have")
+        nodes = [Node(k, r["stage"], loads(r["deps"])) for k, r in rows.items()]
+        after = _downstream(nodes, {to})
+        if row["key"] not in after:
+            raise ValueError(f"{row['key']} can only rewind to a node upstream of itself, not {to!r}")
+        history = loads(row["history"]) + [{"attempt": row["attempt"], "error": error, "details": details,
+                                            "rewound": to, "params": params, "duration_s": round(duration, 4),
+                                            "at": now}]
+        conn.execute("UPDATE stage_runs SET status = 'blocked', outputs = NULL, lease_owner = NULL, lease_token = NULL, "
+                     "error = ?, history = ?, duration_s = ? WHERE id = ?", (error, dumps(history), duration, row["id"]))
+        target = rows[to]
+        conn.execute("UPDATE stage_runs SET status = 'ready', attempt = 0, not_before = ?, params = ?, history = ? "
+                     "WHERE id = ?", (now, dumps({**loads(target["params"]), **params}),
+                                      dumps(loads(target["history"]) + [{"attempt": target["attempt"],
+                                                                        "error": f"rejected by {row['key']}: {error}",
+                                                                        "outputs": loads(target["outputs"]),
+                                                                        "at": now}]), target["id"]))
+        others = [k for k in after if k != row["key"]]
+        if others:
+            marks = ",".join("?" * len(others))
+            conn.execute(f"UPDATE stage_runs SET status = 'blocked', outputs = NULL, attempt = 0 WHERE job_id = ? "
+                         f"AND key IN ({marks}) AND status IN ('done','ready','blocked')", (row["job_id"], *others))
+        return True
+
+
 def _fail_run(conn, run_id: int, job_id: str, key: str, attempt: int, error: str, history: list,
               ledger: Ledger | None) -> None:
     now = time.time()

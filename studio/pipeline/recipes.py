@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from studio.pipeline import stages_cutout, stages_shoot
+from studio.pipeline import stages_cutout, stages_score, stages_shoot
 from studio.pipeline.registry import Node, Registry
 
 REGISTRY = Registry()
-for _stage in stages_cutout.STAGES + stages_shoot.STAGES:
+for _stage in stages_cutout.STAGES + stages_shoot.STAGES + stages_score.STAGES:
     REGISTRY.stage(_stage)
 
 
@@ -27,7 +27,8 @@ def cutout(params: dict) -> list[Node]:
 
 @REGISTRY.recipe("shoot")
 def shoot(params: dict) -> list[Node]:
-    """photo → cut-out → N variants in a scene → colour → export, and a proposed pick."""
+    """photo → cut-out → N variants in a scene → fidelity gate → colour → export, and a
+    proposed pick."""
     n = int(params.get("variants", 4))
     if not 1 <= n <= 16:
         raise ValueError("variants must be 1..16")
@@ -40,7 +41,7 @@ def shoot(params: dict) -> list[Node]:
         Node("describe", "describe", {"cutout": cut}),
         Node("prompt", "prompt", {"category": "describe.category", "colors": "describe.colors"}),
     ]
-    gen_deps = {"cutout": cut, "prompt": "prompt.prompt"}
+    gen_deps = {"cutout": cut, "prompt": "prompt.prompt", "simple_prompt": "prompt.simple_prompt"}
     if gen_stage == "generate_sdxl":  # the only generator that takes a negative prompt
         gen_deps["negative"] = "prompt.negative"
     for i in range(n):
@@ -48,8 +49,18 @@ def shoot(params: dict) -> list[Node]:
             Node(f"generate[{i}]", gen_stage, gen_deps, {"index": i}),
             Node(f"preserve[{i}]", "preserve", {"image": f"generate[{i}].image", "cutout": cut,
                                                 "box": f"generate[{i}].box"}),
-            Node(f"color[{i}]", "color", {"image": f"preserve[{i}].image", "cutout": cut, "box": f"generate[{i}].box"}),
+            Node(f"score[{i}]", "score", {"image": f"preserve[{i}].image", "cutout": cut,
+                                          "box": f"generate[{i}].box"}),
+            Node(f"gate[{i}]", "gate", {"fidelity": f"score[{i}].fidelity", "reason": f"score[{i}].reason"},
+                 {"index": i}),
+            # colour waits for the gate: a rejected variant is regenerated first
+            Node(f"color[{i}]", "color", {"image": f"preserve[{i}].image", "cutout": cut, "box": f"generate[{i}].box",
+                                          "_gate": f"gate[{i}].verdict"}),
             Node(f"export[{i}]", "export", {"image": f"color[{i}].image", "cutout": cut, "box": f"generate[{i}].box"}),
         ]
-    nodes.append(Node("select", "select", {f"compliance{i}": f"export[{i}].compliance" for i in range(n)}))
+    picks = {"prompt": "prompt.prompt"}
+    for i in range(n):
+        picks |= {f"image{i}": f"preserve[{i}].image", f"verdict{i}": f"gate[{i}].verdict",
+                  f"compliance{i}": f"export[{i}].compliance"}
+    nodes.append(Node("select", "select", picks))
     return nodes

@@ -55,8 +55,9 @@ class Registry:
             missing = declared - set(n.deps)
             if missing:
                 raise ValueError(f"node {n.key!r} does not bind inputs {sorted(missing)}")
-            # a stage that declares its inputs takes only those; one that declares none takes any (**kwargs)
-            extra = set(n.deps) - declared if declared else set()
+            # a stage that declares its inputs takes only those; one that declares none takes any (**kwargs).
+            # Bindings named "_…" only order a node after another and are never passed.
+            extra = {k for k in n.deps if not k.startswith("_")} - declared if declared else set()
             if extra:
                 raise ValueError(f"node {n.key!r} binds inputs its stage {n.stage!r} does not take: {sorted(extra)}")
             if not n.upstream() <= set(keys):

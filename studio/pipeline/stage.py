@@ -38,6 +38,18 @@ class Rejected(Exception):
         self.details = details or {}
 
 
+class Rewind(Rejected):
+    """Raised by a checking stage (the quality gate): run the upstream node `to` again
+    with `params` merged into its own, and everything after it. The checking stage's
+    attempt count is the number of rounds; it decides when to stop raising this, and
+    puts the round number in `params["round"]` (money charged is keyed by it)."""
+
+    def __init__(self, message: str, to: str, params: dict, details: dict | None = None):
+        super().__init__(message, details)
+        self.to = to
+        self.params = params
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 1
@@ -111,8 +123,11 @@ class StageContext:
         raise NeedsInput(key, prompt or {})
 
     def charge(self, amount: float, provider: str = "", note: str = "") -> None:
-        """Record money this attempt spent; safe to repeat after a crash (same key and attempt)."""
-        self.ledger.charge(self.job_id, amount, provider, note, ref=f"{self.key}#{self.attempt}")
+        """Record money this attempt spent; safe to repeat after a crash (same key, attempt
+        and round: a node run again by a rewind counts its attempts afresh)."""
+        rnd = self.params.get("round")
+        self.ledger.charge(self.job_id, amount, provider, note,
+                           ref=f"{self.key}#{self.attempt}" + (f"@round{rnd}" if rnd else ""))
 
     def input_or(self, key: str, default: Any = None) -> Any:
         """A person's input for `key` if one was given (never waits)."""

@@ -17,7 +17,7 @@ from studio.pipeline import jobs
 from studio.pipeline.codec import ArtifactCache, decode, encode
 from studio.pipeline.events import Event, EventBus
 from studio.pipeline.registry import Registry
-from studio.pipeline.stage import Cancelled, NeedsInput, Rejected, StageContext
+from studio.pipeline.stage import Cancelled, NeedsInput, Rejected, Rewind, StageContext
 from studio.store import Store, loads
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,9 @@ class Worker:
         self._emit("start", run)
         params = {**jobs.job_params(self.store, run["job_id"]), **loads(run["params"])}
         try:
-            inputs = decode(self.store, jobs.resolve_inputs(self.store, run), self.cache)
+            # bindings named "_…" only order the run after another; their values are not passed
+            wanted = {k: v for k, v in jobs.resolve_inputs(self.store, run).items() if not k.startswith("_")}
+            inputs = decode(self.store, wanted, self.cache)
             last_saved = [0.0]
 
             def on_progress(fraction: float, message: str) -> None:
@@ -214,6 +216,13 @@ class Worker:
         except NeedsInput as need:
             if jobs.wait_for_input(self.store, run, need.key, need.prompt, time.monotonic() - t0):
                 self._emit("waiting", run, message=need.key)
+        except Rewind as rw:
+            if not ex.timed_out:
+                try:
+                    if jobs.rewind(self.store, run, rw.to, rw.params, str(rw), rw.details, time.monotonic() - t0):
+                        self._emit("retry", run, message=f"{rw} → {rw.to} again")
+                except (KeyError, ValueError) as bad:  # a recipe bug: fail the run with the reason
+                    self._after_failure(ex, stage, _describe(bad), bad, time.monotonic() - t0, params)
         except Cancelled as exc:
             if not ex.timed_out:
                 self._after_failure(ex, stage, "cancelled", exc, time.monotonic() - t0)

@@ -1,0 +1,127 @@
+"""CLIP through open_clip, from local weights: prompt alignment of variants, zero-shot
+product category, image embeddings for the fidelity check, and an optional
+aesthetic head.
+
+The model folder is laid out as on the Hugging Face Hub (`open_clip_config.json`
+and `open_clip_model.safetensors`), and open_clip loads it with its `local-dir:`
+schema, so nothing is fetched. An aesthetic head, where installed, is a file
+`aesthetic.safetensors` (or `.pth`) beside the weights holding linear layers
+`layers.N.weight/bias` applied in order to the normalised image embedding, which is
+the layout of LAION's improved aesthetic predictor.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+CLIP_MODELS = ("clip-vit-b-32", "clip-vit-l-14")
+PROMPT = "a photo of a {}"
+_cache: dict[tuple[str, str], ClipScorer] = {}
+_cache_lock = threading.Lock()
+
+
+def _aesthetic_layers(path: Path):
+    import torch
+
+    for name in ("aesthetic.safetensors", "aesthetic.pth"):
+        f = path / name
+        if not f.exists():
+            continue
+        if f.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(f))
+        else:
+            state = torch.load(f, map_location="cpu", weights_only=True)
+        idx = sorted({int(k.split(".")[1]) for k in state if k.startswith("layers.") and k.endswith(".weight")})
+        if not idx:
+            raise ValueError(f"{f} holds no layers.N.weight tensors")
+        return [(state[f"layers.{i}.weight"].float(), state[f"layers.{i}.bias"].float()) for i in idx]
+    return None
+
+
+class ClipScorer:
+    """One open_clip model; every method takes a batch."""
+
+    name = "clip"
+
+    def __init__(self, path: Path, device: str = "cpu"):
+        import open_clip
+        import torch
+
+        self.path, self.device = Path(path), device
+        self.model, _, self.preprocess = open_clip.create_model_and_transforms(f"local-dir:{self.path}", device=device)
+        self.model.eval()
+        if device.startswith("cuda"):
+            self.model.half()
+        self.tokenizer = open_clip.get_tokenizer(f"local-dir:{self.path}")
+        self.aesthetic = _aesthetic_layers(self.path)
+        self._torch = torch
+        self._lock = threading.Lock()  # one forward at a time per model
+
+    def _dtype(self):
+        return next(self.model.parameters()).dtype
+
+    def embed_images(self, images: Sequence[Image.Image | np.ndarray]) -> np.ndarray:
+        """L2-normalised image embeddings, one row per image."""
+        torch = self._torch
+        pil = [im if isinstance(im, Image.Image) else Image.fromarray(np.asarray(im, np.uint8)) for im in images]
+        batch = torch.stack([self.preprocess(im.convert("RGB")) for im in pil]).to(self.device, self._dtype())
+        with self._lock, torch.inference_mode():
+            feats = self.model.encode_image(batch).float()
+        return torch.nn.functional.normalize(feats, dim=-1).cpu().numpy()
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        torch = self._torch
+        tokens = self.tokenizer(list(texts)).to(self.device)
+        with self._lock, torch.inference_mode():
+            feats = self.model.encode_text(tokens).float()
+        return torch.nn.functional.normalize(feats, dim=-1).cpu().numpy()
+
+    def alignment(self, images: Sequence[Image.Image | np.ndarray], text: str) -> list[float]:
+        """Cosine similarity of each image with the text (CLIP score / 100)."""
+        return [float(x) for x in self.embed_images(images) @ self.embed_texts([text])[0]]
+
+    def zero_shot(self, image: Image.Image | np.ndarray, labels: Sequence[str]) -> list[tuple[str, float]]:
+        """Labels with their probabilities, most likely first."""
+        sims = self.embed_texts([PROMPT.format(lab) for lab in labels]) @ self.embed_images([image])[0]
+        scale = float(self.model.logit_scale.exp().item()) if hasattr(self.model, "logit_scale") else 100.0
+        p = np.exp((sims - sims.max()) * scale)
+        p /= p.sum()
+        return sorted(zip(labels, (float(x) for x in p), strict=True), key=lambda t: -t[1])
+
+    def aesthetic_scores(self, images: Sequence[Image.Image | np.ndarray]) -> list[float] | None:
+        """The aesthetic head's rating of each image (LAION's scale is about 1-10), or
+        None when no head is installed."""
+        if self.aesthetic is None:
+            return None
+        x = self._torch.from_numpy(self.embed_images(images))
+        for w, b in self.aesthetic:
+            x = x @ w.T + b
+        return [float(v) for v in x[:, 0]]
+
+
+def get_scorer(model_id: str | None = None) -> ClipScorer | None:
+    """The CLIP model chosen in settings, loaded once per process; None when it is not
+    installed (scoring then runs without the CLIP terms and says so)."""
+    from studio.config import load_settings
+    from studio.models.registry import locate
+
+    model_id = model_id or load_settings().clip_model
+    if model_id not in CLIP_MODELS:
+        raise ValueError(f"unknown CLIP model {model_id!r}; choose from {', '.join(CLIP_MODELS)}")
+    path = locate(model_id)
+    if path is None:
+        return None
+    from studio.models.devices import torch_device
+
+    key = (str(path), torch_device())
+    with _cache_lock:
+        if key not in _cache:
+            _cache[key] = ClipScorer(path, key[1])
+        return _cache[key]

@@ -1,0 +1,110 @@
+"""Stages that judge variants: score ×N (product fidelity) → gate ×N (regenerate a
+variant that changed the product, up to a limit) → select (rank, propose the best, or
+send the job to review when no variant passed)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from studio.imaging.compose import Box, crop_to_alpha, paste_layer, resize_product
+from studio.pipeline.stage import Rejected, RetryPolicy, Rewind, Stage, StageContext
+
+DEFAULT_THRESHOLD = 0.75
+DEFAULT_GATE_ATTEMPTS = 3
+
+
+def update_variant(ctx: StageContext, index: int, **fields) -> None:
+    """Merge fields into the variant's row (what the history shows for it)."""
+    row = ctx.store.one("SELECT data FROM variants WHERE job_id = ? AND idx = ?", (ctx.job_id, index))
+    data = {**(json.loads(row["data"]) if row and row["data"] else {}), **fields}
+    ctx.store.conn.execute(
+        "INSERT INTO variants(job_id, idx, seed, data) VALUES (?, ?, NULL, ?) "
+        "ON CONFLICT(job_id, idx) DO UPDATE SET data = excluded.data", (ctx.job_id, index, json.dumps(data)))
+
+
+def placed_layer(cutout: Image.Image, box: dict, shape: tuple[int, int]) -> np.ndarray:
+    """The original cut-out on the variant's canvas where the generator was asked to put it."""
+    return paste_layer(shape, resize_product(crop_to_alpha(cutout), Box(**box)), Box(**box))
+
+
+def score(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict) -> dict:
+    from studio.imaging.fidelity import fidelity
+    from studio.models.score_clip import get_scorer
+
+    rgb = np.asarray(image.convert("RGB"))
+    scorer = get_scorer(ctx.params.get("clip_model")) if ctx.params.get("use_clip", True) else None
+    # the rim the generator may repaint, plus the band preserve feathers
+    rim = int(ctx.params.get("rim_px", 3)) + 3
+    report = fidelity(rgb, placed_layer(cutout, box, rgb.shape[:2]), scorer.embed_images if scorer else None,
+                      float(ctx.params.get("fidelity_threshold", DEFAULT_THRESHOLD)), rim_px=rim)
+    return {"fidelity": report.as_dict(), "reason": report.reason()}
+
+
+def _stronger(round_: int) -> dict:
+    """What the next generation of a rejected variant changes: always the seed; then
+    the model may no longer repaint the product's rim; then the scene loses its props."""
+    return {"round": round_, "rim_px": 0 if round_ >= 1 else 3, "simple_scene": round_ >= 2}
+
+
+def gate(ctx: StageContext, fidelity: dict, reason: str) -> dict:
+    index = int(ctx.params["index"])
+    limit = int(ctx.params.get("gate_attempts", DEFAULT_GATE_ATTEMPTS))
+    verdict = {"passed": bool(fidelity["passed"]), "score": fidelity["score"], "reason": reason,
+               "rounds": ctx.attempt}
+    if not fidelity["passed"] and ctx.attempt < limit:
+        raise Rewind(reason, to=f"generate[{index}]", params=_stronger(ctx.attempt), details=fidelity)
+    update_variant(ctx, index, fidelity=fidelity, gate=verdict)
+    return {"verdict": verdict}
+
+
+def _alignment(ctx: StageContext, images: list[Image.Image], prompt: str) -> tuple[list, list, str | None]:
+    from studio.models.score_clip import get_scorer
+
+    scorer = get_scorer(ctx.params.get("clip_model")) if ctx.params.get("use_clip", True) else None
+    if scorer is None:
+        return [None] * len(images), [None] * len(images), "no CLIP model installed: ranked by fidelity only"
+    return scorer.alignment(images, prompt), scorer.aesthetic_scores(images) or [None] * len(images), None
+
+
+def select(ctx: StageContext, prompt: str, **variants) -> dict:
+    """Rank the variants — passed the gate, then compliant, then fidelity (to 0.05),
+    then prompt alignment — and propose the best. A person's choice wins. When no
+    variant passed the gate, the job waits in the review queue for a decision."""
+    n = len([k for k in variants if k.startswith("verdict")])
+    images = [variants[f"image{i}"] for i in range(n)]
+    align, aesthetic, note = _alignment(ctx, images, prompt)
+    ranking = []
+    for i in range(n):
+        v, c = variants[f"verdict{i}"], variants[f"compliance{i}"]
+        ranking.append({"index": i, "passed": v["passed"], "compliant": bool(c["ok"]), "fidelity": v["score"],
+                        "alignment": align[i], "aesthetic": aesthetic[i], "reason": v["reason"]})
+        update_variant(ctx, i, alignment=align[i], aesthetic=aesthetic[i])
+    order = sorted(ranking, key=lambda r: (r["passed"], r["compliant"], round(r["fidelity"] * 20),
+                                           r["alignment"] or 0.0), reverse=True)
+    for rank, r in enumerate(order, 1):
+        r["rank"] = rank
+    notes = [note] if note else []
+    choice = ctx.params.get("choice")
+    if choice is not None and 0 <= int(choice) < n:
+        return {"chosen": int(choice), "reason": "chosen by you", "ranking": ranking, "notes": notes}
+    if any(r["passed"] for r in ranking):
+        best = order[0]
+        why = f"best fidelity {best['fidelity']:.2f}" + (
+            f", alignment {best['alignment']:.3f}" if best["alignment"] is not None else "")
+        return {"chosen": best["index"], "reason": why, "ranking": ranking, "notes": notes}
+    decision = ctx.require_input("review", {"why": "no variant passed the fidelity check",
+                                            "ranking": ranking})
+    if decision.get("action") == "accept" and 0 <= int(decision.get("variant", -1)) < n:
+        return {"chosen": int(decision["variant"]), "reason": "accepted in review", "ranking": ranking,
+                "notes": notes}
+    raise Rejected(f"rejected in review: {decision.get('note') or 'no variant kept the product faithful'}")
+
+
+STAGES = [
+    Stage("score", score, inputs=("image", "cutout", "box"), outputs=("fidelity", "reason")),
+    Stage("gate", gate, inputs=("fidelity", "reason"), outputs=("verdict",)),
+    Stage("select", select, outputs=("chosen", "reason", "ranking", "notes"), retry=RetryPolicy(max_attempts=1)),
+]

@@ -219,6 +219,63 @@ def cmd_cutout(args: argparse.Namespace) -> int:
     return 0 if all(r["ok"] for r in results) else 2
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    import threading
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from studio import batch as batches
+    from studio.services import open_store
+
+    store = open_store()
+    out = Path(args.out)
+    existing = batches.find_batch(store, out)
+    if args.resume:
+        if existing is None:
+            print(f"studio: no batch to resume in {out}", file=sys.stderr)
+            return 2
+        batch_id = existing["id"]
+    else:
+        if existing is not None and existing["status"] not in ("done", "cancelled"):
+            print(f"studio: {out} holds an unfinished batch ({existing['id']}); add --resume to continue it, "
+                  "or choose another --out", file=sys.stderr)
+            return 2
+        try:
+            batch_id = batches.create_batch(store, Path(args.input), out, scene=args.scene, preset=args.preset,
+                                            engine=args.engine, variants=args.variants, pattern=args.pattern,
+                                            long_side=args.long_side)
+        except batches.BatchInvalid as exc:
+            print(f"studio: {exc}", file=sys.stderr)
+            return 2
+    items = batches.batch_items(store, batch_id)
+    for it in items:
+        if it["status"] == "failed" and not it["job_id"]:
+            print(f"row {it['row']} ({it['sku']}): {it['error']}", file=sys.stderr)
+    todo = sum(1 for it in items if it["status"] in ("pending", "running"))
+    stop = threading.Event()
+    with tqdm(total=len(items), initial=len(items) - todo, unit="photo", file=sys.stderr,
+              disable=args.json or not sys.stderr.isatty()) as bar:
+        def on_item(item: dict) -> None:
+            bar.update(1)
+            bar.set_postfix_str(f"{item['sku']}: {item['status']}")
+            if item["status"] == "failed":
+                bar.write(f"{item['sku']}: failed: {item['error']}", file=sys.stderr)
+
+        try:
+            summary = batches.run_batch(store, batch_id, parallel=args.parallel, on_item=on_item, stop=stop)
+        except KeyboardInterrupt:  # Ctrl-C: pause, so --resume continues where this stopped
+            batches.set_status(store, batch_id, "paused")
+            print(f"\npaused; continue with: studio batch {args.input} --out {out} --resume", file=sys.stderr)
+            return 130
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"batch {batch_id}: {summary['done']} done, {summary['failed']} failed of {summary['items']} "
+              f"→ {summary['report']}")
+    return 0 if summary["status"] == "done" and not summary["failed"] else 1
+
+
 def cmd_shoot(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -362,6 +419,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--zip", action="store_true", help="also write every shot into DIR/shots.zip")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_shoot)
+
+    p = sub.add_parser("batch", help="a catalog: a folder of photos or a CSV of SKUs → shots per SKU, report.csv, zip")
+    p.add_argument("input", help="a folder (one SKU per photo, or per sub-folder of angles) or a CSV "
+                                 "(sku, image, scene, preset, variants, notes)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--scene", help="for rows that name none (default: your settings)")
+    p.add_argument("--preset", help="for rows that name none (default: your settings)")
+    p.add_argument("--engine", default="classic", choices=["auto", "classic", "flux", "sdxl", "cloud"])
+    p.add_argument("--variants", type=int)
+    p.add_argument("--pattern", default="{sku}_{scene}_{n}.{ext}", help="file names (also {angle})")
+    p.add_argument("--parallel", type=int, default=3, help="photos in flight at once")
+    p.add_argument("--long-side", type=int, help="canvas long side in px (smaller: quicker previews)")
+    p.add_argument("--resume", action="store_true", help="continue the batch already in --out")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("models", help="the GPU, its VRAM plan, and which models are installed; or download one")
     p.add_argument("action", nargs="?", choices=["list", "download"], default="list")

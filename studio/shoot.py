@@ -51,7 +51,7 @@ def submit_shoot(store: Store, photo: Path, *, scene: str | None = None, variant
                  engine: str = "classic", preset: str | None = None, seed: int = 0, segmenter: str = "auto",
                  extra_prompt: str = "", adjustments: dict | None = None, long_side: int | None = None,
                  steps: int | None = None, guidance: float | None = None, max_sequence_length: int = 512,
-                 allow_cpu_fallback: bool = False) -> str:
+                 allow_cpu_fallback: bool = False, title: str | None = None, batch_id: str | None = None) -> str:
     settings = load_settings()
     engine = resolve_engine(engine)
     scene = scene or settings.default_scene
@@ -67,7 +67,7 @@ def submit_shoot(store: Store, photo: Path, *, scene: str | None = None, variant
               "allow_cpu_fallback": allow_cpu_fallback,
               "clip_model": settings.clip_model, "fidelity_threshold": settings.fidelity_threshold,
               "gate_attempts": settings.gate_attempts}
-    return jobs.submit(store, registry(), "shoot", params, title=photo.name)
+    return jobs.submit(store, registry(), "shoot", params, title=title or photo.name, batch_id=batch_id)
 
 
 def shoot_summary(store: Store, job_id: str) -> dict:

@@ -116,6 +116,32 @@ MIGRATIONS: list[str] = [
     CREATE INDEX ledger_job ON ledger(job_id);
     CREATE UNIQUE INDEX ledger_ref ON ledger(job_id, kind, ref) WHERE ref IS NOT NULL;
     """,
+    # 2: catalog batches (the parent) and their items (one child job each)
+    """
+    CREATE TABLE batches (
+        id TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        out_dir TEXT NOT NULL,
+        options TEXT NOT NULL DEFAULT '{}',
+        status TEXT NOT NULL DEFAULT 'running',
+        created_at REAL NOT NULL,
+        finished_at REAL
+    );
+    CREATE INDEX batches_out ON batches(out_dir);
+    CREATE TABLE batch_items (
+        batch_id TEXT NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        row INTEGER NOT NULL,
+        sku TEXT NOT NULL,
+        photo TEXT NOT NULL,
+        spec TEXT NOT NULL DEFAULT '{}',
+        job_id TEXT,
+        status TEXT NOT NULL DEFAULT 'pending',
+        error TEXT,
+        result TEXT,
+        PRIMARY KEY (batch_id, idx)
+    );
+    """,
 ]
 
 ARTIFACT_EXTS = ("png", "npy", "bin", "jpg", "webp", "json")

@@ -1,0 +1,254 @@
+"""Service: catalog batches. A batch is a parent row with one child shoot job per
+photo; at most `parallel` children are in flight (so memory stays flat however long
+the catalog), and the state lives in SQLite, so a killed process resumes where it
+stopped without redoing finished SKUs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from studio.batch_input import BatchInput, read_input
+from studio.imaging.io import IngestError
+from studio.pipeline import jobs
+from studio.store import Store, dumps, loads
+
+PATTERN = "{sku}_{scene}_{n}.{ext}"
+PARALLEL = 3
+REPORT_COLUMNS = ["sku", "status", "photos", "chosen", "fidelity", "alignment", "delta_e", "compliance", "time_s",
+                  "cost", "error", "files", "notes"]
+
+
+class BatchInvalid(ValueError):
+    def __init__(self, problems: list[str]):
+        super().__init__("the batch input has problems:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+def find_batch(store: Store, out_dir: Path) -> dict | None:
+    """The latest batch writing into `out_dir` (what --resume continues)."""
+    row = store.one("SELECT * FROM batches WHERE out_dir = ? ORDER BY created_at DESC LIMIT 1",
+                    (str(Path(out_dir).resolve()),))
+    return dict(row) if row else None
+
+
+def create_batch(store: Store, source: Path, out_dir: Path, *, scene: str | None = None, preset: str | None = None,
+                 engine: str = "classic", variants: int | None = None, pattern: str = PATTERN,
+                 long_side: int | None = None, checked: BatchInput | None = None) -> str:
+    """Check the input and record the batch and its items; nothing runs yet. Raises
+    BatchInvalid listing every problem that stops it; unusable photos don't stop it —
+    their items are recorded as failed with the reason."""
+    checked = checked or read_input(source, scene, preset)
+    if checked.errors:
+        raise BatchInvalid(checked.problems())
+    try:
+        pattern.format(sku="s", scene="x", n=1, ext="jpg", angle=1)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise BatchInvalid([f"--pattern {pattern!r}: {exc}; use {{sku}}, {{scene}}, {{n}}, {{ext}}, {{angle}}"]) from exc
+    batch_id = jobs.new_id()
+    out = Path(out_dir).resolve()
+    options = {"scene": scene, "preset": preset, "engine": engine, "variants": variants, "pattern": pattern,
+               "long_side": long_side}
+    with store.tx() as conn:
+        conn.execute("INSERT INTO batches(id, source, out_dir, options, created_at) VALUES (?,?,?,?,?)",
+                     (batch_id, str(Path(source).resolve()), str(out), dumps(options), time.time()))
+        for idx, it in enumerate(checked.items):
+            spec = {"scene": it.scene, "preset": it.preset, "variants": it.variants, "notes": it.notes,
+                    "extra": it.extra}
+            conn.execute("INSERT INTO batch_items(batch_id, idx, row, sku, photo, spec, status, error) "
+                         "VALUES (?,?,?,?,?,?,?,?)", (batch_id, idx, it.row, it.sku, str(it.photo), dumps(spec),
+                                                       "failed" if it.problem else "pending", it.problem))
+    return batch_id
+
+
+def set_status(store: Store, batch_id: str, status: str) -> None:
+    """pause / resume (running) / cancel a batch; `run_batch` notices within a moment."""
+    if status not in ("running", "paused", "cancelled"):
+        raise ValueError(f"unknown batch status {status!r}")
+    with store.tx() as conn:
+        conn.execute("UPDATE batches SET status = ? WHERE id = ? AND status NOT IN ('done','cancelled')",
+                     (status, batch_id))
+        running = [r[0] for r in conn.execute("SELECT job_id FROM batch_items WHERE batch_id = ? AND "
+                                              "status = 'running'", (batch_id,))]
+    for job_id in running:
+        {"paused": jobs.pause, "running": jobs.resume}.get(status, lambda s, j: jobs.cancel(s, j))(store, job_id)
+
+
+def _write(path: Path, data: bytes) -> None:
+    """All or nothing: a batch killed mid-write leaves no half image."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _finish_item(store: Store, batch: dict, item: dict) -> None:
+    from studio.cutout import stage_output
+    from studio.shoot import EXT, shoot_summary
+
+    s = shoot_summary(store, item["job_id"])
+    job = jobs.get_job(store, item["job_id"])
+    base = {"time_s": round((job["finished_at"] or time.time()) - (job["started_at"] or job["created_at"]), 2),
+            "cost": job.get("cost") or 0.0}
+    if s["status"] != "done":
+        error = s.get("error") or job["status"]
+        store.conn.execute("UPDATE batch_items SET status = 'failed', error = ?, result = ? WHERE batch_id = ? AND "
+                           "idx = ?", (error, dumps(base), batch["id"], item["idx"]))
+        return
+    opts = loads(batch["options"])
+    angle = store.one("SELECT COUNT(*) FROM batch_items WHERE batch_id = ? AND sku = ? AND idx < ?",
+                      (batch["id"], item["sku"], item["idx"]))[0]
+    # the proposed variant is n = 1, then the others in rank order; later angles continue the count
+    ranked = sorted(s["variants"], key=lambda v: v["rank"])
+    start = angle * len(ranked)
+    files = []
+    for n, v in enumerate(ranked, start + 1):
+        exp = stage_output(store, item["job_id"], f"export[{v['index']}]")
+        name = opts["pattern"].format(sku=item["sku"], scene=s["scene"], n=n, ext=EXT[exp["format"]], angle=angle + 1)
+        _write(Path(batch["out_dir"]) / item["sku"] / name, exp["file"])
+        files.append(f"{item['sku']}/{name}")
+    chosen = next(v for v in s["variants"] if v["index"] == s["chosen"])
+    result = {**base, "chosen": s["chosen"], "scene": s["scene"], "fidelity": chosen["scores"]["fidelity"],
+              "alignment": chosen["scores"]["alignment"], "delta_e": (chosen["delta_e"] or {}).get("mean"),
+              "compliance": "ok" if chosen["compliance"]["ok"] else "; ".join(
+                  c["check"] for c in chosen["compliance"]["checks"] if not c["ok"]), "files": files}
+    store.conn.execute("UPDATE batch_items SET status = 'done', error = NULL, result = ? WHERE batch_id = ? AND "
+                       "idx = ?", (dumps(result), batch["id"], item["idx"]))
+
+
+def _submit_item(store: Store, batch: dict, item: dict) -> None:
+    from studio.shoot import submit_shoot
+
+    opts, spec = loads(batch["options"]), loads(item["spec"])
+    try:
+        job = submit_shoot(store, Path(item["photo"]), scene=spec["scene"] or opts["scene"],
+                           preset=spec["preset"] or opts["preset"], variants=spec["variants"] or opts["variants"],
+                           engine=opts["engine"], long_side=opts.get("long_side"), title=f"{item['sku']} ({Path(item['photo']).name})",
+                           batch_id=batch["id"])
+    except (IngestError, OSError, ValueError) as exc:
+        msg = exc.message if isinstance(exc, IngestError) else str(exc)
+        store.conn.execute("UPDATE batch_items SET status = 'failed', error = ? WHERE batch_id = ? AND idx = ?",
+                           (msg, batch["id"], item["idx"]))
+        return
+    store.conn.execute("UPDATE batch_items SET status = 'running', job_id = ? WHERE batch_id = ? AND idx = ?",
+                       (job, batch["id"], item["idx"]))
+
+
+def _ended(store: Store, job_id: str) -> bool:
+    job = jobs.get_job(store, job_id)
+    if job["status"] in jobs.TERMINAL:
+        return True
+    # a job whose variants all failed the gate waits for review: this batch moves on
+    return job["status"] == "waiting" and store.one(
+        "SELECT 1 FROM stage_runs WHERE job_id = ? AND status = 'waiting' AND waiting_for = 'review'", (job_id,)
+    ) is not None
+
+
+def run_batch(store: Store, batch_id: str, *, parallel: int = PARALLEL, lease_s: float | None = None,
+              on_item: Callable[[dict], None] | None = None, stop: threading.Event | None = None) -> dict:
+    """Run (or continue) a batch to its end, a pause or a cancel; returns `batch_summary`."""
+    from studio.pipeline.worker import Worker
+    from studio.services import ledger, registry
+
+    if not store.one("SELECT 1 FROM batches WHERE id = ?", (batch_id,)):
+        raise jobs.JobError(f"no batch {batch_id!r}")
+    store.conn.execute("UPDATE batches SET status = 'running', finished_at = NULL WHERE id = ? AND status = 'paused'",
+                       (batch_id,))
+    for r in store.query("SELECT job_id FROM batch_items WHERE batch_id = ? AND status = 'running'", (batch_id,)):
+        jobs.resume(store, r["job_id"])
+    # after a kill, the dead process's runs are taken over once their lease expires
+    lease_s = lease_s or float(os.environ.get("STUDIO_LEASE_S", "30"))
+    worker = Worker(store, registry(), ledger(store), poll_s=0.05, lease_s=lease_s).start()
+    try:
+        while not (stop and stop.is_set()):
+            batch = dict(store.one("SELECT * FROM batches WHERE id = ?", (batch_id,)))
+            if batch["status"] != "running":
+                break
+            items = [dict(r) for r in store.query("SELECT * FROM batch_items WHERE batch_id = ? ORDER BY idx",
+                                                  (batch_id,))]
+            running = [i for i in items if i["status"] == "running"]
+            for it in running:
+                if _ended(store, it["job_id"]):
+                    _finish_item(store, batch, it)
+                    if on_item:
+                        on_item(dict(store.one("SELECT * FROM batch_items WHERE batch_id = ? AND idx = ?",
+                                               (batch_id, it["idx"]))))
+            in_flight = store.one("SELECT COUNT(*) FROM batch_items WHERE batch_id = ? AND status = 'running'",
+                                  (batch_id,))[0]
+            pending = [i for i in items if i["status"] == "pending"]
+            for it in pending[:max(0, parallel - in_flight)]:
+                _submit_item(store, batch, it)
+                worker.wake()
+            if not pending and not in_flight:
+                store.conn.execute("UPDATE batches SET status = 'done', finished_at = ? WHERE id = ?",
+                                   (time.time(), batch_id))
+                break
+            time.sleep(0.1)
+    finally:
+        worker.stop()
+    summary = batch_summary(store, batch_id)
+    if summary["status"] in ("done", "cancelled"):
+        write_report(store, batch_id)
+    return summary
+
+
+def batch_summary(store: Store, batch_id: str) -> dict:
+    batch = dict(store.one("SELECT * FROM batches WHERE id = ?", (batch_id,)))
+    counts = dict(store.query("SELECT status, COUNT(*) FROM batch_items WHERE batch_id = ? GROUP BY status",
+                              (batch_id,)))
+    failed = [{"sku": r["sku"], "row": r["row"], "photo": r["photo"], "error": r["error"]} for r in store.query(
+        "SELECT sku, row, photo, error FROM batch_items WHERE batch_id = ? AND status = 'failed' ORDER BY idx",
+        (batch_id,))]
+    return {"batch": batch_id, "status": batch["status"], "out": batch["out_dir"], "items": sum(counts.values()),
+            "done": counts.get("done", 0), "failed": counts.get("failed", 0),
+            "pending": counts.get("pending", 0) + counts.get("running", 0), "failures": failed,
+            "report": str(Path(batch["out_dir"]) / "report.csv"), "zip": str(Path(batch["out_dir"]) / "batch.zip")}
+
+
+def write_report(store: Store, batch_id: str) -> Path:
+    """report.csv (one row per SKU) and batch.zip of every exported image."""
+    from studio.imaging.export import zip_files
+
+    batch = dict(store.one("SELECT * FROM batches WHERE id = ?", (batch_id,)))
+    out = Path(batch["out_dir"])
+    per_sku: dict[str, list[dict]] = {}
+    for r in store.query("SELECT * FROM batch_items WHERE batch_id = ? ORDER BY idx", (batch_id,)):
+        per_sku.setdefault(r["sku"], []).append(dict(r))
+    extra_cols: list[str] = []
+    rows = []
+    for sku, items in per_sku.items():
+        results = [loads(i["result"]) or {} for i in items]
+        spec = loads(items[0]["spec"])
+        for k in spec.get("extra", {}):
+            if k not in extra_cols:
+                extra_cols.append(k)
+        done = [r for i, r in zip(items, results, strict=True) if i["status"] == "done"]
+        errors = [f"{Path(i['photo']).name}: {i['error']}" for i in items if i["status"] != "done"]
+        first = done[0] if done else {}
+        rows.append({"sku": sku, "status": "done" if not errors else "failed", "photos": len(items),
+                     "chosen": ";".join(str(r["chosen"]) for r in done), "fidelity": first.get("fidelity", ""),
+                     "alignment": first.get("alignment") if first.get("alignment") is not None else "",
+                     "delta_e": first.get("delta_e", ""), "compliance": ";".join(r["compliance"] for r in done),
+                     "time_s": round(sum(r.get("time_s", 0) for r in results), 2),
+                     "cost": round(sum(r.get("cost", 0) or 0 for r in results), 4), "error": " | ".join(errors),
+                     "files": ";".join(f for r in done for f in r["files"]), "notes": spec.get("notes", ""),
+                     **spec.get("extra", {})})
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=REPORT_COLUMNS + extra_cols, extrasaction="ignore", restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    _write(out / "report.csv", buf.getvalue().encode("utf-8"))
+    files = {f: (out / f).read_bytes() for r in rows for f in (r["files"].split(";") if r["files"] else [])}
+    _write(out / "batch.zip", zip_files(files))
+    return out / "report.csv"
+
+
+def batch_items(store: Store, batch_id: str) -> list[dict]:
+    return [{**dict(r), "spec": loads(r["spec"]), "result": loads(r["result"])}
+            for r in store.query("SELECT * FROM batch_items WHERE batch_id = ? ORDER BY idx", (batch_id,))]
+

@@ -143,10 +143,10 @@ def _ended(store: Store, job_id: str) -> bool:
     job = jobs.get_job(store, job_id)
     if job["status"] in jobs.TERMINAL:
         return True
+    from studio.review import waiting_for_review
+
     # a job whose variants all failed the gate waits for review: this batch moves on
-    return job["status"] == "waiting" and store.one(
-        "SELECT 1 FROM stage_runs WHERE job_id = ? AND status = 'waiting' AND waiting_for = 'review'", (job_id,)
-    ) is not None
+    return job["status"] == "waiting" and waiting_for_review(store, job_id)
 
 
 def run_batch(store: Store, batch_id: str, *, parallel: int = PARALLEL, lease_s: float | None = None,
@@ -169,9 +169,8 @@ def run_batch(store: Store, batch_id: str, *, parallel: int = PARALLEL, lease_s:
             batch = dict(store.one("SELECT * FROM batches WHERE id = ?", (batch_id,)))
             if batch["status"] != "running":
                 break
-            items = [dict(r) for r in store.query("SELECT * FROM batch_items WHERE batch_id = ? ORDER BY idx",
-                                                  (batch_id,))]
-            running = [i for i in items if i["status"] == "running"]
+            running = [dict(r) for r in store.query("SELECT * FROM batch_items WHERE batch_id = ? AND "
+                                                    "status = 'running' ORDER BY idx", (batch_id,))]
             for it in running:
                 if _ended(store, it["job_id"]):
                     _finish_item(store, batch, it)
@@ -180,7 +179,10 @@ def run_batch(store: Store, batch_id: str, *, parallel: int = PARALLEL, lease_s:
                                                (batch_id, it["idx"]))))
             in_flight = store.one("SELECT COUNT(*) FROM batch_items WHERE batch_id = ? AND status = 'running'",
                                   (batch_id,))[0]
-            pending = [i for i in items if i["status"] == "pending"]
+            # one more than can start, so "nothing pending" is known without a second query
+            pending = [dict(r) for r in store.query("SELECT * FROM batch_items WHERE batch_id = ? AND "
+                                                    "status = 'pending' ORDER BY idx LIMIT ?",
+                                                    (batch_id, max(0, parallel - in_flight) + 1))]
             for it in pending[:max(0, parallel - in_flight)]:
                 _submit_item(store, batch, it)
                 worker.wake()

@@ -25,10 +25,14 @@ def review_queue(store: Store) -> list[dict]:
     return out
 
 
+def waiting_for_review(store: Store, job_id: str) -> bool:
+    return store.one("SELECT 1 FROM stage_runs WHERE job_id = ? AND status = 'waiting' AND waiting_for = ?",
+                     (job_id, KEY)) is not None
+
+
 def _waiting(store: Store, job_id: str) -> dict:
     job = jobs.get_job(store, job_id)
-    if not store.one("SELECT 1 FROM stage_runs WHERE job_id = ? AND status = 'waiting' AND waiting_for = ?",
-                     (job["id"], KEY)):
+    if not waiting_for_review(store, job["id"]):
         raise jobs.JobError(f"job {job['id']} is not waiting for review (it is {job['status']})")
     return job
 

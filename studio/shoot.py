@@ -77,8 +77,9 @@ def shoot_summary(store: Store, job_id: str) -> dict:
     params = loads(job["params"])
     out: dict = {"job": job_id, "status": job["status"], "photo": params["photo_name"], "scene": params["scene"],
                  "engine": params["engine"], "preset": params["preset"]}
-    if job["status"] == "waiting" and store.one("SELECT 1 FROM stage_runs WHERE job_id = ? AND waiting_for = 'review'",
-                                                (job_id,)):
+    from studio.review import waiting_for_review
+
+    if job["status"] == "waiting" and waiting_for_review(store, job_id):
         out["error"] = "no variant passed the fidelity check: waiting in the review queue (studio review)"
         return out
     if job["status"] != "done":

@@ -16,6 +16,21 @@ from PIL import Image
 KEY = "sk-test-very-secret"
 
 
+def cloud_shoot(tmp_path, variants: int = 2, timeout: float = 300):
+    """A small cloud-engine shoot of the red bottle, run to its end (the key must be saved)."""
+    from studio.services import open_store, run_jobs
+    from studio.shoot import submit_shoot
+    from tests.synth import make_case
+
+    photo, _ = make_case("red-bottle-on-gradient")
+    Image.fromarray(photo).save(tmp_path / "b.png")
+    store = open_store()
+    job = submit_shoot(store, tmp_path / "b.png", scene="marble", variants=variants, engine="cloud",
+                       preset="shopify", long_side=384)
+    run_jobs([job], timeout=timeout)
+    return store, job
+
+
 class FakeBFL:
     """Scenario knobs: counts of 429s and 500s before answering, a hang, bad JSON,
     a failing result URL, how many polls stay Pending."""

@@ -17,7 +17,7 @@ from studio.models import generate_cloud as cloud
 from studio.models.generate_cloud import BFLFillClient, CloudError, Limits
 from studio.pipeline import jobs
 from studio.services import open_store, run_jobs
-from tests.fake_bfl import KEY
+from tests.fake_bfl import KEY, cloud_shoot
 from tests.synth import make_case
 
 
@@ -89,15 +89,7 @@ def test_key_is_stored_owner_only(studio_home, monkeypatch, capsys):
 
 
 def shoot_via_cloud(tmp_path, variants=2):
-    from studio.shoot import submit_shoot
-
-    photo, _ = make_case("red-bottle-on-gradient")
-    Image.fromarray(photo).save(tmp_path / "b.png")
-    store = open_store()
-    job = submit_shoot(store, tmp_path / "b.png", scene="marble", variants=variants, engine="cloud",
-                       preset="shopify", long_side=384)
-    run_jobs([job], timeout=120)
-    return store, job
+    return cloud_shoot(tmp_path, variants, timeout=120)
 
 
 def test_cloud_shoot_charges_per_image_and_the_ledger_balances(fake_bfl, tmp_path):

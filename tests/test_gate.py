@@ -19,19 +19,13 @@ from studio.models import generate_cloud as cloud
 from studio.pipeline import jobs
 from studio.services import open_store, run_jobs
 from studio.shoot import shoot_summary, submit_shoot
-from tests.fake_bfl import KEY
+from tests.fake_bfl import KEY, cloud_shoot
 from tests.synth import make_case
 
 
 def _cloud_shoot(tmp_path, variants=1):
     cloud.save_key("bfl", KEY)
-    photo, _ = make_case("red-bottle-on-gradient")
-    Image.fromarray(photo).save(tmp_path / "b.png")
-    store = open_store()
-    job = submit_shoot(store, tmp_path / "b.png", engine="cloud", variants=variants, scene="marble",
-                       preset="shopify", long_side=384)
-    run_jobs([job], timeout=300)
-    return store, job
+    return cloud_shoot(tmp_path, variants)
 
 
 def _kept(submitted: dict) -> int:

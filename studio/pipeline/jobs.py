@@ -179,6 +179,12 @@ def complete(store: Store, run: dict, outputs: Any, ledger: Ledger | None, durat
     return True
 
 
+def _leased(conn, run: dict):
+    """The run's row while it still holds its lease, else None (timed out or taken over)."""
+    return conn.execute("SELECT * FROM stage_runs WHERE id = ? AND lease_token = ? AND status = 'running'",
+                        (run["id"], run["lease_token"])).fetchone()
+
+
 def retry_or_fail(store: Store, run: dict, error: str, next_params: dict | None, delay: float,
                   max_attempts: int, ledger: Ledger | None, duration: float, used_params: dict | None = None
                   ) -> str | None:
@@ -186,8 +192,7 @@ def retry_or_fail(store: Store, run: dict, error: str, next_params: dict | None,
     Returns "retry", "failed", or None when the run no longer holds its lease."""
     now = time.time()
     with store.tx() as conn:
-        row = conn.execute("SELECT * FROM stage_runs WHERE id = ? AND lease_token = ? AND status = 'running'",
-                           (run["id"], run["lease_token"])).fetchone()
+        row = _leased(conn, run)
         if row is None:
             return None
         used = used_params if used_params is not None else loads(row["params"])
@@ -217,8 +222,7 @@ def rewind(store: Store, run: dict, to: str, params: dict, error: str, details: 
     The check's own attempt count is kept: it counts rounds. False: lease lost."""
     now = time.time()
     with store.tx() as conn:
-        row = conn.execute("SELECT * FROM stage_runs WHERE id = ? AND lease_token = ? AND status = 'running'",
-                           (run["id"], run["lease_token"])).fetchone()
+        row = _leased(conn, run)
         if row is None:
             return False
         rows = {r["key"]: dict(r) for r in conn.execute("SELECT * FROM stage_runs WHERE job_id = ?", (row["job_id"],))}

@@ -25,11 +25,10 @@ def _category(ctx: StageContext, cutout: Image.Image) -> tuple[str, str, list]:
         return "product", "default (no CLIP model installed)", []
     from studio.labels import load_labels
 
-    rgba = np.asarray(cutout.convert("RGBA")).astype(np.float32)
-    a = rgba[..., 3:] / 255.0
-    on_white = (rgba[..., :3] * a + 255 * (1 - a)).astype(np.uint8)  # CLIP has seen products on white
-    top = scorer.zero_shot(np.asarray(crop_to_alpha(Image.fromarray(np.dstack([on_white, rgba[..., 3].astype(
-        np.uint8)]), "RGBA")).convert("RGB")), load_labels())[:3]
+    crop = np.asarray(crop_to_alpha(cutout.convert("RGBA"))).astype(np.float32)
+    a = crop[..., 3:] / 255.0
+    on_white = (crop[..., :3] * a + 255 * (1 - a)).astype(np.uint8)  # CLIP has seen products on white
+    top = scorer.zero_shot(on_white, load_labels())[:3]
     return top[0][0], "clip", [{"label": lab, "p": round(p, 4)} for lab, p in top]
 
 

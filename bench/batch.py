@@ -66,12 +66,19 @@ def main() -> None:
     stop.set()
     print(f"{summary['done']} done, {summary['failed']} failed of {summary['items']} SKUs "
           f"(640×480 photos, 1 variant each, canvas long side {args.long_side}, {args.parallel} in flight)")
+    for f in summary["failures"]:
+        print(f"  failed: {f['sku']} ({Path(f['photo']).name}): {f['error']}")
     print(f"wall {wall:.1f} s → {summary['items'] / wall * 60:.1f} SKUs per minute")
-    # growth: after the first tenth of the batch (imports, caches warm) to the end
-    warm = next((r for _, r, d in samples if d >= max(1, args.skus // 10)), samples[0][1])
+    # growth: the median RSS over the second tenth of the batch (imports done, caches
+    # warm) against the median over the last tenth; the peak is reported beside it
+    def median_rss(lo: float, hi: float) -> float:
+        rs = sorted(r for _, r, d in samples if lo * args.skus <= d < hi * args.skus) or [samples[-1][1]]
+        return rs[len(rs) // 2]
+
+    early, late = median_rss(0.1, 0.2), median_rss(0.9, 1.01)
     peak = max(r for _, r, _ in samples)
-    print(f"RSS after the first tenth: {warm:.0f} MB; peak: {peak:.0f} MB; growth: {peak - warm:.0f} MB "
-          "(target < 100 MB)")
+    print(f"RSS median over the 2nd tenth: {early:.0f} MB; over the last tenth: {late:.0f} MB; "
+          f"growth: {late - early:+.0f} MB (target < 100 MB); peak {peak:.0f} MB")
     for t, r, d in samples[:: max(1, len(samples) // 10)]:
         print(f"  t={t:6.0f} s  done={d:4d}  RSS={r:6.0f} MB")
 

@@ -5,9 +5,11 @@ stopped without redoing finished SKUs."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +21,7 @@ from studio.pipeline import jobs
 from studio.store import Store, dumps, loads
 
 PATTERN = "{sku}_{scene}_{n}.{ext}"
+BATCH_CACHE_BYTES = 64 * 1024**2
 PARALLEL = 3
 REPORT_COLUMNS = ["sku", "status", "photos", "chosen", "fidelity", "alignment", "delta_e", "compliance", "time_s",
                   "cost", "error", "files", "notes"]
@@ -149,6 +152,18 @@ def _ended(store: Store, job_id: str) -> bool:
     return job["status"] == "waiting" and waiting_for_review(store, job_id)
 
 
+def _give_back_memory() -> None:
+    """Hand freed heap pages back to the OS after each SKU: glibc keeps them per
+    thread arena otherwise, and RSS creeps up over a night's batch."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c") if sys.platform.startswith("linux") else None
+    if name:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(name).malloc_trim(0)
+
+
 def run_batch(store: Store, batch_id: str, *, parallel: int = PARALLEL, lease_s: float | None = None,
               on_item: Callable[[dict], None] | None = None, stop: threading.Event | None = None) -> dict:
     """Run (or continue) a batch to its end, a pause or a cancel; returns `batch_summary`."""
@@ -163,7 +178,10 @@ def run_batch(store: Store, batch_id: str, *, parallel: int = PARALLEL, lease_s:
         jobs.resume(store, r["job_id"])
     # after a kill, the dead process's runs are taken over once their lease expires
     lease_s = lease_s or float(os.environ.get("STUDIO_LEASE_S", "30"))
-    worker = Worker(store, registry(), ledger(store), poll_s=0.05, lease_s=lease_s).start()
+    # a small artifact cache: it only needs to carry one SKU's images from stage to
+    # stage, and a full-size one would grow with the batch until it is full
+    worker = Worker(store, registry(), ledger(store), poll_s=0.05, lease_s=lease_s,
+                    cache_bytes=BATCH_CACHE_BYTES).start()
     try:
         while not (stop and stop.is_set()):
             batch = dict(store.one("SELECT * FROM batches WHERE id = ?", (batch_id,)))
@@ -174,6 +192,7 @@ def run_batch(store: Store, batch_id: str, *, parallel: int = PARALLEL, lease_s:
             for it in running:
                 if _ended(store, it["job_id"]):
                     _finish_item(store, batch, it)
+                    _give_back_memory()
                     if on_item:
                         on_item(dict(store.one("SELECT * FROM batch_items WHERE batch_id = ? AND idx = ?",
                                                (batch_id, it["idx"]))))
@@ -214,7 +233,7 @@ def batch_summary(store: Store, batch_id: str) -> dict:
 
 def write_report(store: Store, batch_id: str) -> Path:
     """report.csv (one row per SKU) and batch.zip of every exported image."""
-    from studio.imaging.export import zip_files
+    from studio.imaging.export import zip_paths
 
     batch = dict(store.one("SELECT * FROM batches WHERE id = ?", (batch_id,)))
     out = Path(batch["out_dir"])
@@ -245,8 +264,7 @@ def write_report(store: Store, batch_id: str) -> Path:
     writer.writeheader()
     writer.writerows(rows)
     _write(out / "report.csv", buf.getvalue().encode("utf-8"))
-    files = {f: (out / f).read_bytes() for r in rows for f in (r["files"].split(";") if r["files"] else [])}
-    _write(out / "batch.zip", zip_files(files))
+    zip_paths(out / "batch.zip", {f: out / f for r in rows for f in (r["files"].split(";") if r["files"] else [])})
     return out / "report.csv"
 
 

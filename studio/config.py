@@ -55,7 +55,8 @@ class Settings:
     cloud_policy: str = "local-only"  # local-only | cloud-only | cloud-fallback
     cloud_provider: str = "bfl"
     budget: float = 10.0  # money the cloud may spend, in the price table's currency
-    theme: str = "light"
+    theme: str = "light"  # light | dark | system
+    vram_plan: str = "auto"  # auto, or a plan id from `studio models` (bf16-resident, nf4-model-offload, ...)
     clip_model: str = "clip-vit-b-32"  # for scoring and describing, where installed
     fidelity_threshold: float = 0.75  # a variant scoring under it is regenerated
     gate_attempts: int = 3  # generations per variant before it is given up on

@@ -47,17 +47,34 @@ def resolve_engine(engine: str) -> str:
     return "classic"
 
 
-def submit_shoot(store: Store, photo: Path, *, scene: str | None = None, variants: int | None = None,
+def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, variants: int | None = None,
                  engine: str = "classic", preset: str | None = None, seed: int = 0, segmenter: str = "auto",
                  extra_prompt: str = "", adjustments: dict | None = None, long_side: int | None = None,
                  steps: int | None = None, guidance: float | None = None, max_sequence_length: int = 512,
-                 allow_cpu_fallback: bool = False, title: str | None = None, batch_id: str | None = None) -> str:
+                 allow_cpu_fallback: bool = False, title: str | None = None, batch_id: str | None = None,
+                 reuse_from: str | None = None) -> str:
+    """Queue a shoot of `photo`; or, with `reuse_from` (a cutout job), of that job's
+    photo, taking its segmentation as done and carrying its touch-up edits."""
     settings = load_settings()
     engine = resolve_engine(engine)
     scene = scene or settings.default_scene
     get_scene(scene)  # a clear error for an unknown scene before anything runs
-    img = ingest_file(photo, settings.limits)
-    params = {"photo": store.put_artifact(img.original, "bin"), "photo_name": photo.name, "segmenter": segmenter,
+    reuse, inputs = {}, {}
+    if reuse_from:
+        from studio import touchup
+
+        src = jobs.job_params(store, reuse_from)
+        digest, name, segmenter = src["photo"], src["photo_name"], src.get("segmenter", segmenter)
+        reuse = {r["key"]: dict(r) for r in store.query(
+            "SELECT * FROM stage_runs WHERE job_id = ? AND key IN ('ingest', 'segment') AND status = 'done'",
+            (reuse_from,))}
+        inputs = {touchup.KEY: touchup.edits(store, reuse_from)}
+    elif photo is None:
+        raise ValueError("a shoot needs a photo or a cut-out job to start from")
+    else:
+        img = ingest_file(photo, settings.limits)
+        digest, name = store.put_artifact(img.original, "bin"), photo.name
+    params = {"photo": digest, "photo_name": name, "segmenter": segmenter,
               "scene": scene, "variants": variants or settings.default_variants, "engine": engine,
               "preset": preset or settings.default_preset, "seed": seed, "extra_prompt": extra_prompt,
               "adjustments": adjustments or {}, "long_side": long_side, "work_side": WORK_SIDE,
@@ -67,7 +84,10 @@ def submit_shoot(store: Store, photo: Path, *, scene: str | None = None, variant
               "allow_cpu_fallback": allow_cpu_fallback,
               "clip_model": settings.clip_model, "fidelity_threshold": settings.fidelity_threshold,
               "gate_attempts": settings.gate_attempts}
-    return jobs.submit(store, registry(), "shoot", params, title=title or photo.name, batch_id=batch_id)
+    if engine == "flux" and settings.vram_plan != "auto":
+        params["plan"] = settings.vram_plan  # chosen in the Models tab; "auto" fits the plan to the card
+    return jobs.submit(store, registry(), "shoot", params, title=title or name, batch_id=batch_id, reuse=reuse,
+                       inputs=inputs)
 
 
 def shoot_summary(store: Store, job_id: str) -> dict:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -110,6 +112,17 @@ def encode(rgb: np.ndarray, preset: Preset) -> bytes:
         kw.update(quality=preset.quality)
     im.save(buf, format=preset.format, **kw)
     return buf.getvalue()
+
+
+def zip_paths(target: Path, files: dict[str, Path]) -> Path:
+    """A zip written from files on disk, streamed (a catalog's images needn't fit in
+    memory) and renamed into place whole."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
+        for name, path in files.items():
+            z.write(path, name)
+    os.replace(tmp, target)
+    return target
 
 
 def compliance(data: bytes, alpha: np.ndarray, preset: Preset) -> dict:

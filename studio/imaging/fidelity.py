@@ -158,11 +158,25 @@ def _align(tmpl: np.ndarray, tmpl_mask: np.ndarray, variant: np.ndarray, box: tu
         _, refined = cv2.findTransformECC(g_t, g_v, warp.copy(), cv2.MOTION_AFFINE,
                                           (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 1e-4), mask, 3)
     except cv2.error:  # did not converge: the coarse fit stands
-        return _rescaled(warp, fine)
+        refined = warp
     # refinement is trusted only near the coarse fit
     if np.abs(refined[:, :2] - warp[:, :2]).max() > 0.15 or np.abs(refined[:, 2] - warp[:, 2]).max() > 0.1 * size:
-        return _rescaled(warp, fine)
+        refined = warp
+    # where the generator was asked to put the product is a candidate too: on a plain
+    # product the search can slide a few pixels and then blame the product's edges
+    identity = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
+    body_f = _shrink(body, fine) > 0.5
+    if _residual(g_t, g_v, identity, body_f) <= _residual(g_t, g_v, refined, body_f):
+        return identity
     return _rescaled(refined, fine)
+
+
+def _residual(g_t: np.ndarray, g_v: np.ndarray, warp: np.ndarray, mask: np.ndarray) -> float:
+    """Mean grey-level difference over `mask` between the template and the variant
+    seen through `warp`."""
+    back = cv2.warpAffine(g_v, warp, g_t.shape[::-1], flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+    return float(np.abs(back - g_t)[mask].mean()) if mask.any() else float("inf")
 
 
 def _disk(r: int) -> np.ndarray:

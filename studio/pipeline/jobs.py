@@ -31,9 +31,11 @@ def new_id() -> str:
 
 def submit(store: Store, registry: Registry, recipe: str, params: dict, *, title: str = "",
            parent_id: str | None = None, batch_id: str | None = None, ledger: Ledger | None = None,
-           reserve: float = 0.0, reuse: dict[str, dict] | None = None) -> str:
+           reserve: float = 0.0, reuse: dict[str, dict] | None = None, inputs: dict[str, Any] | None = None) -> str:
     """Create a job and its stage runs. `reuse` maps node keys to finished runs
-    (rows) of another job whose outputs this job takes instead of running them."""
+    (rows) of another job whose outputs this job takes instead of running them;
+    `inputs` are a person's inputs given up front (in the same transaction, so no
+    worker sees the job without them)."""
     nodes = registry.build(recipe, params)
     job_id = new_id()
     now = time.time()
@@ -59,6 +61,9 @@ def submit(store: Store, registry: Registry, recipe: str, params: dict, *, title
                     "INSERT INTO stage_runs(job_id, key, stage, deps, params, device, status) VALUES (?,?,?,?,?,?,?)",
                     (*base, "blocked"),
                 )
+        for key, value in (inputs or {}).items():
+            conn.execute("INSERT INTO job_inputs(job_id, key, value, created_at) VALUES (?,?,?,?)",
+                         (job_id, key, dumps(value), now))
         _unblock(conn, job_id)
         if reserve and ledger is not None:
             ledger.reserve(job_id, reserve, note="estimate at submission")

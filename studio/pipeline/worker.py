@@ -38,7 +38,8 @@ class _Execution:
 class Worker:
     def __init__(self, store: Store, registry: Registry, ledger: Ledger | None = None, *,
                  slots: dict[str, int] | None = None, lease_s: float = 30.0, poll_s: float = 0.5,
-                 bus: EventBus | None = None, name: str | None = None, max_crashes: int = jobs.MAX_CRASHES):
+                 bus: EventBus | None = None, name: str | None = None, max_crashes: int = jobs.MAX_CRASHES,
+                 cache_bytes: int = 512 * 1024**2):
         self.store = store
         self.registry = registry
         self.ledger = ledger or Ledger(store)
@@ -48,7 +49,7 @@ class Worker:
         self.max_crashes = max_crashes
         self.bus = bus or EventBus()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
-        self.cache = ArtifactCache()
+        self.cache = ArtifactCache(cache_bytes)
         self._active: dict[int, _Execution] = {}
         self._held: dict[str, int] = dict.fromkeys(self.slots, 0)  # slots in use, zombies included
         self._cond = threading.Condition()

@@ -1,0 +1,83 @@
+"""The interactive flow the Studio tab drives: cut out, touch up, shoot, choose,
+colour, export, through the real engine and the classic compositor."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from studio import workbench
+from studio.history import job_detail, list_jobs
+from studio.services import open_store
+from tests.synth import make_case
+
+
+@pytest.fixture
+def photo(tmp_path):
+    img, _ = make_case("red-bottle-on-gradient", h=480, w=640, seed=3)
+    path = tmp_path / "bottle.jpg"
+    Image.fromarray(img).save(path, quality=92)
+    return path
+
+
+def test_touch_up_edits_reach_the_shoot(photo):
+    store = open_store()
+    cut = workbench.cut_out(photo, "classic")
+    assert cut["backend"] == "classic" and 0 <= cut["confidence"] <= 1
+    before = cut["alpha"].copy()
+    # paint a block into the matte far from the product: the shoot must carry it
+    add = np.zeros(before.shape, np.float32)
+    add[10:60, 10:60] = 1.0
+    touched = workbench.touch_up(store, cut["job"], add=add)
+    assert touched["edits"] == 1 and touched["alpha"][10:60, 10:60].min() > 0.99
+    assert before[10:60, 10:60].max() < 0.5
+    grown = workbench.touch_up(store, cut["job"], grow_px=4)
+    assert grown["edits"] == 2 and grown["alpha"].sum() > touched["alpha"].sum()
+    assert workbench.undo(store, cut["job"])["edits"] == 1
+
+    res = workbench.shoot(store, cut["job"], scene="light-grey-seamless", variants=2)
+    detail = job_detail(store, res["job"])
+    stages = {s["key"]: s for s in detail["stages"]}
+    # the shoot took the cut-out job's segmentation instead of running it again
+    assert stages["segment"]["reused_from"] is not None and stages["ingest"]["reused_from"] is not None
+    assert stages["touchup"]["outputs"] and res["summary"]["status"] == "done"
+    matte = np.asarray(res["original"])[..., 3]
+    assert matte[10:60, 10:60].min() > 200  # the painted block is part of the product now
+    assert len(res["shots"]) == 2 and res["shots"][0]["rank"] == 1
+    assert {s["index"] for s in res["shots"]} == {0, 1}
+    assert all("fidelity" in s["scores"] for s in res["shots"])
+
+
+def test_choose_colour_and_export(photo):
+    store = open_store()
+    cut = workbench.cut_out(photo, "classic")
+    res = workbench.shoot(store, cut["job"], scene="white-marketplace", variants=2)
+    other = 1 - res["chosen"]
+    brighter = workbench.preview_color(res["shots"][0]["image"], {"exposure": 1.0})
+    plain = workbench.preview_color(res["shots"][0]["image"], {})
+    assert np.asarray(brighter).mean() > np.asarray(plain).mean() + 10
+
+    out = workbench.export_choice(store, res["job"], other, adjustments={"exposure": 0.3}, preset="amazon-main")
+    data = open(out["path"], "rb").read()
+    img = Image.open(io.BytesIO(data))
+    assert img.format == "JPEG" and max(img.size) >= 1600
+    assert out["compliance"]["checks"] and "ok" in out["compliance"]
+    detail = job_detail(store, out["job"])
+    assert detail["parent_id"] == res["job"]
+    assert detail["params"]["adjustments"]["exposure"] == pytest.approx(0.3)
+    sel = next(s for s in detail["stages"] if s["key"] == "select")
+    assert sel["outputs"]["chosen"] == other
+    # generation was reused, not run again
+    gen = next(s for s in detail["stages"] if s["key"] == f"generate[{other}]")
+    assert gen["reused_from"] is not None
+    assert {j["id"] for j in list_jobs(store)} >= {cut["job"], res["job"], out["job"]}
+
+
+def test_a_failed_step_reads_as_a_message(photo):
+    store = open_store()
+    cut = workbench.cut_out(photo, "classic")
+    with pytest.raises(ValueError, match="unknown scene|no scene"):
+        workbench.shoot(store, cut["job"], scene="no-such-scene", variants=1)

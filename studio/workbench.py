@@ -147,12 +147,24 @@ def results(store: Store, job_id: str) -> dict:
             image = stage_output(store, job_id, f"preserve[{i}]")["image"]
         shots.append({"index": i, "image": image})
     by_index = {v["index"]: v for v in summary.get("variants", [])}
+    original = stage_output(store, job_id, "matte")["cutout"]
     for s in shots:
         s.update(by_index.get(s["index"], {}))
+        s["original"] = _placed_original(original, stage_output(store, job_id, f"generate[{s['index']}]")["box"],
+                                         s["image"].size)
     shots.sort(key=lambda s: s.get("rank", 99))
-    original = stage_output(store, job_id, "matte")["cutout"]
     return {"job": job_id, "summary": summary, "shots": shots, "chosen": summary.get("chosen"),
             "original": original}
+
+
+def _placed_original(cutout: Image.Image, box: dict, size: tuple[int, int]) -> Image.Image:
+    """The original product where the generator was asked to put it, on white: laid
+    over a variant (side by side or with a slider) it shows what was preserved."""
+    from studio.pipeline.stages_score import placed_layer
+
+    layer = placed_layer(cutout, box, (size[1], size[0]))  # float RGBA in 0..1
+    a = layer[..., 3:4]
+    return Image.fromarray(np.clip((layer[..., :3] * a + (1 - a)) * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
 
 
 # -- colour and export ---------------------------------------------------------

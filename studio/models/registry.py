@@ -118,6 +118,23 @@ def download(model_id: str, token: str | None = None, models_dir: Path | None = 
     return target
 
 
+def remove(model_id: str, models_dir: Path | None = None) -> Path:
+    """Delete an installed model's folder from the models dir. A model found only in
+    the Hugging Face cache is left alone: other programs may share that cache."""
+    import shutil
+
+    if model_id not in SPECS:
+        raise DownloadError(f"unknown model {model_id!r}; known: {', '.join(SPECS)}")
+    models_dir = (models_dir or load_settings().models_path()).resolve()
+    path = locate(model_id, models_dir)
+    if path is None:
+        raise DownloadError(f"{model_id} is not installed")
+    if not path.resolve().is_relative_to(models_dir):
+        raise DownloadError(f"{model_id} lives in {path}, outside Studio's models folder; remove it there")
+    shutil.rmtree(path)
+    return path
+
+
 SEGMENTERS = ("auto", "classic", "rmbg")
 
 

@@ -1,30 +1,53 @@
-"""The Gradio Blocks app."""
+"""The Gradio Blocks app: five tabs, each its own module; they call the same service
+functions as the CLI."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 
-from studio.config import load_settings
-from studio.imaging.io import IngestError, ingest_file
+from studio.ui import tab_batch, tab_history, tab_models, tab_settings, tab_studio
+
+ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
+CSS = ASSETS / "studio.css"
 
 
-def _ingest(path: str | None):
-    if not path:
-        return None, "Drop a product photo to start."
-    try:
-        img = ingest_file(path, load_settings().limits)
-    except IngestError as exc:
-        return None, f"**Cannot use this file.** {exc.message}"
-    notes = "".join(f"\n- {n}" for n in img.notes)
-    return img.image, f"{img.size[0]}×{img.size[1]} {img.mode}, from {img.source_format}{notes}"
+def theme() -> gr.themes.Base:
+    """Calm neutrals and one accent: the photos carry the colour."""
+    return gr.themes.Soft(
+        primary_hue=gr.themes.colors.indigo, secondary_hue=gr.themes.colors.slate,
+        neutral_hue=gr.themes.colors.slate, radius_size=gr.themes.sizes.radius_md,
+        font=[gr.themes.Font("system-ui"), gr.themes.Font("Segoe UI"), gr.themes.Font("Roboto"), "sans-serif"],
+    ).set(block_title_text_weight="600", button_primary_text_color="white")
+
+
+def theme_js(name: str) -> str | None:
+    """Light or dark as chosen in Settings (system: leave it to the browser)."""
+    if name == "system":
+        return None
+    add = "add" if name == "dark" else "remove"
+    return f"() => {{ document.body.classList.{add}('dark'); }}"
 
 
 def build_app() -> gr.Blocks:
     with gr.Blocks(title="Studio") as app:
-        gr.Markdown("# Studio\nProduct photos, shot on your own machine.")
-        with gr.Row():
-            upload = gr.File(label="Product photo", file_types=["image"], type="filepath")
-            preview = gr.Image(label="Normalised", type="pil", interactive=False)
-        status = gr.Markdown("Drop a product photo to start.")
-        upload.change(_ingest, inputs=upload, outputs=[preview, status], api_name="ingest")
+        gr.Markdown("# Studio\nProduct photos, shot on your own machine.", elem_id="header")
+        with gr.Tabs():
+            with gr.Tab("Studio", id="studio"):
+                scenes, scene_ids, plan_md, category, search, engine, variants = tab_studio.build()
+            with gr.Tab("History", id="history") as history_tab:
+                _, status, history_outs = tab_history.build()
+            with gr.Tab("Batch", id="batch"):
+                tab_batch.build()
+            with gr.Tab("Models", id="models") as models_tab:
+                models_grid = tab_models.build()
+            with gr.Tab("Settings", id="settings") as settings_tab:
+                spent, ledger_grid = tab_settings.build()
+        # filled on load (and when a tab is opened) so the page itself comes up at once
+        app.load(tab_studio.on_filter, [category, search], [scenes, scene_ids], api_visibility="private")
+        app.load(tab_studio.on_plan, [engine, variants], plan_md, api_visibility="private")
+        history_tab.select(tab_history.on_list, [status], history_outs, api_visibility="private")
+        models_tab.select(tab_models.on_models, None, models_grid, api_name="models")
+        settings_tab.select(tab_settings.on_ledger, None, [spent, ledger_grid], api_name="ledger")
     return app

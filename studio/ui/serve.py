@@ -1,4 +1,4 @@
-"""Start the app: bind, auth, limits."""
+"""Start the app: bind, auth, limits, the files it may serve."""
 
 from __future__ import annotations
 
@@ -24,14 +24,17 @@ def resolve_bind(listen: bool, auth: str | None) -> tuple[str, tuple[str, str] |
     return ("0.0.0.0" if listen else "127.0.0.1"), creds
 
 
-def serve(port: int = 7860, listen: bool = False, auth: str | None = None, open_browser: bool = True) -> int:
-    try:
-        host, creds = resolve_bind(listen, auth)
-    except ServeError as exc:
-        print(f"studio: {exc}", file=sys.stderr)
-        return 2
+def launch(port: int = 7860, listen: bool = False, auth: str | None = None, open_browser: bool = False,
+           block: bool = True):
+    """Build and start the app; with block=False return it running (for tests and
+    embedding). Raises ServeError for a LAN bind without credentials."""
+    host, creds = resolve_bind(listen, auth)
     from studio.config import data_dir, load_settings
-    from studio.ui.app import build_app
+
+    # Gradio keeps uploads and outputs in its cache: put it inside the data dir, the
+    # only folder the app serves files from
+    os.environ["GRADIO_TEMP_DIR"] = str(data_dir() / "cache" / "gradio")
+    from studio.ui.app import CSS, build_app, theme, theme_js
 
     settings = load_settings()
     app = build_app()
@@ -46,5 +49,19 @@ def serve(port: int = 7860, listen: bool = False, auth: str | None = None, open_
         allowed_paths=[str(data_dir())],
         show_error=False,
         quiet=True,
+        theme=theme(),
+        css_paths=[CSS],
+        js=theme_js(settings.theme),
+        footer_links=["api"],
+        prevent_thread_lock=not block,
     )
+    return app
+
+
+def serve(port: int = 7860, listen: bool = False, auth: str | None = None, open_browser: bool = True) -> int:
+    try:
+        launch(port, listen, auth, open_browser)
+    except ServeError as exc:
+        print(f"studio: {exc}", file=sys.stderr)
+        return 2
     return 0

@@ -1,0 +1,70 @@
+"""Service: a thumbnail per scene for the gallery. A template's own `thumbnail` file
+is used when it names one; otherwise the classic compositor renders the scene around
+a plain stand-in product, once, and the result is cached in the data dir (keyed by
+the template file's contents, so an edited template gets a new one)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from studio.config import data_dir
+from studio.scenes import Scene, load_scenes
+
+SIDE = 320
+
+
+def _stand_in() -> Image.Image:
+    """A neutral bottle shape: shows placement, shadow and reflection without
+    suggesting any particular product."""
+    w, h = 160, 360
+    alpha = Image.new("L", (w, h), 0)
+    d = ImageDraw.Draw(alpha)
+    d.rounded_rectangle((10, 120, w - 10, h - 4), radius=28, fill=255)
+    d.rounded_rectangle((55, 20, w - 55, 130), radius=10, fill=255)
+    shade = np.linspace(0.55, 0.95, w)[None, :] * np.ones((h, 1))
+    shade = np.minimum(shade, 1.0 - 0.4 * np.abs(np.linspace(-1, 1, w))[None, :] ** 6)
+    rgb = (np.dstack([shade * 236, shade * 232, shade * 226]) ).astype(np.uint8)
+    img = Image.fromarray(rgb, "RGB")
+    img.putalpha(alpha.filter(ImageFilter.GaussianBlur(0.8)))
+    return img
+
+
+def _key(scene: Scene) -> str:
+    src = Path(scene.source) if scene.source else None
+    data = src.read_bytes() if src and src.is_file() else scene.id.encode()
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+def thumbnail(scene: Scene) -> Path:
+    if scene.thumbnail and scene.source:
+        own = (Path(scene.source).parent / scene.thumbnail).resolve()
+        if own.is_file():
+            return own
+    folder = data_dir() / "cache" / "scene-thumbnails"
+    path = folder / f"{scene.id}-{_key(scene)}.jpg"
+    if not path.is_file():
+        from studio.models.generate_classic import generate
+
+        folder.mkdir(parents=True, exist_ok=True)
+        shot = generate(scene, _stand_in(), seed=0, long_side=SIDE)
+        tmp = path.with_name(f".{path.name}.tmp")
+        shot.image.convert("RGB").save(tmp, "JPEG", quality=85)
+        tmp.replace(path)
+    return path
+
+
+def gallery(category: str = "all", search: str = "") -> list[tuple[str, str, str]]:
+    """(thumbnail path, caption, scene id) for the scenes that match, by title."""
+    search = search.strip().lower()
+    out = []
+    for scene in sorted(load_scenes().values(), key=lambda s: (s.category, s.title)):
+        if category not in ("all", "", None) and scene.category != category:
+            continue
+        if search and search not in f"{scene.id} {scene.title} {scene.category}".lower():
+            continue
+        out.append((str(thumbnail(scene)), f"{scene.title} · {scene.category}", scene.id))
+    return out

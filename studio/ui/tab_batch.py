@@ -1,0 +1,140 @@
+"""The Batch tab: a folder or CSV of SKUs (a path on this machine, or uploaded
+photos) → scene and preset for the batch (a CSV may set them per row) → progress,
+pause/resume/cancel, results, zip. It drives studio/batch.py in a background thread;
+the batch's state lives in SQLite, so closing the browser loses nothing."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from studio import batch as batches
+from studio.config import data_dir
+from studio.services import open_store
+from studio.ui.views import readable, table
+
+_runners: dict[str, threading.Thread] = {}
+_lock = threading.Lock()
+
+
+def _run_in_background(batch_id: str) -> None:
+    with _lock:
+        t = _runners.get(batch_id)
+        if t is not None and t.is_alive():
+            return
+        t = threading.Thread(target=batches.run_batch, args=(open_store(), batch_id), daemon=True,
+                             name=f"batch-{batch_id}")
+        _runners[batch_id] = t
+        t.start()
+
+
+def _source(path: str, files: list[str] | None) -> Path:
+    if path and path.strip():
+        src = Path(path.strip()).expanduser()
+        if not src.exists():
+            raise gr.Error(f"{src} does not exist: give a folder of photos or a CSV file on this computer.")
+        return src
+    if not files:
+        raise gr.Error("Give a folder or CSV path, or upload the photos (one SKU per photo).")
+    # uploaded photos become a folder input: one SKU per file, named after the file
+    folder = data_dir() / "uploads" / f"batch-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        shutil.copyfile(f, folder / Path(f).name)
+    return folder
+
+
+@readable
+def on_start(path: str, files: list[str] | None, out: str, scene: str, preset: str, engine: str, variants: float):
+    src = _source(path, files)
+    out_dir = Path(out.strip()).expanduser() if out and out.strip() else data_dir() / "batches" / src.stem
+    store = open_store()
+    bid = batches.create_batch(store, src, out_dir, scene=scene or None, preset=preset or None, engine=engine,
+                               variants=int(variants))
+    _run_in_background(bid)
+    return bid, *on_status(bid)
+
+
+@readable
+def on_status(batch_id: str):
+    if not batch_id:
+        return "No batch yet.", [], [], gr.update(visible=False)
+    store = open_store()
+    s = batches.batch_summary(store, batch_id)
+    items = batches.batch_items(store, batch_id)
+    done = s["done"] + s["failed"]
+    md = (f"**Batch `{batch_id}`: {s['status']}** — {done}/{s['items']} finished ({s['done']} done, "
+          f"{s['failed']} failed) → `{s['out']}`")
+    rows = [{"sku": i["sku"], "status": i["status"], "photo": Path(i["photo"]).name,
+             "files": ", ".join((i["result"] or {}).get("files", [])), "error": i["error"]} for i in items]
+    shots = []
+    for i in items:
+        for f in (i["result"] or {}).get("files", [])[:1]:
+            p = Path(s["out"]) / f
+            if p.is_file() and len(shots) < 40:
+                shots.append((str(p), i["sku"]))
+    zip_ready = Path(s["zip"]).is_file() and s["status"] in ("done", "cancelled")
+    return md, table(rows, ["sku", "status", "photo", "files", "error"]), shots, gr.update(
+        value=s["zip"] if zip_ready else None, visible=zip_ready)
+
+
+def _set(batch_id: str, status: str):
+    if not batch_id:
+        raise gr.Error("Start a batch first.")
+    batches.set_status(open_store(), batch_id, status)
+    if status == "running":
+        _run_in_background(batch_id)
+    return on_status(batch_id)
+
+
+@readable
+def on_pause(batch_id: str):
+    return _set(batch_id, "paused")
+
+
+@readable
+def on_resume(batch_id: str):
+    return _set(batch_id, "running")
+
+
+@readable
+def on_cancel(batch_id: str):
+    return _set(batch_id, "cancelled")
+
+
+def build() -> None:
+    from studio.imaging.export import PRESETS
+    from studio.scenes import load_scenes
+
+    with gr.Row():
+        path = gr.Textbox(label="Folder of photos, or a CSV (sku, image, scene, preset, variants, notes)",
+                          placeholder="/home/me/catalog or /home/me/catalog.csv", scale=3)
+        files = gr.File(label="…or upload photos (one SKU each)", file_count="multiple", type="filepath", scale=2)
+    with gr.Row():
+        out = gr.Textbox(label="Output folder (default: <data dir>/batches/<name>)")
+        scene = gr.Dropdown([""] + sorted(load_scenes()), value="", label="Scene (CSV rows may set their own)")
+        preset = gr.Dropdown([""] + list(PRESETS), value="", label="Preset (CSV rows may set their own)")
+        engine = gr.Dropdown(["classic", "auto", "flux", "sdxl", "cloud"], value="classic", label="Engine")
+        variants = gr.Slider(1, 8, value=1, step=1, label="Variants per SKU")
+    batch_id = gr.Textbox(label="Batch", interactive=False)
+    with gr.Row():
+        start = gr.Button("Start batch", variant="primary")
+        pause = gr.Button("Pause")
+        resume = gr.Button("Resume")
+        cancel = gr.Button("Cancel", variant="stop")
+    status = gr.Markdown()
+    grid = gr.Dataframe(headers=["sku", "status", "photo", "files", "error"], interactive=False)
+    shots = gr.Gallery(label="Results", columns=8, height=240, allow_preview=True, object_fit="contain")
+    zip_file = gr.DownloadButton("Download batch.zip", visible=False)
+    outs = [status, grid, shots, zip_file]
+    start.click(on_start, [path, files, out, scene, preset, engine, variants], [batch_id, *outs],
+                api_name="batch_start")
+    pause.click(on_pause, [batch_id], outs, api_name="batch_pause")
+    resume.click(on_resume, [batch_id], outs, api_name="batch_resume")
+    cancel.click(on_cancel, [batch_id], outs, api_name="batch_cancel")
+    timer = gr.Timer(2.0)
+    timer.tick(on_status, [batch_id], outs, api_name="batch_status", show_progress="hidden")

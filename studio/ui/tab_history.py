@@ -1,0 +1,186 @@
+"""The History tab: past jobs with thumbnails; one job's stages, seeds, scores and
+artifacts; retry, replay from a stage with changed parameters, delete; the review
+queue of gated jobs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import gradio as gr
+
+from studio import review
+from studio.history import job_detail, list_jobs
+from studio.pipeline import jobs
+from studio.pipeline.codec import decode
+from studio.services import ledger, open_store, registry, run_jobs
+from studio.store import loads
+from studio.ui.views import readable, table
+
+COLUMNS = ["id", "status", "recipe", "title", "scene", "engine", "when", "wall_s", "cost", "error"]
+
+
+def _thumb(store, job_id: str):
+    """The chosen (or first) shot of a job, else its cut-out."""
+    for key in ("select",):
+        row = store.one("SELECT outputs FROM stage_runs WHERE job_id = ? AND key = ?", (job_id, key))
+        if row and row["outputs"]:
+            chosen = loads(row["outputs"]).get("chosen", 0)
+            img = store.one("SELECT outputs FROM stage_runs WHERE job_id = ? AND key = ?",
+                            (job_id, f"color[{chosen}]"))
+            if img and img["outputs"]:
+                return decode(store, loads(img["outputs"])["image"])
+    row = store.one("SELECT outputs FROM stage_runs WHERE job_id = ? AND key = 'matte'", (job_id,))
+    if row and row["outputs"]:
+        return decode(store, loads(row["outputs"])["cutout"])
+    return None
+
+
+@readable
+def on_list(status: str):
+    store = open_store()
+    rows = list_jobs(store, limit=60, status=None if status in ("all", "") else status)
+    for r in rows:
+        r["when"] = dt.datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M")
+        r["wall_s"] = round(r["wall_s"], 1) if r["wall_s"] else ""
+        r["cost"] = round(r["cost"] or 0.0, 4)
+    thumbs = []
+    for r in rows[:24]:
+        img = _thumb(store, r["id"])
+        if img is not None:
+            img = img.copy()
+            img.thumbnail((256, 256))
+            thumbs.append((img, f"{r['id']} · {r['status']}"))
+    queue = review.review_queue(store)
+    qmd = "\n".join(f"- `{q['job']}` {q['title']} ({q['scene']}, {q['engine']}): {q['why']}; "
+                     + ", ".join(f"#{r['index'] + 1} fidelity {r['fidelity']}" for r in q["ranking"])
+                     for q in queue)
+    return table(rows, COLUMNS), thumbs, qmd or "Nothing waits for review.", gr.update(
+        choices=[r["id"] for r in rows])
+
+
+@readable
+def on_open(job_id: str):
+    if not job_id:
+        raise gr.Error("Pick a job (click a row or type its id).")
+    store = open_store()
+    d = job_detail(store, job_id.strip())
+    lines = [f"### Job `{d['id']}` — {d['status']}", f"{d['recipe']} · {d['title']} · scene {d['scene']} · "
+             f"engine {d['engine']} · cost {round(d['cost'] or 0, 4)}"]
+    if d["error"]:
+        lines.append(f"\n**Failed at {d['failed_stage']}:** {d['error']}")
+    lines += ["", "| stage | status | attempt | s | note |", "|---|---|---|---|---|"]
+    for s in d["stages"]:
+        note = s["error"] or ("reused" if s["reused_from"] else "") or (s["waiting_for"] or "")
+        lines.append(f"| {s['key']} | {s['status']} | {s['attempt']} | "
+                     f"{round(s['duration_s'], 2) if s['duration_s'] else ''} | {note} |")
+    if d["variants"]:
+        lines += ["", "| variant | seed | fidelity | gate | alignment |", "|---|---|---|---|---|"]
+        for v in d["variants"]:
+            fid = v.get("fidelity", {}) or {}
+            lines.append(f"| {v['index'] + 1} | {v['seed']} | {fid.get('score', '')} | "
+                         f"{'✓' if (v.get('gate') or {}).get('passed') else (v.get('gate') or {}).get('reason', '')} "
+                         f"| {v.get('alignment') or ''} |")
+    images = []
+    for s in d["stages"]:
+        if s["status"] == "done" and s["stage"] in ("matte", "color", "preserve"):
+            out = decode(store, s["outputs"])
+            img = out.get("cutout") or out.get("image")
+            if img is not None:
+                img = img.copy()
+                img.thumbnail((384, 384))
+                images.append((img, s["key"]))
+    stages = sorted({s["key"] for s in d["stages"]} | {s["stage"] for s in d["stages"]})
+    params = json.dumps({k: v for k, v in d["params"].items() if k not in ("photo",)}, indent=1, default=str)
+    return "\n".join(lines), images, gr.update(choices=stages, value=None), params
+
+
+@readable
+def on_retry(job_id: str):
+    store = open_store()
+    jobs.retry(store, job_id, ledger(store))
+    run_jobs([job_id], store=store)
+    return f"Retried `{job_id}`: now {jobs.get_job(store, job_id)['status']}."
+
+
+@readable
+def on_replay(job_id: str, stage: str, overrides: str):
+    if not stage:
+        raise gr.Error("Pick the stage to replay from.")
+    try:
+        changed = json.loads(overrides) if overrides.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise gr.Error(f"Changed parameters must be JSON, e.g. {{\"scene\": \"marble\"}}: {exc.msg}") from None
+    store = open_store()
+    current = jobs.job_params(store, job_id)
+    diff = {k: v for k, v in changed.items() if current.get(k) != v}
+    new = jobs.replay(store, registry(), job_id, stage, diff, ledger(store))
+    run_jobs([new], store=store)
+    return f"Replayed from `{stage}` as job `{new}`: {jobs.get_job(store, new)['status']}."
+
+
+@readable
+def on_delete(job_id: str):
+    jobs.delete(open_store(), job_id)
+    return f"Deleted `{job_id}`."
+
+
+@readable
+def on_accept(job_id: str, variant: float):
+    store = open_store()
+    review.accept(store, job_id, int(variant) - 1)
+    run_jobs([job_id], store=store)
+    return f"Accepted variant #{int(variant)} of `{job_id}`: {jobs.get_job(store, job_id)['status']}."
+
+
+@readable
+def on_reject(job_id: str, note: str):
+    store = open_store()
+    review.reject(store, job_id, note)
+    run_jobs([job_id], store=store)
+    return f"Rejected `{job_id}`; what it spent is refunded."
+
+
+def build() -> gr.Dataframe:
+    with gr.Row():
+        status = gr.Radio(["all", "done", "failed", "waiting", "running", "queued", "cancelled"], value="all",
+                          label="Status")
+        refresh = gr.Button("Refresh", elem_id="history-refresh")
+    thumbs = gr.Gallery(label="Recent shots", columns=8, height=200, allow_preview=False, object_fit="contain", elem_id="history-thumbs")
+    grid = gr.Dataframe(headers=COLUMNS, interactive=False, elem_id="history-table", wrap=True)
+    gr.Markdown("#### Review queue (no variant passed the fidelity check)")
+    queue_md = gr.Markdown(elem_id="review-queue")
+    with gr.Row():
+        job = gr.Dropdown(label="Job", choices=[], allow_custom_value=True, elem_id="history-job")
+        open_btn = gr.Button("Open")
+    detail = gr.Markdown(elem_id="history-detail")
+    images = gr.Gallery(label="Artifacts", columns=6, height=220, object_fit="contain")
+    params = gr.Code(label="Parameters", language="json")
+    with gr.Row():
+        retry = gr.Button("Retry")
+        stage = gr.Dropdown(label="Replay from stage", choices=[])
+        overrides = gr.Textbox(label="Changed parameters (JSON)", placeholder='{"scene": "marble"}')
+        replay = gr.Button("Replay")
+        delete = gr.Button("Delete", variant="stop")
+    with gr.Row():
+        variant = gr.Number(label="Accept variant #", value=1, precision=0)
+        accept = gr.Button("Accept")
+        note = gr.Textbox(label="Reject note")
+        reject = gr.Button("Reject (refund)")
+    result = gr.Markdown()
+
+    outs = [grid, thumbs, queue_md, job]
+    refresh.click(on_list, [status], outs, api_name="history")
+    status.change(on_list, [status], outs, api_visibility="private")
+    open_btn.click(on_open, [job], [detail, images, stage, params], api_name="job_detail")
+    retry.click(on_retry, [job], result, api_name="retry")
+    replay.click(on_replay, [job, stage, overrides], result, api_name="replay")
+    delete.click(on_delete, [job], result, api_name="delete_job")
+    accept.click(on_accept, [job, variant], result, api_name="review_accept")
+    reject.click(on_reject, [job, note], result, api_name="review_reject")
+
+    def pick_row(evt: gr.SelectData) -> str | None:
+        return evt.row_value[0] if evt.row_value else None
+
+    grid.select(pick_row, None, job, api_visibility="private")
+    return refresh, status, outs

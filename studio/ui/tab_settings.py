@@ -1,0 +1,85 @@
+"""The Settings tab: cloud provider and key (masked, stored owner-only), budget and
+the ledger, data dir, defaults, theme."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import gradio as gr
+
+from studio.config import data_dir, load_settings, save_settings, settings_path
+from studio.imaging.export import PRESETS
+from studio.models.generate_cloud import load_key, save_key
+from studio.services import ledger, open_store
+from studio.ui.views import readable, table
+
+LEDGER_COLUMNS = ["when", "job_id", "kind", "amount", "provider", "note"]
+
+
+def masked(key: str | None) -> str:
+    """Enough to recognise a key, never enough to use it."""
+    if not key:
+        return "no key stored"
+    return "•" * 8 + key[-4:] if len(key) > 8 else "•" * len(key)
+
+
+@readable
+def on_ledger():
+    led = ledger(open_store())
+    rows = led.entries(limit=100)
+    for r in rows:
+        r["when"] = dt.datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M")
+    avail = led.available()
+    md = (f"**Spent:** {led.spent():.2f} · **held for running jobs:** {led.hold():.2f} · **left of the budget:** "
+          f"{'unlimited' if avail is None else f'{avail:.2f}'}")
+    problems = led.problems()
+    if problems:
+        md += "\n\n**The ledger does not balance:**\n" + "\n".join(f"- {p}" for p in problems)
+    return md, table(rows, LEDGER_COLUMNS)
+
+
+@readable
+def on_save(provider: str, key: str, budget: float, policy: str, variants: float, steps: float, preset: str,
+            scene: str, theme: str):
+    settings = load_settings()
+    settings.cloud_provider, settings.cloud_policy = provider, policy
+    settings.budget = float(budget)
+    settings.default_variants, settings.default_steps = int(variants), int(steps)
+    settings.default_preset, settings.default_scene, settings.theme = preset, scene, theme
+    save_settings(settings)
+    msg = f"Saved to `{settings_path()}`."
+    if key and key.strip():
+        save_key(provider, key.strip())
+        msg += " The key is stored readable by you only."
+    if theme != "light":
+        msg += " The theme applies when the app next starts."
+    return msg, "", masked(load_key(provider)), *on_ledger()
+
+
+def build() -> None:
+    from studio.scenes import load_scenes
+
+    s = load_settings()
+    with gr.Row():
+        provider = gr.Dropdown(["bfl"], value=s.cloud_provider, label="Cloud provider")
+        key = gr.Textbox(label="API key (stored owner-only; leave empty to keep the current one)", type="password",
+                         elem_id="api-key")
+        key_now = gr.Textbox(label="Stored key", value=masked(load_key(s.cloud_provider)), interactive=False,
+                             elem_id="api-key-masked")
+    with gr.Row():
+        policy = gr.Radio(["local-only", "cloud-fallback", "cloud-only"], value=s.cloud_policy, label="Cloud use")
+        budget = gr.Number(value=s.budget, label="Budget (the price table's currency)")
+    with gr.Row():
+        variants = gr.Slider(1, 8, value=s.default_variants, step=1, label="Default variants")
+        steps = gr.Slider(4, 50, value=s.default_steps, step=1, label="Default steps (FLUX)")
+        preset = gr.Dropdown(list(PRESETS), value=s.default_preset, label="Default preset")
+        scene = gr.Dropdown(sorted(load_scenes()), value=s.default_scene, label="Default scene")
+        theme = gr.Radio(["light", "dark", "system"], value=s.theme, label="Theme")
+    gr.Markdown(f"**Data dir:** `{data_dir()}` (set `STUDIO_HOME` to move it) · **settings:** `{settings_path()}`")
+    save = gr.Button("Save settings", variant="primary")
+    saved = gr.Markdown()
+    spent = gr.Markdown()
+    grid = gr.Dataframe(headers=LEDGER_COLUMNS, interactive=False, label="Ledger (newest first)")
+    save.click(on_save, [provider, key, budget, policy, variants, steps, preset, scene, theme],
+               [saved, key, key_now, spent, grid], api_name="save_settings")
+    return spent, grid

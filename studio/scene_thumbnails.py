@@ -66,5 +66,5 @@ def gallery(category: str = "all", search: str = "") -> list[tuple[str, str, str
             continue
         if search and search not in f"{scene.id} {scene.title} {scene.category}".lower():
             continue
-        out.append((str(thumbnail(scene)), f"{scene.title} · {scene.category}", scene.id))
+        out.append((str(thumbnail(scene)), scene.title, scene.id))
     return out

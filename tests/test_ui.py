@@ -98,11 +98,11 @@ def test_browser_flow(app, photo, artifacts_dir):
     shots.mkdir(exist_ok=True)
     readme_shots = os.environ.get("STUDIO_README_SCREENSHOTS")
 
-    def snap(page, name: str) -> None:
+    def snap(page, name: str, part: str | None = None) -> None:
         page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
         if readme_shots:
-            page.screenshot(path=str(ROOT / "docs" / "screenshots" / f"{name}.jpg"), type="jpeg", quality=70,
-                            full_page=False)
+            target = page.locator(part) if part else page
+            target.screenshot(path=str(ROOT / "docs" / "screenshots" / f"{name}.jpg"), type="jpeg", quality=70)
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -111,6 +111,8 @@ def test_browser_flow(app, photo, artifacts_dir):
         expect.set_options(timeout=120_000)
         page.goto(app.url)
         expect(page.locator("#scenes img").first).to_be_visible()
+        expect(page.locator("#scenes .thumbnail-item")).to_have_count(16)
+        snap(page, "0-scenes", "#scenes")
 
         # 1 upload: the cut-out comes back with its backend and confidence
         page.locator("#upload input[type=file]").set_input_files(str(photo))

@@ -128,7 +128,7 @@ def build() -> None:
         cancel = gr.Button("Cancel", variant="stop")
     status = gr.Markdown()
     grid = gr.Dataframe(headers=["sku", "status", "photo", "files", "error"], interactive=False)
-    shots = gr.Gallery(label="Results", columns=8, height=240, allow_preview=True, object_fit="contain")
+    shots = gr.Gallery(label="Results", columns=8, height=240, allow_preview=True, object_fit="contain", fit_columns=False)
     zip_file = gr.DownloadButton("Download batch.zip", visible=False)
     outs = [status, grid, shots, zip_file]
     start.click(on_start, [path, files, out, scene, preset, engine, variants], [batch_id, *outs],

@@ -146,7 +146,7 @@ def build() -> gr.Dataframe:
         status = gr.Radio(["all", "done", "failed", "waiting", "running", "queued", "cancelled"], value="all",
                           label="Status")
         refresh = gr.Button("Refresh", elem_id="history-refresh")
-    thumbs = gr.Gallery(label="Recent shots", columns=8, height=200, allow_preview=False, object_fit="contain", elem_id="history-thumbs")
+    thumbs = gr.Gallery(label="Recent shots", columns=8, height=200, allow_preview=False, object_fit="contain", fit_columns=False, elem_id="history-thumbs")
     grid = gr.Dataframe(headers=COLUMNS, interactive=False, elem_id="history-table", wrap=True)
     gr.Markdown("#### Review queue (no variant passed the fidelity check)")
     queue_md = gr.Markdown(elem_id="review-queue")
@@ -154,7 +154,7 @@ def build() -> gr.Dataframe:
         job = gr.Dropdown(label="Job", choices=[], allow_custom_value=True, elem_id="history-job")
         open_btn = gr.Button("Open")
     detail = gr.Markdown(elem_id="history-detail")
-    images = gr.Gallery(label="Artifacts", columns=6, height=220, object_fit="contain")
+    images = gr.Gallery(label="Artifacts", columns=6, height=220, object_fit="contain", fit_columns=False)
     params = gr.Code(label="Parameters", language="json")
     with gr.Row():
         retry = gr.Button("Retry")

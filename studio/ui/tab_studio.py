@@ -293,7 +293,7 @@ def build() -> None:
     with gr.Row():
         category = gr.Radio(CATEGORIES, value="all", label="Category", scale=3)
         search = gr.Textbox(label="Search", placeholder="marble, window, holiday…", scale=2)
-    scenes = gr.Gallery(label="Scenes", columns=8, height=260, allow_preview=False, object_fit="contain", elem_id="scenes")
+    scenes = gr.Gallery(label="Scenes", columns=8, height=340, allow_preview=False, object_fit="contain", fit_columns=False, elem_id="scenes")
     scene = gr.Textbox(value=settings.default_scene, visible=False)
     scene_md = gr.Markdown(f"**Scene:** `{settings.default_scene}`", elem_id="scene-chosen")
     extra = gr.Textbox(label="Extra words for the prompt (optional; the product-preservation rules always stay)")
@@ -310,7 +310,7 @@ def build() -> None:
         go = gr.Button("Generate variants", variant="primary", elem_id="generate")
         cancel = gr.Button("Cancel", variant="stop", elem_id="cancel")
     cancel_md = gr.Markdown()
-    shots = gr.Gallery(label="Variants (click to choose)", columns=4, height=360, allow_preview=False, object_fit="contain",
+    shots = gr.Gallery(label="Variants (click to choose)", columns=4, height=360, allow_preview=False, object_fit="contain", fit_columns=False,
                        elem_id="variants-gallery")
     shots_md = gr.Markdown(elem_id="variants-table")
     chosen_md = gr.Markdown(elem_id="chosen")

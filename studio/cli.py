@@ -231,6 +231,20 @@ def cmd_batch(args: argparse.Namespace) -> int:
     store = open_store()
     out = Path(args.out)
     existing = batches.find_batch(store, out)
+    if args.cancel:
+        if existing is None or existing["status"] in ("done", "cancelled"):
+            print(f"studio: no unfinished batch in {out}", file=sys.stderr)
+            return 2
+        # a process running this batch notices within a moment and stops after its photos in flight
+        batches.set_status(store, existing["id"], "cancelled")
+        batches.write_report(store, existing["id"])
+        summary = batches.batch_summary(store, existing["id"])
+        if args.json:
+            _print_json(summary)
+        else:
+            print(f"batch {existing['id']} cancelled: {summary['done']} done, {summary['failed']} failed, "
+                  f"{summary['pending']} not run → {summary['report']}")
+        return 0
     if args.resume:
         if existing is None:
             print(f"studio: no batch to resume in {out}", file=sys.stderr)
@@ -432,6 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parallel", type=int, default=3, help="photos in flight at once")
     p.add_argument("--long-side", type=int, help="canvas long side in px (smaller: quicker previews)")
     p.add_argument("--resume", action="store_true", help="continue the batch already in --out")
+    p.add_argument("--cancel", action="store_true", help="cancel the batch in --out (its report keeps what is done)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_batch)
 

@@ -121,6 +121,25 @@ def test_folder_of_angles_and_pause_resume(tmp_path):
     assert files == ["mug_white-marketplace_1.jpg", "mug_white-marketplace_2.jpg"]  # angles continue the count
 
 
+def test_cancel_keeps_what_is_done(tmp_path, capsys):
+    _photos(tmp_path / "in", 4)
+    store = open_store()
+    out = tmp_path / "out"
+    bid = batches.create_batch(store, tmp_path / "in", out, variants=1, long_side=256)
+    s = batches.run_batch(store, bid, parallel=1, on_item=lambda item: batches.set_status(store, bid, "paused"))
+    assert s["status"] == "paused" and s["done"] == 1
+    assert cli.main(["batch", str(tmp_path / "in"), "--out", str(out), "--cancel"]) == 0
+    assert "cancelled: 1 done" in capsys.readouterr().out
+    s = batches.batch_summary(store, bid)
+    assert s["status"] == "cancelled" and s["done"] == 1 and s["pending"] == 3
+    rows = list(csv.DictReader((out / "report.csv").open()))
+    assert [r["status"] for r in rows].count("done") == 1
+    # a cancelled batch does not resume, and cancelling twice says there is nothing to cancel
+    assert cli.main(["batch", str(tmp_path / "in"), "--out", str(out), "--resume"]) == 1
+    assert batches.batch_summary(store, bid)["done"] == 1
+    assert cli.main(["batch", str(tmp_path / "in"), "--out", str(out), "--cancel"]) == 2
+
+
 def _done_count(home: Path) -> int:
     import sqlite3
 

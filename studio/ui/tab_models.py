@@ -38,7 +38,8 @@ def on_detect() -> str:
 def on_download(model_id: str, token: str, progress=gr.Progress(track_tqdm=True)):
     if not model_id:
         raise gr.Error("Pick a model to download.")
-    progress(0, desc=f"downloading {model_id} ({SPECS[model_id].size_gb} GB)")
+    if progress is not None:
+        progress(0, desc=f"downloading {model_id} ({SPECS[model_id].size_gb} GB)")
     path = download(model_id, token=token.strip() or None)
     return f"Installed {model_id} in `{path}`.", on_models()
 

@@ -71,6 +71,13 @@ def on_pick(path: str | None, state: dict, request: gr.Request, progress=gr.Prog
 
 
 @readable
+def on_paste(path: str | None, state: dict, request: gr.Request, progress=gr.Progress()):
+    if not path:
+        raise gr.Error("Nothing was pasted.")
+    return on_photos([path], state, request, progress)
+
+
+@readable
 def on_sample(state: dict, request: gr.Request, progress=gr.Progress()):
     path = sample_photo()
     return (gr.update(choices=[("sample-coffee.png", path)], value=path), *on_pick(path, state, request, progress))
@@ -265,6 +272,8 @@ def build() -> None:
             gr.Markdown("### 1 · Photo")
             files = gr.File(label="Drop product photos (several at once are fine)", file_count="multiple",
                             file_types=["image", ".heic", ".heif"], type="filepath", elem_id="upload")
+            paste = gr.Image(label="…or paste one (Ctrl+V)", sources=["clipboard"], type="filepath", height=110,
+                             elem_id="paste")
             with gr.Row():
                 pick = gr.Dropdown(label="Working on", choices=[], interactive=True, scale=3)
                 sample = gr.Button("Try the sample photo", elem_id="sample", scale=2)
@@ -333,6 +342,7 @@ def build() -> None:
     cut_outs = [state, cut_img, cut_info, editor]
     files.upload(on_photos, [files, state], [pick, *cut_outs], api_name="upload")
     pick.input(on_pick, [pick, state], cut_outs, api_name="pick_photo")
+    paste.upload(on_paste, [paste, state], [pick, *cut_outs], api_visibility="private")
     sample.click(on_sample, [state], [pick, *cut_outs], api_name="sample_photo")
     apply_btn.click(on_strokes, [editor, state], cut_outs, api_name="apply_strokes")
     grow_btn.click(on_grow, [grow, state], cut_outs, api_name="grow_mask")

@@ -1,0 +1,135 @@
+"""The tabs' actions as the browser triggers them (the handler functions), with real
+jobs underneath: history, batch, models, settings, cancel, the sample photo."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from pathlib import Path
+
+import gradio as gr
+import pytest
+from PIL import Image
+
+from studio import workbench
+from studio.config import load_settings
+from studio.pipeline import jobs
+from studio.services import open_store
+from studio.ui import tab_batch, tab_history, tab_models, tab_settings, tab_studio
+from studio.ui.views import set_active
+from tests.synth import CASES, make_case
+
+
+def _photo(folder: Path, name: str, seed: int = 0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    img, _ = make_case(list(CASES)[seed % len(CASES)], h=300, w=400, seed=seed)
+    path = folder / name
+    Image.fromarray(img).save(path, quality=90)
+    return path
+
+
+def test_history_open_replay_delete(tmp_path):
+    store = open_store()
+    cut = workbench.cut_out(_photo(tmp_path, "mug.jpg"), "classic")
+    shot = workbench.shoot(store, cut["job"], scene="marble", variants=1)
+    rows, thumbs, queue, picker = tab_history.on_list("all")
+    ids = [r[0] for r in rows]
+    assert shot["job"] in ids and cut["job"] in ids and len(thumbs) >= 2
+    assert queue == "Nothing waits for review."
+    detail, images, stages, params = tab_history.on_open(shot["job"])
+    assert "| generate[0] | done |" in detail and "| 1 | " in detail  # the stage table and the variant row
+    assert "color" in stages["choices"] and json.loads(params)["scene"] == "marble"
+    assert {caption for _, caption in images} >= {"matte", "preserve[0]", "color[0]"}
+
+    msg = tab_history.on_replay(shot["job"], "color", '{"adjustments": {"exposure": 0.5}, "scene": "marble"}')
+    new = msg.split("`")[3]
+    assert "done" in msg and jobs.job_params(store, new)["adjustments"] == {"exposure": 0.5}
+    with pytest.raises(gr.Error, match="must be JSON"):
+        tab_history.on_replay(shot["job"], "color", "{exposure: 1}")
+    with pytest.raises(gr.Error, match="has no stage"):
+        tab_history.on_replay(shot["job"], "nonsense", "")
+    assert "Deleted" in tab_history.on_delete(new)
+    assert new not in [r[0] for r in tab_history.on_list("all")[0]]
+
+
+def test_batch_tab_runs_to_a_zip(tmp_path):
+    for i in range(3):
+        _photo(tmp_path / "catalog", f"sku{i}.jpg", seed=i)
+    out = tmp_path / "out"
+    bid, status, rows, shots, zip_btn = tab_batch.on_start(str(tmp_path / "catalog"), None, str(out), "marble", "",
+                                                           "classic", 1)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        status, rows, shots, zip_btn = tab_batch.on_status(bid)
+        if "done" in status.split("**")[1]:
+            break
+        time.sleep(0.5)
+    assert f"Batch `{bid}`: done" in status and "3/3 finished" in status
+    assert sorted(r[0] for r in rows) == ["sku0", "sku1", "sku2"] and all(r[1] == "done" for r in rows)
+    assert len(shots) == 3 and zip_btn["visible"] and Path(zip_btn["value"]).is_file()
+    with pytest.raises(gr.Error, match="does not exist"):
+        tab_batch.on_start(str(tmp_path / "nowhere"), None, "", "", "", "classic", 1)
+    with pytest.raises(gr.Error, match="problems"):  # an unknown scene is refused before anything runs
+        tab_batch.on_start(str(tmp_path / "catalog"), None, str(tmp_path / "out2"), "no-such-scene", "", "classic", 1)
+
+
+def test_models_tab_lists_and_removes(tmp_path):
+    from studio.models.registry import SPECS
+
+    spec = SPECS["clip-vit-b-32"]
+    folder = load_settings().models_path() / spec.repo_id.replace("/", "--")
+    folder.mkdir(parents=True)
+    for f in spec.files:
+        (folder / f).write_text("{}")
+    table = tab_models.on_models()
+    row = next(r for r in table if r[0] == "clip-vit-b-32")
+    assert row[2] is True
+    msg, table = tab_models.on_remove("clip-vit-b-32")
+    assert "Removed" in msg and not folder.exists()
+    assert next(r for r in table if r[0] == "clip-vit-b-32")[2] is False
+    with pytest.raises(gr.Error, match="not installed"):
+        tab_models.on_remove("clip-vit-b-32")
+    with pytest.raises(gr.Error, match="offline"):  # tests never download: HF_HUB_OFFLINE is set
+        tab_models.on_download("clip-vit-b-32", "", progress=None)
+    assert "nf4-model-offload" in tab_models.on_plan("nf4-model-offload")
+    assert load_settings().vram_plan == "nf4-model-offload"
+
+
+def test_settings_store_the_key_owner_only_and_show_it_masked():
+    msg, cleared, shown, spent, ledger_rows = tab_settings.on_save(
+        "bfl", "sk-live-0123456789abcd", 5.0, "cloud-fallback", 3, 20, "etsy", "marble", "dark")
+    assert cleared == "" and shown == "••••••••abcd" and "0123456789" not in msg + shown
+    from studio.config import data_dir
+
+    key_file = data_dir() / "secrets" / "bfl.key"
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    s = load_settings()
+    assert (s.cloud_policy, s.budget, s.default_variants, s.default_preset, s.theme) == (
+        "cloud-fallback", 5.0, 3, "etsy", "dark")
+    assert "left of the budget:** 5.00" in spent
+    # saving again with the key field empty keeps the stored key
+    tab_settings.on_save("bfl", "", 5.0, "cloud-fallback", 3, 20, "etsy", "marble", "light")
+    assert key_file.read_text() == "sk-live-0123456789abcd"
+
+
+def test_cancel_stops_the_running_job(tmp_path):
+    store = open_store()
+    job = workbench.submit_cutout(store, _photo(tmp_path, "a.jpg"))
+    set_active("local", job)
+    assert job in tab_studio.on_cancel(None)
+    assert jobs.get_job(store, job)["status"] == "cancelled"
+    set_active("local", None)
+    assert tab_studio.on_cancel(None) == "Nothing is running."
+
+
+def test_sample_photo_and_a_broken_upload(tmp_path):
+    pick, state, cut_img, info, editor = tab_studio.on_sample({}, None, progress=None)
+    assert state["cutout"] and "confidence" in info and cut_img.mode == "RGB"
+    assert editor["background"].size[0] <= 1024
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(gr.Error) as err:
+        tab_studio.on_photos([str(broken)], {}, None, progress=None)
+    assert "Traceback" not in str(err.value) and len(str(err.value)) > 10

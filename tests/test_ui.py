@@ -83,6 +83,21 @@ def test_client_shoot_and_the_file_route(app, photo, studio_home):
         assert r.status_code in (403, 404), path
         assert b"not for the network" not in r.content and b"root:" not in r.content
 
+    # the same flow step by step through the named endpoints; the client's session keeps the state
+    client.predict([handle_file(str(photo))], api_name="/upload")
+    client.predict(8, api_name="/grow_mask")
+    client.predict("linen", "", "classic", 2, "amazon-main", api_name="/generate")
+    client.predict(2, api_name="/choose_variant")
+    exported, report, _ = client.predict("amazon-main", 0.2, 0, 0, 0, 0, 0, api_name="/export")
+    assert Image.open(exported).size == (2000, 2000) and "amazon-main" in report
+    from studio.history import list_jobs
+    from studio.services import open_store
+
+    last = list_jobs(open_store(), limit=1)[0]
+    from studio.pipeline.jobs import job_params
+
+    assert last["scene"] == "linen" and job_params(open_store(), last["id"])["choice"] == 1
+
     # a step that cannot run comes back as a message, not a traceback
     from gradio_client.exceptions import AppError
 
@@ -90,6 +105,7 @@ def test_client_shoot_and_the_file_route(app, photo, studio_home):
         client.predict(handle_file(str(photo)), "no-such-scene", "classic", 1, "etsy", api_name="/shoot")
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium found (apt-get install chromium): browser test skipped")
 def test_browser_flow(app, photo, artifacts_dir):
     from playwright.sync_api import expect, sync_playwright

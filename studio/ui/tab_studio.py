@@ -206,7 +206,21 @@ def on_cancel(request: gr.Request) -> str:
 def on_choose(state: dict, evt: gr.SelectData):
     if not state or "shoot" not in state:
         raise gr.Error("Generate variants first.")
-    index = state["order"][evt.index]
+    return _choose(state, state["order"][evt.index])
+
+
+@readable
+def on_choose_variant(state: dict, number: float):
+    """Choose variant `number` (1-based, as shown in the table)."""
+    if not state or "shoot" not in state:
+        raise gr.Error("Generate variants first.")
+    index = int(number) - 1
+    if index not in state["order"]:
+        raise gr.Error(f"there is no variant #{int(number)}; choose 1 to {len(state['order'])}")
+    return _choose(state, index)
+
+
+def _choose(state: dict, index: int) -> tuple:
     res = workbench.results(open_store(), state["shoot"])
     picked = next(s for s in res["shots"] if s["index"] == index)
     return {**state, "chosen": index}, (picked["original"], picked["image"]), picked["image"], _chosen_md(index)
@@ -365,7 +379,12 @@ def build() -> None:
     auto.click(on_auto, None, sliders, api_visibility="private")
     export_btn.click(on_export, [state, preset, *sliders], [export_file, compliance, download], api_name="export")
 
-    # headless API: one call from photo to exported file (gradio_client, scripts)
+    # headless API: choosing by number, and one call from photo to exported file
+    with gr.Row(visible=False):
+        api_number = gr.Number(precision=0)
+        api_choose = gr.Button()
+    api_choose.click(on_choose_variant, [state, api_number], [state, compare, preview, chosen_md],
+                     api_name="choose_variant")
     with gr.Row(visible=False):
         api_photo = gr.File(type="filepath")
         api_files = gr.Files()

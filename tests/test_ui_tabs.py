@@ -120,6 +120,7 @@ def test_cancel_stops_the_running_job(tmp_path):
     set_active("local", job)
     assert job in tab_studio.on_cancel(None)
     assert jobs.get_job(store, job)["status"] == "cancelled"
+    assert tab_studio.on_cancel(None) == "Nothing is running."  # a job that has ended is not cancelled again
     set_active("local", None)
     assert tab_studio.on_cancel(None) == "Nothing is running."
 

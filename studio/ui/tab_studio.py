@@ -196,7 +196,7 @@ def on_shoot(state: dict, scene: str, extra: str, engine: str, variants: float, 
 @readable
 def on_cancel(request: gr.Request) -> str:
     job = active_job(session_of(request))
-    if not job:
+    if not job or jobs.get_job(open_store(), job)["status"] in jobs.TERMINAL:
         return "Nothing is running."
     jobs.cancel(open_store(), job)
     return f"Cancelling job `{job}` …"

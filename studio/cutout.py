@@ -13,12 +13,17 @@ from studio.services import open_store, registry
 from studio.store import Store, loads
 
 
-def submit_cutout(store: Store, photo: Path, backend: str = "auto", pause_for_touchup: bool = False) -> str:
-    """Check the photo, keep its original bytes, and queue a cut-out job for it.
-    Raises IngestError (with a message for people) for a photo that can't be used."""
+def submit_cutout(store: Store, photo: Path, backend: str = "auto", pause_for_touchup: bool = False,
+                  work_side: int | None = None) -> str:
+    """Check the photo, keep its original bytes, and queue a cut-out job for it
+    (at most `work_side` px on the long side, when given: a cut-out a shoot will
+    reuse needs no more). Raises IngestError (with a message for people) for a photo
+    that can't be used."""
     img = ingest_file(photo, load_settings().limits)
     digest = store.put_artifact(img.original, "bin")
     params = {"photo": digest, "photo_name": photo.name, "segmenter": backend, "pause_for_touchup": pause_for_touchup}
+    if work_side:
+        params["work_side"] = work_side
     return jobs.submit(store, registry(), "cutout", params, title=photo.name)
 
 

@@ -19,7 +19,7 @@ from studio.imaging.color import Adjustments, apply_adjustments
 from studio.pipeline import jobs
 from studio.pipeline.events import Event
 from studio.services import ledger, open_store, registry, run_jobs
-from studio.shoot import EXT, resolve_engine, shoot_summary, submit_shoot
+from studio.shoot import EXT, WORK_SIDE, resolve_engine, shoot_summary, submit_shoot
 from studio.store import Store
 
 PREVIEW_SIDE = 1024  # live previews are drawn at this size; the export uses the full image
@@ -50,7 +50,8 @@ def cut_out(photo: Path, backend: str = "auto", on_event: Callable[[Event], None
             store: Store | None = None) -> dict:
     """Cut the product out of a photo. Raises IngestError for a file that can't be used."""
     store = store or open_store()
-    job_id = submit_cutout(store, photo, backend)
+    # the shoot reuses this cut-out, so it is made at the size shoots work at
+    job_id = submit_cutout(store, photo, backend, work_side=WORK_SIDE)
     _run(store, job_id, on_event)
     return cutout_view(store, job_id)
 

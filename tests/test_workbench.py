@@ -76,6 +76,21 @@ def test_choose_colour_and_export(photo):
     assert {j["id"] for j in list_jobs(store)} >= {cut["job"], res["job"], out["job"]}
 
 
+def test_a_big_photo_is_cut_out_at_the_shoots_working_size(tmp_path):
+    img, _ = make_case("green-mug-on-sheet", h=1800, w=3200, seed=1)
+    path = tmp_path / "big.jpg"
+    Image.fromarray(img).save(path, quality=90)
+    cut = workbench.cut_out(path, "classic")
+    assert cut["image"].size == (workbench.WORK_SIDE, 1440) and cut["alpha"].shape == (1440, workbench.WORK_SIDE)
+    assert any("worked at" in n for n in stage_notes(cut["job"]))
+
+
+def stage_notes(job_id: str) -> list[str]:
+    from studio.cutout import stage_output
+
+    return stage_output(open_store(), job_id, "ingest")["notes"]
+
+
 def test_a_failed_step_reads_as_a_message(photo):
     store = open_store()
     cut = workbench.cut_out(photo, "classic")

@@ -140,13 +140,7 @@ def results(store: Store, job_id: str) -> dict:
         if not waiting_for_review(store, job_id):
             raise FlowError(summary["error"])
     params = jobs.job_params(store, job_id)
-    shots = []
-    for i in range(params["variants"]):
-        try:
-            image = stage_output(store, job_id, f"color[{i}]")["image"]
-        except KeyError:  # gated out: only the preserved image exists
-            image = stage_output(store, job_id, f"preserve[{i}]")["image"]
-        shots.append({"index": i, "image": image})
+    shots = [{"index": i, "image": variant_image(store, job_id, i)} for i in range(params["variants"])]
     by_index = {v["index"]: v for v in summary.get("variants", [])}
     original = stage_output(store, job_id, "matte")["cutout"]
     for s in shots:
@@ -156,6 +150,14 @@ def results(store: Store, job_id: str) -> dict:
     shots.sort(key=lambda s: s.get("rank", 99))
     return {"job": job_id, "summary": summary, "shots": shots, "chosen": summary.get("chosen"),
             "original": original}
+
+
+def variant_image(store: Store, job_id: str, index: int) -> Image.Image:
+    """A variant after colour, or (gated out, waiting for review) as preserved."""
+    try:
+        return stage_output(store, job_id, f"color[{index}]")["image"]
+    except KeyError:
+        return stage_output(store, job_id, f"preserve[{index}]")["image"]
 
 
 def _placed_original(cutout: Image.Image, box: dict, size: tuple[int, int]) -> Image.Image:

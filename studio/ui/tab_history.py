@@ -14,26 +14,24 @@ from studio.history import job_detail, list_jobs
 from studio.pipeline import jobs
 from studio.pipeline.codec import decode
 from studio.services import ledger, open_store, registry, run_jobs
-from studio.store import loads
 from studio.ui.views import readable, table
 
 COLUMNS = ["id", "status", "recipe", "title", "scene", "engine", "when", "wall_s", "cost", "error"]
 
 
 def _thumb(store, job_id: str):
-    """The chosen (or first) shot of a job, else its cut-out."""
-    for key in ("select",):
-        row = store.one("SELECT outputs FROM stage_runs WHERE job_id = ? AND key = ?", (job_id, key))
-        if row and row["outputs"]:
-            chosen = loads(row["outputs"]).get("chosen", 0)
-            img = store.one("SELECT outputs FROM stage_runs WHERE job_id = ? AND key = ?",
-                            (job_id, f"color[{chosen}]"))
-            if img and img["outputs"]:
-                return decode(store, loads(img["outputs"])["image"])
-    row = store.one("SELECT outputs FROM stage_runs WHERE job_id = ? AND key = 'matte'", (job_id,))
-    if row and row["outputs"]:
-        return decode(store, loads(row["outputs"])["cutout"])
-    return None
+    """The chosen shot of a finished shoot, else the job's cut-out, else None."""
+    from studio.cutout import stage_output
+    from studio.workbench import variant_image
+
+    try:
+        return variant_image(store, job_id, stage_output(store, job_id, "select")["chosen"])
+    except KeyError:
+        pass
+    try:
+        return stage_output(store, job_id, "matte")["cutout"]
+    except KeyError:
+        return None
 
 
 @readable

@@ -236,8 +236,7 @@ def on_color(state: dict, exposure: float, temperature: float, tint: float, satu
     values = (exposure, temperature, tint, saturation, contrast, auto_white_balance)
     if not state or "shoot" not in state:
         return None
-    res = workbench.results(open_store(), state["shoot"])
-    picked = next(s["image"] for s in res["shots"] if s["index"] == state["chosen"])
+    picked = workbench.variant_image(open_store(), state["shoot"], state["chosen"])
     return workbench.preview_color(picked, _adjustments(values))
 
 

@@ -54,21 +54,35 @@ def test_history_open_replay_delete(tmp_path):
     assert new not in [r[0] for r in tab_history.on_list("all")[0]]
 
 
-def test_batch_tab_runs_to_a_zip(tmp_path):
-    for i in range(3):
-        _photo(tmp_path / "catalog", f"sku{i}.jpg", seed=i)
-    out = tmp_path / "out"
-    bid, status, rows, shots, zip_btn = tab_batch.on_start(str(tmp_path / "catalog"), None, str(out), "marble", "",
-                                                           "classic", 1)
+def _wait_for_batch(bid: str) -> tuple:
     deadline = time.time() + 240
     while time.time() < deadline:
         status, rows, shots, zip_btn = tab_batch.on_status(bid)
-        if "done" in status.split("**")[1]:
-            break
+        if status.split("**")[1].endswith(("done", "cancelled")):
+            return status, rows, shots, zip_btn
         time.sleep(0.5)
+    raise AssertionError(f"batch {bid} did not finish: {status}")
+
+
+def test_batch_tab_runs_to_a_zip(tmp_path, studio_home):
+    for i in range(3):
+        _photo(tmp_path / "catalog", f"sku{i}.jpg", seed=i)
+    bid, *_ = tab_batch.on_start(str(tmp_path / "catalog"), None, "", "marble", "", "classic", 1)
+    status, rows, shots, zip_btn = _wait_for_batch(bid)
     assert f"Batch `{bid}`: done" in status and "3/3 finished" in status
     assert sorted(r[0] for r in rows) == ["sku0", "sku1", "sku2"] and all(r[1] == "done" for r in rows)
-    assert len(shots) == 3 and zip_btn["visible"] and Path(zip_btn["value"]).is_file()
+    # the default output folder is in the data dir, so the app may serve the zip and the shots
+    assert zip_btn["visible"] and Path(zip_btn["value"]).is_file()
+    assert len(shots) == 3 and all(Path(p).resolve().is_relative_to(studio_home.resolve()) for p, _ in shots)
+
+    # an output folder elsewhere: shots come back as thumbnails in the data dir's cache, the zip stays on disk
+    _photo(tmp_path / "one", "solo.jpg")
+    bid, *_ = tab_batch.on_start(str(tmp_path / "one"), None, str(tmp_path / "elsewhere"), "", "", "classic", 1)
+    status, rows, shots, zip_btn = _wait_for_batch(bid)
+    assert not zip_btn["visible"] and str(tmp_path / "elsewhere" / "batch.zip") in status
+    assert Path(shots[0][0]).resolve().is_relative_to(studio_home.resolve())
+    assert max(Image.open(shots[0][0]).size) <= 384
+
     with pytest.raises(gr.Error, match="does not exist"):
         tab_batch.on_start(str(tmp_path / "nowhere"), None, "", "", "", "classic", 1)
     with pytest.raises(gr.Error, match="problems"):  # an unknown scene is refused before anything runs

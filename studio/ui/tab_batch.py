@@ -76,10 +76,38 @@ def on_status(batch_id: str):
         for f in (i["result"] or {}).get("files", [])[:1]:
             p = Path(s["out"]) / f
             if p.is_file() and len(shots) < 40:
-                shots.append((str(p), i["sku"]))
+                shots.append((str(_servable(p)), i["sku"]))
     zip_ready = Path(s["zip"]).is_file() and s["status"] in ("done", "cancelled")
+    if zip_ready:
+        md += f"\n\nZip: `{s['zip']}` · report: `{s['report']}`"
+    # the app serves files from its data dir only; a zip saved elsewhere is opened from disk
+    served = zip_ready and _inside_data_dir(Path(s["zip"]))
     return md, table(rows, ["sku", "status", "photo", "files", "error"]), shots, gr.update(
-        value=s["zip"] if zip_ready else None, visible=zip_ready)
+        value=s["zip"] if served else None, visible=served)
+
+
+def _inside_data_dir(path: Path) -> bool:
+    return path.resolve().is_relative_to(data_dir().resolve())
+
+
+def _servable(path: Path) -> Path:
+    """The image itself when it is in the data dir; else a small copy in its cache."""
+    if _inside_data_dir(path):
+        return path
+    import hashlib
+
+    from PIL import Image
+
+    st = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    thumb = data_dir() / "cache" / "batch-thumbnails" / f"{key}.jpg"
+    if not thumb.is_file():
+        thumb.parent.mkdir(parents=True, exist_ok=True)
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            im.thumbnail((384, 384))
+            im.save(thumb, quality=85)
+    return thumb
 
 
 def _set(batch_id: str, status: str):

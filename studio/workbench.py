@@ -29,7 +29,8 @@ class FlowError(ValueError):
     """A step that cannot go on, with a message for people."""
 
 
-def _ended(store: Store, job_id: str) -> dict:
+def _run(store: Store, job_id: str, on_event: Callable[[Event], None] | None) -> dict:
+    run_jobs([job_id], on_event=on_event, store=store)
     job = jobs.get_job(store, job_id)
     if job["status"] == "failed":
         raise FlowError(f"{job['failed_stage']} failed: {job['error']} (the job {job_id} keeps its artifacts; "
@@ -37,11 +38,6 @@ def _ended(store: Store, job_id: str) -> dict:
     if job["status"] == "cancelled":
         raise FlowError("cancelled")
     return job
-
-
-def _run(store: Store, job_id: str, on_event: Callable[[Event], None] | None) -> dict:
-    run_jobs([job_id], on_event=on_event, store=store)
-    return _ended(store, job_id)
 
 
 # -- cut-out and touch-up ------------------------------------------------------
@@ -102,14 +98,10 @@ def plan_note(engine: str, variants: int) -> dict:
     resolved = resolve_engine(engine)
     out: dict = {"engine": resolved, "plan": None, "cost": 0.0}
     if resolved in ("flux", "sdxl"):
-        from studio.models.devices import choose_plan, detect_card
+        from studio.models.devices import BY_ID, choose_plan, detect_card
 
         card = detect_card()
-        plan = choose_plan(card)
-        if settings.vram_plan != "auto":
-            from studio.models.devices import BY_ID
-
-            plan = BY_ID.get(settings.vram_plan, plan)
+        plan = BY_ID.get(settings.vram_plan) or choose_plan(card)  # "auto" fits the plan to the card
         out["plan"] = {"card": f"{card.name}, {card.total_gb:.0f} GB" if card else "no CUDA GPU", **plan.as_dict()}
     elif resolved == "cloud":
         from studio.models.generate_cloud import price
@@ -140,13 +132,12 @@ def results(store: Store, job_id: str) -> dict:
         if not waiting_for_review(store, job_id):
             raise FlowError(summary["error"])
     params = jobs.job_params(store, job_id)
-    shots = [{"index": i, "image": variant_image(store, job_id, i)} for i in range(params["variants"])]
     by_index = {v["index"]: v for v in summary.get("variants", [])}
     original = stage_output(store, job_id, "matte")["cutout"]
-    for s in shots:
-        s.update(by_index.get(s["index"], {}))
-        s["original"] = _placed_original(original, stage_output(store, job_id, f"generate[{s['index']}]")["box"],
-                                         s["image"].size)
+    shots = []
+    for i in range(params["variants"]):
+        placed, image = compare_pair(store, job_id, i, original)
+        shots.append({"index": i, "image": image, "original": placed, **by_index.get(i, {})})
     shots.sort(key=lambda s: s.get("rank", 99))
     return {"job": job_id, "summary": summary, "shots": shots, "chosen": summary.get("chosen"),
             "original": original}
@@ -160,14 +151,20 @@ def variant_image(store: Store, job_id: str, index: int) -> Image.Image:
         return stage_output(store, job_id, f"preserve[{index}]")["image"]
 
 
-def _placed_original(cutout: Image.Image, box: dict, size: tuple[int, int]) -> Image.Image:
-    """The original product where the generator was asked to put it, on white: laid
-    over a variant (side by side or with a slider) it shows what was preserved."""
+def compare_pair(store: Store, job_id: str, index: int,
+                 cutout: Image.Image | None = None) -> tuple[Image.Image, Image.Image]:
+    """(the original product where the generator was asked to put it, on white; the
+    variant): laid over each other they show what was preserved. `cutout` is the
+    job's matte cut-out when the caller already has it."""
     from studio.pipeline.stages_score import placed_layer
 
-    layer = placed_layer(cutout, box, (size[1], size[0]))  # float RGBA in 0..1
+    image = variant_image(store, job_id, index)
+    cutout = cutout or stage_output(store, job_id, "matte")["cutout"]
+    box = stage_output(store, job_id, f"generate[{index}]")["box"]
+    layer = placed_layer(cutout, box, (image.height, image.width))  # float RGBA in 0..1
     a = layer[..., 3:4]
-    return Image.fromarray(np.clip((layer[..., :3] * a + (1 - a)) * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
+    placed = Image.fromarray(np.clip((layer[..., :3] * a + (1 - a)) * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
+    return placed, image
 
 
 # -- colour and export ---------------------------------------------------------

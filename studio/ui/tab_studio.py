@@ -221,9 +221,8 @@ def on_choose_variant(state: dict, number: float):
 
 
 def _choose(state: dict, index: int) -> tuple:
-    res = workbench.results(open_store(), state["shoot"])
-    picked = next(s for s in res["shots"] if s["index"] == index)
-    return {**state, "chosen": index}, (picked["original"], picked["image"]), picked["image"], _chosen_md(index)
+    placed, image = workbench.compare_pair(open_store(), state["shoot"], index)
+    return {**state, "chosen": index}, (placed, image), image, _chosen_md(index)
 
 
 def _adjustments(values: tuple) -> dict:

@@ -80,6 +80,14 @@ def paste_layer(canvas_shape: tuple[int, int], layer: np.ndarray, box: Box) -> n
     return out
 
 
+def window(box: Box, margin: int, shape: tuple[int, int]) -> tuple[slice, slice]:
+    """Rows and columns of the box grown by margin, clipped to an (H, W) frame: the
+    only part of a frame that work about the product touches."""
+    H, W = shape
+    return (slice(max(0, box.y - margin), min(H, box.y + box.h + margin)),
+            slice(max(0, box.x - margin), min(W, box.x + box.w + margin)))
+
+
 def over(background: np.ndarray, fg: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     a = alpha[..., None]
     return fg * a + background * (1 - a)

@@ -67,11 +67,13 @@ def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def render(image: np.ndarray, alpha: np.ndarray, preset: Preset) -> tuple[np.ndarray, np.ndarray]:
-    """The final RGB at the preset's size, and where the product is in it (alpha)."""
-    rgb = image.astype(np.float32)
+    """The final RGB at the preset's size, and where the product is in it (alpha).
+    Resampled in 8 bits: a 2048² frame in float would cost ten times as much."""
+    rgb = np.ascontiguousarray(image, dtype=np.uint8)
     a = alpha.astype(np.float32)
     if preset.white_background:
-        rgb = rgb * a[..., None] + 255.0 * (1 - a[..., None])
+        white = rgb.astype(np.float32) * a[..., None] + 255.0 * (1 - a[..., None])
+        rgb = np.clip(white + 0.5, 0, 255).astype(np.uint8)
     W, H = preset.width, preset.height
     visible = a > 0.05
     if preset.fill and visible.any():
@@ -91,15 +93,15 @@ def render(image: np.ndarray, alpha: np.ndarray, preset: Preset) -> tuple[np.nda
         cx = min(max(cx, W / (2 * s)), image.shape[1] - W / (2 * s))
         cy = min(max(cy, H / (2 * s)), image.shape[0] - H / (2 * s))
     m = np.float32([[s, 0, W / 2 - s * cx], [0, s, H / 2 - s * cy]])
-    border = 255.0 if preset.white_background else 0.0
+    border = 255 if preset.white_background else 0
     interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
     out = cv2.warpAffine(rgb, m, (W, H), flags=interp, borderMode=cv2.BORDER_CONSTANT if preset.white_background
                          else cv2.BORDER_REPLICATE, borderValue=(border,) * 3)
     out_a = cv2.warpAffine(a, m, (W, H), flags=cv2.INTER_LINEAR, borderValue=0)
     if preset.white_background:
         # resampling must not leave near-white pixels where the background is
-        out[out_a < 0.004] = 255.0
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8), out_a
+        out[out_a < 0.004] = 255
+    return out, out_a
 
 
 def encode(rgb: np.ndarray, preset: Preset) -> bytes:
@@ -127,8 +129,7 @@ def zip_paths(target: Path, files: dict[str, Path]) -> Path:
 
 def compliance(data: bytes, alpha: np.ndarray, preset: Preset) -> dict:
     """Checks on the encoded file as a marketplace would see it."""
-    im = Image.open(io.BytesIO(data))
-    rgb = np.asarray(im.convert("RGB"))
+    im = Image.open(io.BytesIO(data))  # the header only: pixels are decoded where a check needs them
     checks = []
     w, h = im.size
     checks.append({"check": "size", "ok": (w, h) == (preset.width, preset.height) and max(w, h) >= preset.min_long_side,
@@ -147,6 +148,7 @@ def compliance(data: bytes, alpha: np.ndarray, preset: Preset) -> dict:
         checks.append({"check": "fill", "ok": abs(fill - preset.fill) <= 0.05, "value": round(fill, 3),
                        "want": f"{preset.fill:.2f} ± 0.05"})
     if preset.white_background:
+        rgb = np.asarray(im.convert("RGB"))
         bg = alpha < 0.004
         # JPEG may wobble a pure white by a level; marketplaces test for 255 after that
         pure = float((rgb[bg] >= 254).all(axis=1).mean()) if bg.any() else 0.0

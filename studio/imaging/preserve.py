@@ -9,14 +9,17 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from studio.imaging.compose import Box, crop_to_alpha, eroded, over, paste_layer, resize_product
+from studio.imaging.compose import Box, crop_to_alpha, eroded, over, paste_layer, resize_product, window
 
 
 def preserve(generated: Image.Image, cutout: Image.Image, box: Box, edge_px: int = 2) -> Image.Image:
     """`generated` RGB scene, `cutout` RGBA (full photo or cropped), `box` from the generator."""
-    scene = np.asarray(generated.convert("RGB"), dtype=np.float32) / 255.0
-    H, W = scene.shape[:2]
-    layer = paste_layer((H, W), resize_product(crop_to_alpha(cutout), box), box)
+    frame = np.array(generated.convert("RGB"))
+    # Outside the box (and the blur's reach) the scene is kept as it is: work on a window.
+    win = window(box, 4, frame.shape[:2])
+    scene = frame[win].astype(np.float32) / 255.0
+    layer = paste_layer(scene.shape[:2], resize_product(crop_to_alpha(cutout), box),
+                        Box(box.x - win[1].start, box.y - win[0].start, box.w, box.h))
     fg, alpha = layer[..., :3], layer[..., 3]
     out = over(scene, fg, alpha)
     # Harmonise the rim only: inside the eroded matte the product stays exactly itself;
@@ -27,4 +30,5 @@ def preserve(generated: Image.Image, cutout: Image.Image, box: Box, edge_px: int
     w = 0.5 * band[..., None]
     out = out * (1 - w) + scene * w
     out[inner] = fg[inner]
-    return Image.fromarray(np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
+    frame[win] = np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(frame, "RGB")

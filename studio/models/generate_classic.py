@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from studio.imaging.compose import Box, crop_to_alpha, hex_rgb, over, paste_layer, place, resize_product
+from studio.imaging.compose import Box, crop_to_alpha, hex_rgb, over, paste_layer, place, resize_product, window
 from studio.scenes import Scene
 
 
@@ -41,30 +41,60 @@ def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _noise(h: int, w: int, rng: np.random.Generator, cell: float, octaves: int = 4) -> np.ndarray:
-    """Smooth multi-octave value noise in about [-1, 1] (cheap: random grids, resized)."""
-    out = np.zeros((h, w), np.float32)
+    """Smooth multi-octave value noise in about [-1, 1] (cheap: random grids, resized).
+    The octaves are summed on a grid a quarter as fine as the finest one and resized to
+    full size once: none of them has detail that grid cannot hold."""
+    step = max(1, int(cell / 2 ** (octaves - 1) / 4))
+    sh, sw = max(2, -(-h // step)), max(2, -(-w // step))
+    out = np.zeros((sh, sw), np.float32)
     amp, total = 1.0, 0.0
     for _ in range(octaves):
         gh, gw = max(2, int(h / cell) + 2), max(2, int(w / cell) + 2)
         grid = rng.standard_normal((gh, gw)).astype(np.float32)
-        out += amp * cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
+        out += amp * cv2.resize(grid, (sw, sh), interpolation=cv2.INTER_CUBIC)
         total += amp
         amp *= 0.5
         cell = max(1.0, cell / 2)
-    return out / total
+    out *= 1 / total
+    return out if (sh, sw) == (h, w) else cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def _pow(x: np.ndarray, n: int) -> np.ndarray:
+    """x**n for a whole exponent by squaring (numpy's pow is several times slower)."""
+    out, sq = None, x
+    while n:
+        if n & 1:
+            out = sq.copy() if out is None else np.multiply(out, sq, out=out)
+        n >>= 1
+        if n:
+            sq = sq * sq
+    return out
 
 
 def _texture(kind: str, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     """A (h, w) pattern in [0, 1], 1 where the texture colour shows most."""
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    # coordinates as a column and a row: every pattern below broadcasts them to (h, w)
+    ys, xs = np.arange(h, dtype=np.float32)[:, None], np.arange(w, dtype=np.float32)[None, :]
     s = max(h, w)
     if kind == "marble":
         # long thin diagonal veins, gently warped, over a soft cloudy grey
-        turb = _noise(h, w, rng, s / 3, 5)
-        veins = np.abs(np.sin((xs * 0.8 + ys * 0.45) / s * 5 + turb * 1.6))
-        fine = np.abs(np.sin((xs * 0.3 + ys) / s * 13 + _noise(h, w, rng, s / 5, 4) * 2.5))
-        clouds = 0.5 + 0.5 * _noise(h, w, rng, s / 8, 4)
-        return np.clip((1 - veins) ** 14 * 1.1 + (1 - fine) ** 24 * 0.5 + 0.18 * clouds, 0, 1)
+        veins = _noise(h, w, rng, s / 3, 5)
+        veins *= 1.6
+        veins += (xs * (0.8 * 5 / s) + ys * (0.45 * 5 / s))
+        fine = _noise(h, w, rng, s / 5, 4)
+        fine *= 2.5
+        fine += (xs * (0.3 * 13 / s) + ys * (13 / s))
+        out = _noise(h, w, rng, s / 8, 4)
+        out *= 0.09
+        out += 0.09  # 0.18 × the clouds in [0, 1]
+        for wave, power, weight in ((veins, 14, 1.1), (fine, 24, 0.5)):
+            np.sin(wave, out=wave)
+            np.abs(wave, out=wave)
+            np.subtract(1, wave, out=wave)
+            peak = _pow(wave, power)
+            peak *= weight
+            out += peak
+        return np.clip(out, 0, 1, out=out)
     if kind == "wood":
         warp = _noise(h, w, rng, s / 4, 3) * 12
         grain = 0.5 + 0.5 * np.sin(ys / s * 160 + warp + _noise(h, w, rng, s / 40, 2) * 2)
@@ -128,36 +158,43 @@ def _backdrop(scene: Scene, W: int, H: int, rng: np.random.Generator, light_dir:
             tex[depth < 0] = float(tex[depth >= 0].mean()) if (depth >= 0).any() else 0.0
             # far texture goes soft (depth of field)
             tex = tex * floor + cv2.GaussianBlur(tex, (0, 0), 2.5) * (1 - floor)
-        weight = (c.texture_strength * tex * (floor if c.backdrop != "flat" else 1.0))[..., None]
-        img = img * (1 - weight) + hex_rgb(c.texture_color) * weight
+        weight = tex * (floor if c.backdrop != "flat" else 1.0)
+        weight *= c.texture_strength
+        # img·(1 − weight) + colour·weight, without three-channel temporaries to spare
+        diff = hex_rgb(c.texture_color) - img
+        diff *= weight[..., None]
+        img += diff
 
     # light falloff: brighter towards the key light, softer light falls off less
     xs = np.linspace(-1, 1, W, dtype=np.float32)[None, :]
     yy = np.linspace(-1, 1, H, dtype=np.float32)[:, None]
     ang = math.radians(light_dir)
     toward = xs * math.cos(ang) - yy * math.sin(ang)
-    img *= (1 + (0.12 * (1 - scene.lighting.softness) + 0.04) * toward)[..., None]
-    r2 = xs ** 2 + yy ** 2
-    img *= (1 - c.vignette * 0.5 * np.clip(r2 - 0.3, 0, None))[..., None]
-    return np.clip(img, 0, 1)
+    light = 1 + (0.12 * (1 - scene.lighting.softness) + 0.04) * toward
+    light *= 1 - c.vignette * 0.5 * np.clip(xs ** 2 + yy ** 2 - 0.3, 0, None)
+    img *= light[..., None]
+    return np.clip(img, 0, 1, out=img)
 
 
-def _shadows(scene: Scene, alpha: np.ndarray, box: Box, light_dir: float) -> np.ndarray:
-    """Darkness (0..1) to multiply out of the backdrop: contact + cast shadow."""
-    H, W = alpha.shape
+def _shadows(scene: Scene, product_alpha: np.ndarray, box: Box, shape: tuple[int, int],
+             light_dir: float) -> np.ndarray:
+    """Darkness (0..1) to multiply out of the backdrop: contact + cast shadow.
+    `product_alpha` is the product's alpha at its placed size (box.h × box.w)."""
+    H, W = shape
     sh = scene.shadow
     soft = scene.lighting.softness
     base_y = box.y + box.h
     out = np.zeros((H, W), np.float32)
     if sh.contact > 0:
         contact = np.zeros((H, W), np.float32)
-        cols = np.flatnonzero(alpha[max(0, base_y - max(2, box.h // 20)): base_y].max(axis=0) > 0.5)
+        cols = np.flatnonzero(product_alpha[-max(2, box.h // 20):].max(axis=0) > 0.5) + box.x
         if len(cols):
             cx, half = (cols[0] + cols[-1]) / 2, max(2, (cols[-1] - cols[0]) / 2)
             cv2.ellipse(contact, (int(cx), int(base_y - 1)), (int(half * 1.05), max(2, int(box.h * 0.025))),
                         0, 0, 360, 1.0, -1)
             contact = _blur(contact, max(1.0, box.h * 0.012))
-            out = np.maximum(out, sh.contact * contact)
+            contact *= sh.contact
+            out = np.maximum(out, contact, out=out)
     if sh.cast > 0 and sh.length > 0:
         # The silhouette laid on the floor: squashed to `length` of its height and sheared
         # away from the light (light from the left throws the shadow to the right).
@@ -168,34 +205,36 @@ def _shadows(scene: Scene, alpha: np.ndarray, box: Box, light_dir: float) -> np.
         dst = np.float32([[box.x, base_y], [box.x + box.w, base_y],
                           [box.x + dx_per_row * box.h * sh.length, top_y]])
         m = cv2.getAffineTransform(src, dst)
-        cast = cv2.warpAffine(alpha, m, (W, H), flags=cv2.INTER_LINEAR, borderValue=0)
-        blur = max(1.0, box.h * (0.01 + 0.05 * soft))
-        cast = _blur(cast, blur)
+        m[:, 2] += m[:, :2] @ np.array([box.x, box.y], np.float64)  # the source is the box, not the frame
+        cast = cv2.warpAffine(product_alpha, m, (W, H), flags=cv2.INTER_LINEAR, borderValue=0)
+        cast = _blur(cast, max(1.0, box.h * (0.01 + 0.05 * soft)))
         # fade with distance from the product's foot
         ys = np.arange(H, dtype=np.float32)[:, None]
-        fade = np.clip(1 - (base_y - ys) / max(1.0, box.h * squash * 1.2), 0, 1)
-        out = np.maximum(out, sh.cast * cast * fade * (1 - 0.5 * soft))
-    return np.clip(out, 0, 0.95)
+        fade = np.clip(1 - (base_y - ys) / max(1.0, box.h * squash * 1.2), 0, 1) * (sh.cast * (1 - 0.5 * soft))
+        cast *= fade
+        out = np.maximum(out, cast, out=out)
+    return np.clip(out, 0, 0.95, out=out)
 
 
-def _reflection(scene: Scene, fg: np.ndarray, alpha: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray]:
-    """A mirrored, fading copy of the product under its foot (premultiplied RGB, alpha)."""
-    H, W = alpha.shape
-    strength = scene.reflection.strength
+def _reflect(scene: Scene, bg: np.ndarray, product: np.ndarray, box: Box) -> None:
+    """A mirrored, fading copy of the product under its foot, laid over `bg` in place."""
+    H, W = bg.shape[:2]
     base_y = box.y + box.h
-    y0, y1 = box.y, base_y
-    flipped_a = alpha[y0:y1][::-1]
-    flipped = fg[y0:y1][::-1]
-    n = min(len(flipped_a), H - base_y)
-    ra = np.zeros((H, W), np.float32)
-    rf = np.zeros((H, W, 3), np.float32)
+    n = min(box.h, H - base_y)
     if n <= 0:
-        return rf, ra
+        return
     fall = np.clip(1 - np.arange(n, dtype=np.float32) / max(1.0, box.h * scene.reflection.falloff), 0, 1)
-    ra[base_y: base_y + n] = flipped_a[:n] * fall[:, None] * strength
-    rf[base_y: base_y + n] = flipped[:n]
+    pad = 5  # the reflection's alpha is blurred (sigma 1.5): room for its soft edge
+    win = window(Box(box.x, base_y, box.w, n), pad, (H, W))
+    oy, ox = base_y - win[0].start, box.x - win[1].start
+    ra = np.zeros((win[0].stop - win[0].start, win[1].stop - win[1].start), np.float32)
+    rf = np.zeros(ra.shape + (3,), np.float32)
+    flipped = product[::-1][:n]
+    cols = slice(ox, ox + box.w)
+    ra[oy: oy + n, cols] = flipped[..., 3] * (fall * scene.reflection.strength)[:, None]
+    rf[oy: oy + n, cols] = flipped[..., :3]
     ra = cv2.GaussianBlur(ra, (0, 0), 1.5)
-    return rf, ra
+    bg[win] = over(bg[win], rf, ra)
 
 
 def generate(scene: Scene, cutout: Image.Image, seed: int, long_side: int | None = None) -> Generated:
@@ -207,20 +246,25 @@ def generate(scene: Scene, cutout: Image.Image, seed: int, long_side: int | None
                                                 rng.uniform(-0.04, 0.04))
     light = scene.lighting.direction + (0.0 if seed == 0 else rng.uniform(-12, 12))
     box = place(product.size, (W, H), scene.placement, jitter)
-    layer = paste_layer((H, W), resize_product(product, box), box)
-    fg, alpha = layer[..., :3], layer[..., 3]
+    placed = resize_product(product, box)  # box.h × box.w × RGBA
 
-    bg = _backdrop(scene, W, H, rng, light)
-    bg = bg * (1 - _shadows(scene, alpha, box, light))[..., None]
+    img = _backdrop(scene, W, H, rng, light)
+    img *= (1 - _shadows(scene, placed[..., 3], box, (H, W), light))[..., None]
     if scene.reflection.strength > 0:
-        rf, ra = _reflection(scene, fg, alpha, box)
-        bg = over(bg, rf, ra)
-    img = over(bg, fg, alpha)
-    # light wrap: the backdrop's light bleeds a little round the product's edge
-    edge = np.clip(_blur(1 - alpha, max(1.0, box.h * 0.006)), 0, 1) * alpha
-    wrap = _blur(bg, max(2.0, box.h * 0.02))
-    img = img * (1 - 0.35 * edge[..., None]) + wrap * 0.35 * edge[..., None]
+        _reflect(scene, img, placed, box)
+    # The product and its light wrap (the backdrop's light bleeding a little round its
+    # edge) change only the box; the blurs need a margin of backdrop around it.
+    wrap_sigma, edge_sigma = max(2.0, box.h * 0.02), max(1.0, box.h * 0.006)
+    win = window(box, int(3 * wrap_sigma) + 2, (H, W))
+    bg = img[win]
+    layer = paste_layer(bg.shape[:2], placed, Box(box.x - win[1].start, box.y - win[0].start, box.w, box.h))
+    fg, alpha = layer[..., :3], layer[..., 3]
+    edge = np.clip(_blur(1 - alpha, edge_sigma), 0, 1) * alpha
+    wrap = _blur(bg, wrap_sigma)
+    out = over(bg, fg, alpha)
+    img[win] = out * (1 - 0.35 * edge[..., None]) + wrap * 0.35 * edge[..., None]
     # global grade: the scene's light colour over everything, the product included
-    img *= hex_rgb(scene.classic.grade)
-    out = Image.fromarray(np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
-    return Generated(out, box, seed, round(light, 2))
+    img *= hex_rgb(scene.classic.grade) * 255
+    img += 0.5
+    np.clip(img, 0, 255, out=img)
+    return Generated(Image.fromarray(img.astype(np.uint8), "RGB"), box, seed, round(light, 2))

@@ -1,5 +1,6 @@
 """Stage outputs to and from the store: images, arrays and bytes become artifact
-references ({"$png": hash}), the rest stays JSON."""
+references ({"$img": hash}), the rest stays JSON. ("$png" is what older data dirs
+call an image; it reads the same way.)"""
 
 from __future__ import annotations
 
@@ -12,16 +13,17 @@ from PIL import Image
 
 from studio.store import Store
 
-_KINDS = ("$png", "$npy", "$bin")
+_KINDS = ("$img", "$png", "$npy", "$bin")
+_IMAGE_KINDS = ("$img", "$png")
 
 
 def encode(store: Store, value: Any, cache: ArtifactCache | None = None) -> Any:
     """Store images, arrays and bytes as artifacts; with a cache, keep the objects in
     memory too, so the next stage in this process needn't decode them again."""
     if isinstance(value, Image.Image):
-        ref = {"$png": store.put_image(value)}
+        ref = {"$img": store.put_image(value)}
         if cache is not None:
-            cache.put("$png" + ref["$png"], value.copy(), value.width * value.height * len(value.getbands()))
+            cache.put("$img" + ref["$img"], value.copy(), value.width * value.height * len(value.getbands()))
         return ref
     if isinstance(value, np.ndarray):
         ref = {"$npy": store.put_array(value)}
@@ -77,11 +79,12 @@ class ArtifactCache:
 def decode(store: Store, value: Any, cache: ArtifactCache | None = None) -> Any:
     if is_ref(value):
         kind, digest = next(iter(value.items()))
+        kind = "$img" if kind in _IMAGE_KINDS else kind
         cached = cache.get(kind + digest) if cache else None
         if cached is not None:
             # Callers may modify arrays in place; hand out copies, keep the cached one clean.
             return cached.copy()
-        if kind == "$png":
+        if kind == "$img":
             out = store.artifacts.read_image(digest)
             nbytes = out.width * out.height * len(out.getbands())
         elif kind == "$npy":

@@ -10,12 +10,14 @@ for _stage in stages_cutout.STAGES + stages_shoot.STAGES + stages_score.STAGES:
     REGISTRY.stage(_stage)
 
 
-def cutout_nodes() -> list[Node]:
+def cutout_nodes(crop: bool = False) -> list[Node]:
+    """With crop, the cut-out is only the product's box: what a shoot places, at a
+    tenth of the pixels to store and read for every variant."""
     return [
         Node("ingest", "ingest"),
         Node("segment", "segment", {"image": "ingest.image"}),
         Node("touchup", "touchup", {"image": "ingest.image", "alpha": "segment.alpha"}),
-        Node("matte", "matte", {"image": "ingest.image", "alpha": "touchup.alpha"}),
+        Node("matte", "matte", {"image": "ingest.image", "alpha": "touchup.alpha"}, {"crop": crop}),
     ]
 
 
@@ -37,7 +39,7 @@ def shoot(params: dict) -> list[Node]:
                  "cloud": "generate_cloud"}.get(params.get("engine", "classic"))
     if gen_stage is None:
         raise ValueError(f"engine {params.get('engine')!r} is not available; use classic, flux, sdxl or cloud")
-    nodes = cutout_nodes() + [
+    nodes = cutout_nodes(crop=True) + [
         Node("describe", "describe", {"cutout": cut}),
         Node("prompt", "prompt", {"category": "describe.category", "colors": "describe.colors"}),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -18,8 +19,11 @@ def ingest(ctx: StageContext) -> dict:
     image, notes = img.image.convert("RGB"), list(img.notes)
     max_side = ctx.params.get("work_side")
     if max_side and max(image.size) > max_side:
-        # A shoot never needs more pixels than its largest export; fewer make every stage faster.
-        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        # A shoot never needs more pixels than its largest export; fewer make every stage
+        # faster. Pixel-area averaging: a clean downscale at a seventh of Lanczos' cost.
+        f = max_side / max(image.size)
+        size = (max(1, round(image.width * f)), max(1, round(image.height * f)))
+        image = Image.fromarray(cv2.resize(np.asarray(image), size, interpolation=cv2.INTER_AREA))
         notes.append(f"worked at {image.width}×{image.height}")
     return {"image": image, "notes": notes}
 
@@ -46,10 +50,13 @@ def touchup(ctx: StageContext, image: Image.Image, alpha: Image.Image) -> dict:
 
 
 def matte(ctx: StageContext, image: Image.Image, alpha: Image.Image) -> dict:
-    """RGBA cut-out with decontaminated edge colours (no halo of the old background)."""
+    """RGBA cut-out with decontaminated edge colours (no halo of the old background);
+    with the crop param, cropped to the product (as `crop_to_alpha` would crop it)."""
     rgb = np.asarray(image.convert("RGB"))
     a = np.asarray(alpha, dtype=np.float32) / 255.0
     fg = masks.decontaminate(rgb, a)
+    if ctx.params.get("crop") and (win := masks.region(np.asarray(alpha) > 8, 0)) is not None:
+        fg, a = fg[win], a[win]
     return {"cutout": Image.fromarray(masks.to_rgba(fg, a), "RGBA")}
 
 

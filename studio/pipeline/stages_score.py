@@ -9,7 +9,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from studio.imaging.compose import Box, crop_to_alpha, paste_layer, resize_product
+from studio.imaging.compose import Box, crop_to_alpha, paste_layer, resize_product, window
 from studio.pipeline.stage import Rejected, RetryPolicy, Rewind, Stage, StageContext
 
 DEFAULT_THRESHOLD = 0.75
@@ -25,9 +25,16 @@ def update_variant(ctx: StageContext, index: int, **fields) -> None:
         "ON CONFLICT(job_id, idx) DO UPDATE SET data = excluded.data", (ctx.job_id, index, json.dumps(data)))
 
 
-def placed_layer(cutout: Image.Image, box: dict, shape: tuple[int, int]) -> np.ndarray:
-    """The original cut-out on the variant's canvas where the generator was asked to put it."""
-    return paste_layer(shape, resize_product(crop_to_alpha(cutout), Box(**box)), Box(**box))
+def placed_layer(cutout: Image.Image, box: dict, shape: tuple[int, int],
+                 win: tuple[slice, slice] | None = None) -> np.ndarray:
+    """The original cut-out on the variant's canvas where the generator was asked to put
+    it, as float RGBA; with `win`, only that window of the canvas."""
+    b = Box(**box)
+    at = b
+    if win is not None:
+        shape = (win[0].stop - win[0].start, win[1].stop - win[1].start)
+        at = Box(b.x - win[1].start, b.y - win[0].start, b.w, b.h)
+    return paste_layer(shape, resize_product(crop_to_alpha(cutout), b), at)
 
 
 def score(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict) -> dict:
@@ -38,7 +45,10 @@ def score(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict)
     scorer = get_scorer(ctx.params.get("clip_model")) if ctx.params.get("use_clip", True) else None
     # the rim the generator may repaint, plus the band preserve feathers
     rim = int(ctx.params.get("rim_px", 3)) + 3
-    report = fidelity(rgb, placed_layer(cutout, box, rgb.shape[:2]), scorer.embed_images if scorer else None,
+    # fidelity looks at most 0.45 × the product's size around it: score that window only
+    b = Box(**box)
+    win = window(b, max(b.w, b.h) // 2 + 2, rgb.shape[:2])
+    report = fidelity(rgb[win], placed_layer(cutout, box, rgb.shape[:2], win), scorer.embed_images if scorer else None,
                       float(ctx.params.get("fidelity_threshold", DEFAULT_THRESHOLD)), rim_px=rim)
     return {"fidelity": report.as_dict(), "reason": report.reason()}
 

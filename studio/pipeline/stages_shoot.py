@@ -8,7 +8,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from studio.imaging.compose import Box, crop_to_alpha, eroded
+from studio.imaging.compose import Box, crop_to_alpha, eroded, window
 from studio.pipeline.stage import RetryPolicy, Stage, StageContext
 from studio.pipeline.stages_score import placed_layer
 
@@ -233,9 +233,14 @@ def color(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict)
     from studio.imaging.color import Adjustments, correct
 
     rgb = np.asarray(image)
-    layer = placed_layer(cutout, box, rgb.shape[:2])
-    original = np.clip(layer[..., :3] * 255 + 0.5, 0, 255).astype(np.uint8)
-    out, report = correct(rgb, Adjustments.from_dict(ctx.params.get("adjustments")), eroded(layer[..., 3], 2), original)
+    # the product lies in its box: build the original and its mask there only
+    win = window(Box(**box), 3, rgb.shape[:2])
+    layer = placed_layer(cutout, box, rgb.shape[:2], win)
+    original = np.zeros_like(rgb)
+    original[win] = np.clip(layer[..., :3] * 255 + 0.5, 0, 255).astype(np.uint8)
+    product = np.zeros(rgb.shape[:2], bool)
+    product[win] = eroded(layer[..., 3], 2)
+    out, report = correct(rgb, Adjustments.from_dict(ctx.params.get("adjustments")), product, original)
     return {"image": Image.fromarray(out), "report": report}
 
 
@@ -245,7 +250,10 @@ def export(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict
 
     rgb = np.asarray(image)
     preset = get_preset(ctx.params.get("preset", "shopify"), ctx.params.get("format"), ctx.params.get("quality"))
-    data, report = encode_for(rgb, placed_layer(cutout, box, rgb.shape[:2])[..., 3], preset)
+    win = window(Box(**box), 0, rgb.shape[:2])
+    alpha = np.zeros(rgb.shape[:2], np.float32)
+    alpha[win] = placed_layer(cutout, box, rgb.shape[:2], win)[..., 3]
+    data, report = encode_for(rgb, alpha, preset)
     return {"file": data, "format": preset.format, "compliance": report}
 
 

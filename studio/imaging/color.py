@@ -45,14 +45,27 @@ def _linear_to_srgb(x: np.ndarray) -> np.ndarray:
 
 # 8-bit input needs only 256 values: a table is exact and far cheaper than pow().
 _TO_LINEAR = _srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0).astype(np.float32)
-_MAX_SAMPLES = 60_000  # pixels used to fit and to measure: plenty for statistics
+# and back: linear light in 1/65535 steps to 8-bit sRGB (finer than an 8-bit level anywhere)
+_LINEAR_STEPS = 65535
+_TO_SRGB8 = np.clip(_linear_to_srgb(np.arange(_LINEAR_STEPS + 1) / _LINEAR_STEPS) * 255 + 0.5, 0, 255).astype(np.uint8)
+_MAX_SAMPLES = 20_000  # pixels used to fit and to measure: plenty for statistics
 
 
 def _linear_u8(rgb: np.ndarray) -> np.ndarray:
     return _TO_LINEAR[rgb]
 
 
-def _sample(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _srgb_u8(linear: np.ndarray) -> np.ndarray:
+    """Linear light (any float) → 8-bit sRGB, clipped, through the table."""
+    idx = linear * _LINEAR_STEPS + 0.5
+    np.clip(idx, 0, _LINEAR_STEPS, out=idx)
+    return _TO_SRGB8[idx.astype(np.int32)]
+
+
+Sample = tuple[np.ndarray, np.ndarray]
+
+
+def _sample(mask: np.ndarray) -> Sample:
     ys, xs = np.nonzero(mask)
     if len(ys) > _MAX_SAMPLES:
         pick = np.random.default_rng(0).choice(len(ys), _MAX_SAMPLES, replace=False)
@@ -60,11 +73,12 @@ def _sample(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ys, xs
 
 
-def delta_e(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> dict:
-    """ΔE2000 statistics between two uint8 RGB images over a boolean mask."""
+def delta_e(a: np.ndarray, b: np.ndarray, mask: np.ndarray, sample: Sample | None = None) -> dict:
+    """ΔE2000 statistics between two uint8 RGB images over a boolean mask (measured on
+    a random sample of its pixels, or the given one)."""
     if not mask.any():
         return {"mean": 0.0, "p95": 0.0, "max": 0.0}
-    ys, xs = _sample(mask)
+    ys, xs = sample if sample is not None else _sample(mask)
     la = rgb2lab(a[ys, xs][None].astype(np.float32) / 255.0)
     lb = rgb2lab(b[ys, xs][None].astype(np.float32) / 255.0)
     d = deltaE_ciede2000(la, lb)[0]
@@ -79,18 +93,17 @@ def white_balance_gains(rgb: np.ndarray, background: np.ndarray) -> np.ndarray:
     return (mean.mean() / mean).astype(np.float32)
 
 
-def match_product(rgb: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def match_product(rgb: np.ndarray, original: np.ndarray, mask: np.ndarray, sample: Sample | None = None) -> np.ndarray:
     """Fit an affine transform (3×3 + offset, in linear light) taking the product's
     pixels in `rgb` to the same pixels in `original`, and apply it inside the mask."""
     if mask.sum() < 50:
         return rgb
-    ys, xs = _sample(mask)
+    ys, xs = sample if sample is not None else _sample(mask)
     src, dst = _linear_u8(rgb[ys, xs]), _linear_u8(original[ys, xs])
     coef, *_ = np.linalg.lstsq(np.hstack([src, np.ones((len(src), 1), np.float32)]), dst, rcond=None)
     lin = _linear_u8(rgb[mask])  # only the product's pixels change
-    fixed = _linear_to_srgb(lin @ coef[:3] + coef[3])
     out = rgb.copy()
-    out[mask] = np.clip(fixed * 255 + 0.5, 0, 255).astype(np.uint8)
+    out[mask] = _srgb_u8(lin @ coef[:3].astype(np.float32) + coef[3].astype(np.float32))
     return out
 
 
@@ -105,6 +118,8 @@ def apply_adjustments(rgb: np.ndarray, adj: Adjustments, background: np.ndarray 
     lin *= 2.0 ** adj.exposure
     t, g = adj.temperature / 100.0, adj.tint / 100.0
     lin *= np.array([1 + 0.15 * t + 0.05 * g, 1 - 0.10 * g, 1 - 0.15 * t + 0.05 * g], np.float32)
+    if not (adj.saturation or adj.contrast):
+        return _srgb_u8(lin)
     out = _linear_to_srgb(lin)
     if adj.saturation:
         grey = out @ np.array([0.2126, 0.7152, 0.0722], np.float32)
@@ -120,8 +135,9 @@ def correct(rgb: np.ndarray, adj: Adjustments, product: np.ndarray, original: np
     out = apply_adjustments(rgb, adj, ~product)
     report: dict = {"adjustments": adj.as_dict()}
     if original is not None and product.any():
-        report["delta_e_before"] = delta_e(out, original, product)
+        sample = _sample(product)  # one sample for fitting and both measurements
+        report["delta_e_before"] = delta_e(out, original, product, sample)
         if adj.match_product:
-            out = match_product(out, original, product)
-        report["delta_e_after"] = delta_e(out, original, product)
+            out = match_product(out, original, product, sample)
+        report["delta_e_after"] = delta_e(out, original, product, sample)
     return out, report

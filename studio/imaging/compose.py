@@ -24,6 +24,11 @@ class Box:
         return asdict(self)
 
 
+def rgb_array(image: Image.Image) -> np.ndarray:
+    """The image's RGB pixels (read-only), with no copy when it is RGB already."""
+    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+
+
 def crop_to_alpha(rgba: Image.Image, pad: int = 0) -> Image.Image:
     """The cut-out cropped to its visible pixels."""
     bbox = rgba.getchannel("A").point(lambda a: 255 if a > 8 else 0).getbbox()
@@ -68,6 +73,12 @@ def resize_product(rgba: Image.Image, box: Box) -> np.ndarray:
     """The cut-out at its placed size, as float32 RGBA 0..1. Every stage that places
     the product uses this, so generator and preserve agree pixel for pixel."""
     return np.asarray(rgba.resize((box.w, box.h), Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
+
+
+def resize_alpha(rgba: Image.Image, box: Box) -> np.ndarray:
+    """Only the alpha of `resize_product` (the same values), as float32 (h, w, 1)."""
+    a = rgba.getchannel("A").resize((box.w, box.h), Image.Resampling.LANCZOS)
+    return (np.asarray(a, dtype=np.float32) / 255.0)[..., None]
 
 
 def paste_layer(canvas_shape: tuple[int, int], layer: np.ndarray, box: Box) -> np.ndarray:

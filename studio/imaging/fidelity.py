@@ -30,6 +30,8 @@ import numpy as np
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
 
+from studio.imaging.clusters import nearest_distance
+
 THRESHOLD = 0.75
 WORK_SIDE = 320  # the product's long side while scoring: enough for labels, cheap to compare
 # deviation of each raw measure that is "just tolerable" (maps to THRESHOLD)
@@ -86,10 +88,11 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _region(alpha: np.ndarray, margin: float = 0.45) -> tuple[int, int, int, int]:
-    ys, xs = np.nonzero(alpha > 0.5)
+    solid = alpha > 0.5
+    ys, xs = np.flatnonzero(solid.any(axis=1)), np.flatnonzero(solid.any(axis=0))
     if len(ys) == 0:
         raise ValueError("the placed product is empty")
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    y0, y1, x0, x1 = ys[0], ys[-1] + 1, xs[0], xs[-1] + 1
     m = int(max(y1 - y0, x1 - x0) * margin)
     h, w = alpha.shape
     return max(0, y0 - m), min(h, y1 + m), max(0, x0 - m), min(w, x1 + m)
@@ -194,11 +197,6 @@ def _centres(lab: np.ndarray, k: int = 6) -> tuple[np.ndarray, np.ndarray]:
     return centres, np.bincount(labels.ravel(), minlength=k) / len(pts)
 
 
-def _nearest(lab: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    d = np.linalg.norm(lab[..., None, :].astype(np.float32) - centres[None, None], axis=-1)
-    return d.min(axis=-1)
-
-
 def _silhouette(variant: np.ndarray, found: np.ndarray, rim: int) -> np.ndarray:
     """Where the product is in the variant, judged by colour around where it was found:
     near pixels that look like the product rather than the backdrop beyond are a grown
@@ -210,18 +208,20 @@ def _silhouette(variant: np.ndarray, found: np.ndarray, rim: int) -> np.ndarray:
     size = max(1, int(np.sqrt(f.sum())))
     f8 = f.astype(np.uint8)
     core = cv2.erode(f8, _disk(r)) > 0
-    reach = cv2.dilate(f8, _disk(max(3, size // 2))) > 0
+    # two wide dilations as one distance map: how far each pixel is from the product
+    dist = cv2.distanceTransform(1 - f8, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    reach = dist <= max(3, size // 2)
     near = reach & ~f
-    far = (cv2.dilate(f8, _disk(max(4, size * 3 // 4))) > 0) & ~reach
+    far = (dist <= max(4, size * 3 // 4)) & ~reach
     if not core.any() or not far.any():
         return found
     lab = cv2.cvtColor(v, cv2.COLOR_RGB2LAB).astype(np.float32)
     fg, _ = _centres(lab[core])
     bg, share = _centres(lab[far])
     # a minor backdrop colour that matches the product is a grown part reaching this far
-    strays = (_nearest(bg[None], fg)[0] < 10) & (share < 0.25)
+    strays = (nearest_distance(bg, fg) < 10) & (share < 0.25)
     bg = bg[~strays] if (~strays).any() else bg
-    d_fg, d_bg = _nearest(lab, fg), _nearest(lab, bg)
+    d_fg, d_bg = nearest_distance(lab, fg), nearest_distance(lab, bg)
     productish = (d_fg + 6 < d_bg) & (d_fg < 18)
     backdropish = (d_bg + 6 < d_fg) & (d_bg < 18)
     extra = cv2.morphologyEx((near & productish).astype(np.uint8), cv2.MORPH_OPEN, _disk(1)) > 0
@@ -283,9 +283,10 @@ def fidelity(variant: np.ndarray, placed: np.ndarray, embed: Embedder | None = N
     f = min(1.0, WORK_SIDE / max(py1 - py0, px1 - px0))
     size = (max(8, round((x1 - x0) * f)), max(8, round((y1 - y0) * f)))
     var = cv2.resize(variant[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
-    rgb = np.clip(placed[y0:y1, x0:x1, :3] * 255 + 0.5, 0, 255).astype(np.uint8)
-    tmpl = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    alpha = cv2.resize(placed[y0:y1, x0:x1, 3].astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    # resized first, rounded after: the template is small, the product's region is not
+    small = cv2.resize(placed[y0:y1, x0:x1].astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    tmpl = np.clip(small[..., :3] * 255 + 0.5, 0, 255).astype(np.uint8)
+    alpha = np.ascontiguousarray(small[..., 3])
     expected = alpha > 0.5
     pb = _region(alpha, margin=0.0)
 

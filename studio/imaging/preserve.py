@@ -9,12 +9,12 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from studio.imaging.compose import Box, crop_to_alpha, eroded, over, paste_layer, resize_product, window
+from studio.imaging.compose import Box, crop_to_alpha, eroded, over, paste_layer, resize_product, rgb_array, window
 
 
 def preserve(generated: Image.Image, cutout: Image.Image, box: Box, edge_px: int = 2) -> Image.Image:
     """`generated` RGB scene, `cutout` RGBA (full photo or cropped), `box` from the generator."""
-    frame = np.array(generated.convert("RGB"))
+    frame = rgb_array(generated).copy()
     # Outside the box (and the blur's reach) the scene is kept as it is: work on a window.
     win = window(box, 4, frame.shape[:2])
     scene = frame[win].astype(np.float32) / 255.0
@@ -30,5 +30,5 @@ def preserve(generated: Image.Image, cutout: Image.Image, box: Box, edge_px: int
     w = 0.5 * band[..., None]
     out = out * (1 - w) + scene * w
     out[inner] = fg[inner]
-    frame[win] = np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
+    frame[win] = cv2.convertScaleAbs(out, alpha=255.0)  # out ≥ 0: rounds and clips to 8 bits
     return Image.fromarray(frame, "RGB")

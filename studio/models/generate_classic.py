@@ -124,27 +124,29 @@ def _backdrop(scene: Scene, W: int, H: int, rng: np.random.Generator, light_dir:
     colors = [hex_rgb(x) for x in c.colors]
     ys = np.linspace(0, 1, H, dtype=np.float32)[:, None]
     horizon = c.horizon
+    # the backdrop's colour changes only from row to row: (H, 1, 3) until the texture
     if c.backdrop == "flat":
-        img = np.broadcast_to(colors[0], (H, W, 3)).copy()
-        floor = np.ones((H, W), np.float32)
+        base = np.broadcast_to(colors[0], (H, 1, 3)).astype(np.float32)
+        floor = np.ones((H, 1), np.float32)
     elif c.backdrop == "gradient":
         stops = np.linspace(0, 1, len(colors))
-        img = np.stack([np.interp(ys[:, 0], stops, [col[i] for col in colors]) for i in range(3)], -1)
-        img = np.broadcast_to(img[:, None, :], (H, W, 3)).copy()
-        floor = np.broadcast_to(np.clip((ys - horizon) / 0.05, 0, 1), (H, W)).copy()
+        base = np.stack([np.interp(ys[:, 0], stops, [col[i] for col in colors]) for i in range(3)], -1)
+        base = base[:, None, :].astype(np.float32)
+        floor = np.clip((ys - horizon) / 0.05, 0, 1)
     else:
         wall, ground = colors[0], colors[-1]
         # a paper sweep curves gently from wall to floor; a wall meets the floor at an edge
         width = 0.12 if c.backdrop == "sweep" else 0.006
         t = 1 / (1 + np.exp(np.clip(-(ys - horizon) / width, -60, 60)))
-        img = np.broadcast_to(wall * (1 - t)[..., None] + ground * t[..., None], (H, 1, 3))
-        img = np.broadcast_to(img, (H, W, 3)).copy()
-        floor = np.broadcast_to(t, (H, W)).copy()
+        base = (wall * (1 - t)[..., None] + ground * t[..., None]).reshape(H, 1, 3).astype(np.float32)
+        floor = t
         if c.backdrop == "wall-floor":
             # the floor recedes: a touch darker towards the horizon
-            img *= (1 - 0.12 * np.clip(1 - (ys - horizon) / (1 - horizon + 1e-3), 0, 1) * t)[..., None]
+            base *= (1 - 0.12 * np.clip(1 - (ys - horizon) / (1 - horizon + 1e-3), 0, 1) * t)[..., None]
 
-    if c.texture != "none":
+    if c.texture == "none":
+        img = np.broadcast_to(base, (H, W, 3)).copy()
+    else:
         # the surface texture lies on the floor, compressed with distance (perspective)
         tex = _texture(c.texture, H, W, rng)
         if c.backdrop in ("sweep", "wall-floor"):
@@ -160,10 +162,9 @@ def _backdrop(scene: Scene, W: int, H: int, rng: np.random.Generator, light_dir:
             tex = tex * floor + cv2.GaussianBlur(tex, (0, 0), 2.5) * (1 - floor)
         weight = tex * (floor if c.backdrop != "flat" else 1.0)
         weight *= c.texture_strength
-        # img·(1 − weight) + colour·weight, without three-channel temporaries to spare
-        diff = hex_rgb(c.texture_color) - img
-        diff *= weight[..., None]
-        img += diff
+        # base·(1 − weight) + colour·weight, in one full-size array
+        img = (hex_rgb(c.texture_color) - base) * weight[..., None]
+        img += base
 
     # light falloff: brighter towards the key light, softer light falls off less
     xs = np.linspace(-1, 1, W, dtype=np.float32)[None, :]
@@ -263,8 +264,8 @@ def generate(scene: Scene, cutout: Image.Image, seed: int, long_side: int | None
     wrap = _blur(bg, wrap_sigma)
     out = over(bg, fg, alpha)
     img[win] = out * (1 - 0.35 * edge[..., None]) + wrap * 0.35 * edge[..., None]
-    # global grade: the scene's light colour over everything, the product included
-    img *= hex_rgb(scene.classic.grade) * 255
-    img += 0.5
-    np.clip(img, 0, 255, out=img)
-    return Generated(Image.fromarray(img.astype(np.uint8), "RGB"), box, seed, round(light, 2))
+    # global grade: the scene's light colour over everything, the product included;
+    # scaled, rounded and clipped to 8 bits in one pass
+    grade = hex_rgb(scene.classic.grade) * 255
+    out8 = cv2.multiply(img, (float(grade[0]), float(grade[1]), float(grade[2]), 0.0), dtype=cv2.CV_8U)
+    return Generated(Image.fromarray(out8, "RGB"), box, seed, round(light, 2))

@@ -22,6 +22,8 @@ import numpy as np
 from PIL import Image
 
 from studio.imaging import masks
+from studio.imaging.clusters import nearest_distance
+from studio.imaging.compose import rgb_array
 from studio.models.base import Segmentation
 
 WORK_SIDE = 512
@@ -35,7 +37,7 @@ class ClassicSegmenter:
     name = "classic"
 
     def segment(self, image: Image.Image) -> Segmentation:
-        rgb = np.asarray(image.convert("RGB"))
+        rgb = rgb_array(image)
         H, W = rgb.shape[:2]
         scale = min(1.0, WORK_SIDE / max(H, W))
         small = cv2.resize(rgb, (max(8, round(W * scale)), max(8, round(H * scale))), interpolation=cv2.INTER_AREA)
@@ -66,7 +68,7 @@ class ClassicSegmenter:
         criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
         sample = bpix[:: max(1, len(bpix) // 4000)].astype(np.float32)
         _, _, centers = cv2.kmeans(sample, k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
-        d_km = np.min(np.linalg.norm(lab[..., None, :] - centers[None, None], axis=-1), axis=-1)
+        d_km = nearest_distance(lab, centers)
         # Patterns: blur the distance a little so texture of the background averages out.
         bg_dist = cv2.GaussianBlur(np.minimum(d_poly, d_km), (0, 0), 1.0)
         noise = float(np.percentile(bg_dist[border], 95)) + 2.0

@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image
 
 from studio.imaging import masks
+from studio.imaging.compose import rgb_array
 from studio.pipeline.stage import RetryPolicy, Stage, StageContext
 
 
@@ -52,7 +53,7 @@ def touchup(ctx: StageContext, image: Image.Image, alpha: Image.Image) -> dict:
 def matte(ctx: StageContext, image: Image.Image, alpha: Image.Image) -> dict:
     """RGBA cut-out with decontaminated edge colours (no halo of the old background);
     with the crop param, cropped to the product (as `crop_to_alpha` would crop it)."""
-    rgb = np.asarray(image.convert("RGB"))
+    rgb = rgb_array(image)
     a = np.asarray(alpha, dtype=np.float32) / 255.0
     fg = masks.decontaminate(rgb, a)
     if ctx.params.get("crop") and (win := masks.region(np.asarray(alpha) > 8, 0)) is not None:

@@ -9,7 +9,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from studio.imaging.compose import Box, crop_to_alpha, paste_layer, resize_product, window
+from studio.imaging.compose import Box, crop_to_alpha, paste_layer, resize_product, rgb_array, window
 from studio.pipeline.stage import Rejected, RetryPolicy, Rewind, Stage, StageContext
 
 DEFAULT_THRESHOLD = 0.75
@@ -41,7 +41,7 @@ def score(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict)
     from studio.imaging.fidelity import fidelity
     from studio.models.score_clip import get_scorer
 
-    rgb = np.asarray(image.convert("RGB"))
+    rgb = rgb_array(image)
     scorer = get_scorer(ctx.params.get("clip_model")) if ctx.params.get("use_clip", True) else None
     # the rim the generator may repaint, plus the band preserve feathers
     rim = int(ctx.params.get("rim_px", 3)) + 3

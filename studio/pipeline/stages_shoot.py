@@ -8,7 +8,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from studio.imaging.compose import Box, crop_to_alpha, eroded, window
+from studio.imaging.compose import Box, crop_to_alpha, eroded, paste_layer, resize_alpha, window
 from studio.pipeline.stage import RetryPolicy, Stage, StageContext
 from studio.pipeline.stages_score import placed_layer
 
@@ -250,9 +250,8 @@ def export(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict
 
     rgb = np.asarray(image)
     preset = get_preset(ctx.params.get("preset", "shopify"), ctx.params.get("format"), ctx.params.get("quality"))
-    win = window(Box(**box), 0, rgb.shape[:2])
-    alpha = np.zeros(rgb.shape[:2], np.float32)
-    alpha[win] = placed_layer(cutout, box, rgb.shape[:2], win)[..., 3]
+    b = Box(**box)
+    alpha = paste_layer(rgb.shape[:2], resize_alpha(crop_to_alpha(cutout), b), b)[..., 0]
     data, report = encode_for(rgb, alpha, preset)
     return {"file": data, "format": preset.format, "compliance": report}
 

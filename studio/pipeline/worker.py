@@ -18,6 +18,7 @@ from studio.pipeline.codec import ArtifactCache, decode, encode
 from studio.pipeline.events import Event, EventBus
 from studio.pipeline.registry import Registry
 from studio.pipeline.stage import Cancelled, NeedsInput, Rejected, Rewind, StageContext
+from studio.pipeline.threads import share_cores
 from studio.store import Store, loads
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class Worker:
         self.bus = bus or EventBus()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.cache = ArtifactCache(cache_bytes)
+        share_cores(self.slots["cpu"])
         self._active: dict[int, _Execution] = {}
         self._held: dict[str, int] = dict.fromkeys(self.slots, 0)  # slots in use, zombies included
         self._cond = threading.Condition()

@@ -297,3 +297,20 @@ def test_sigkill_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path)
     assert len(files) == store.one("SELECT COUNT(*) FROM artifacts")[0]
     dup = store.query("SELECT job_id, key, COUNT(*) c FROM stage_runs GROUP BY job_id, key HAVING c > 1")
     assert dup == []
+
+
+
+def test_a_wake_up_while_the_loop_is_busy_is_not_slept_through(store, ledger):
+    """A stage that ends while the loop is claiming (not yet waiting) must start the
+    next one at once, not at the next poll."""
+    worker = Worker(store, es.REGISTRY, ledger, poll_s=0.6)
+    try:
+        worker.wake()  # what a stage ending does
+        t0 = time.monotonic()
+        worker._wait()
+        assert time.monotonic() - t0 < 0.3
+        t0 = time.monotonic()
+        worker._wait()  # nothing new since: now it does wait for the poll
+        assert time.monotonic() - t0 >= 0.5
+    finally:
+        worker.stop()

@@ -55,6 +55,10 @@ class Worker:
         self._active: dict[int, _Execution] = {}
         self._held: dict[str, int] = dict.fromkeys(self.slots, 0)  # slots in use, zombies included
         self._cond = threading.Condition()
+        # bumped (under _cond) when a slot frees or someone wakes the loop, so a change
+        # that lands while the loop is busy scheduling is not slept through
+        self._changes = 0
+        self._seen_changes = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._heart: threading.Thread | None = None
@@ -77,6 +81,7 @@ class Worker:
 
     def wake(self) -> None:
         with self._cond:
+            self._changes += 1
             self._cond.notify_all()
 
     def run_until(self, job_ids: Iterable[str] | None = None, timeout: float | None = None) -> None:
@@ -116,7 +121,9 @@ class Worker:
 
     def _wait(self) -> None:
         with self._cond:
-            self._cond.wait(self.poll_s)
+            if self._changes == self._seen_changes:
+                self._cond.wait(self.poll_s)
+            self._seen_changes = self._changes
 
     # -- scheduling --------------------------------------------------------
     def _tick(self) -> None:
@@ -148,6 +155,7 @@ class Worker:
                 del self._active[ex.run["id"]]
             if not (ex.timed_out and ex.device != "gpu"):
                 self._held[ex.device] -= 1
+            self._changes += 1
             self._cond.notify_all()
 
     def _enforce_timeouts(self) -> None:

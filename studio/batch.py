@@ -5,11 +5,9 @@ stopped without redoing finished SKUs."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +16,7 @@ from pathlib import Path
 from studio.batch_input import BatchInput, read_input
 from studio.imaging.io import IngestError
 from studio.pipeline import jobs
+from studio.pipeline.native import give_back_memory
 from studio.store import Store, dumps, loads
 
 PATTERN = "{sku}_{scene}_{n}.{ext}"
@@ -152,18 +151,6 @@ def _ended(store: Store, job_id: str) -> bool:
     return job["status"] == "waiting" and waiting_for_review(store, job_id)
 
 
-def _give_back_memory() -> None:
-    """Hand freed heap pages back to the OS after each SKU: glibc keeps them per
-    thread arena otherwise, and RSS creeps up over a night's batch."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c") if sys.platform.startswith("linux") else None
-    if name:
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(name).malloc_trim(0)
-
-
 def run_batch(store: Store, batch_id: str, *, parallel: int = PARALLEL, lease_s: float | None = None,
               on_item: Callable[[dict], None] | None = None, stop: threading.Event | None = None) -> dict:
     """Run (or continue) a batch to its end, a pause or a cancel; returns `batch_summary`."""
@@ -192,7 +179,7 @@ def run_batch(store: Store, batch_id: str, *, parallel: int = PARALLEL, lease_s:
             for it in running:
                 if _ended(store, it["job_id"]):
                     _finish_item(store, batch, it)
-                    _give_back_memory()
+                    give_back_memory()
                     if on_item:
                         on_item(dict(store.one("SELECT * FROM batch_items WHERE batch_id = ? AND idx = ?",
                                                (batch_id, it["idx"]))))

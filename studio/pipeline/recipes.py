@@ -43,7 +43,9 @@ def shoot(params: dict) -> list[Node]:
         Node("describe", "describe", {"cutout": cut}),
         Node("prompt", "prompt", {"category": "describe.category", "colors": "describe.colors"}),
     ]
-    gen_deps = {"cutout": cut, "prompt": "prompt.prompt", "simple_prompt": "prompt.simple_prompt"}
+    gen_deps = {"cutout": cut}
+    if gen_stage != "generate":  # the models read the prompt; the classic compositor does not
+        gen_deps |= {"prompt": "prompt.prompt", "simple_prompt": "prompt.simple_prompt"}
     if gen_stage == "generate_sdxl":  # the only generator that takes a negative prompt
         gen_deps["negative"] = "prompt.negative"
     for i in range(n):

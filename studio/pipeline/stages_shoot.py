@@ -67,7 +67,8 @@ def _record_variant(ctx: StageContext, seed: int, data: dict) -> None:
         (ctx.job_id, ctx.params["index"], seed, json.dumps(data)))
 
 
-def generate(ctx: StageContext, cutout: Image.Image, prompt: str, simple_prompt: str) -> dict:
+def generate(ctx: StageContext, cutout: Image.Image) -> dict:
+    """The classic compositor: it reads no prompt, so it starts as soon as the cut-out is ready."""
     from studio.models.generate_classic import generate as classic
     from studio.scenes import get_scene
 
@@ -259,7 +260,7 @@ def export(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict
 STAGES = [
     Stage("describe", describe, inputs=("cutout",), outputs=("category", "colors", "source", "candidates")),
     Stage("prompt", prompt, inputs=("category", "colors"), outputs=("prompt", "negative", "simple_prompt")),
-    Stage("generate", generate, inputs=("cutout", "prompt", "simple_prompt"), outputs=("image", "box", "seed")),
+    Stage("generate", generate, inputs=("cutout",), outputs=("image", "box", "seed")),
     Stage("generate_flux", generate_flux, inputs=("cutout", "prompt", "simple_prompt"), outputs=("image", "box", "seed"),
           device="gpu", retry=RetryPolicy(max_attempts=4, adjust=_adjust_generator)),
     Stage("generate_sdxl", generate_sdxl, inputs=("cutout", "prompt", "simple_prompt", "negative"),

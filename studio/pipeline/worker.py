@@ -13,12 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from studio.ledger import Ledger
-from studio.pipeline import jobs
+from studio.pipeline import jobs, native
 from studio.pipeline.codec import ArtifactCache, decode, encode
 from studio.pipeline.events import Event, EventBus
 from studio.pipeline.registry import Registry
 from studio.pipeline.stage import Cancelled, NeedsInput, Rejected, Rewind, StageContext
-from studio.pipeline.threads import share_cores
 from studio.store import Store, loads
 
 log = logging.getLogger(__name__)
@@ -51,7 +50,8 @@ class Worker:
         self.bus = bus or EventBus()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.cache = ArtifactCache(cache_bytes)
-        share_cores(self.slots["cpu"])
+        native.share_cores(self.slots["cpu"])
+        native.keep_freed_memory()
         self._active: dict[int, _Execution] = {}
         self._held: dict[str, int] = dict.fromkeys(self.slots, 0)  # slots in use, zombies included
         self._cond = threading.Condition()

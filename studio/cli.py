@@ -476,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("retry", help="run a failed or cancelled job again from where it stopped")
+    p = sub.add_parser("retry", help="run a failed, cancelled or interrupted (Ctrl-C, killed) job again from where it stopped")
     p.add_argument("job")
     p.set_defaults(func=cmd_retry)
 

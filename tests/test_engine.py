@@ -230,6 +230,37 @@ def test_ledger_reserve_charge_release_refund(store, ledger, worker):
     assert ledger.problems() == []
 
 
+def _wait_status(store, job, key, status, timeout=10.0):
+    deadline = time.time() + timeout
+    while runs(store, job)[key]["status"] != status and time.time() < deadline:
+        time.sleep(0.02)
+    assert runs(store, job)[key]["status"] == status
+
+
+def test_stopping_a_worker_hands_its_running_stage_back(store, ledger):
+    """Ctrl-C or closing the app: the stage is ready again at once, costs no attempt
+    and no crash strike, and `retry` carries the interrupted job on to the end."""
+    job = submit(store, "sleepy_no_timeout", {"sleep": 1.0}, ledger=ledger, reserve=1.0)
+    first = Worker(store, es.REGISTRY, ledger, lease_s=30.0, poll_s=0.05).start()
+    _wait_status(store, job, "sleepy_no_timeout", "running")
+    with pytest.raises(jobs.JobError, match="running in a worker"):
+        jobs.retry(store, job, ledger)
+    first.stop()
+    r = runs(store, job)["sleepy_no_timeout"]
+    assert (r["status"], r["attempt"], r["crashes"], r["lease_owner"]) == ("ready", 0, 0, None)
+    assert jobs.get_job(store, job)["status"] == "running"  # interrupted, not failed
+    time.sleep(0.2)  # the first worker's stage sees the cancel and must record nothing
+    assert runs(store, job)["sleepy_no_timeout"]["status"] == "ready"
+
+    jobs.retry(store, job, ledger)
+    assert ledger.hold(job) == 1.0  # the interrupted job's reservation is not taken twice
+    Worker(store, es.REGISTRY, ledger, lease_s=30.0, poll_s=0.05).run_until([job], timeout=10)
+    r = runs(store, job)["sleepy_no_timeout"]
+    assert jobs.get_job(store, job)["status"] == "done"
+    assert (r["attempt"], r["crashes"]) == (1, 0)
+    assert [h["error"] for h in loads(r["history"])] == ["stopped before it finished"]
+
+
 def test_lease_prevents_double_claim(store):
     submit(store, "noop")
     a = jobs.claim(store, "w1", "cpu", 5, 30)

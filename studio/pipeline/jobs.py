@@ -167,6 +167,23 @@ def recover_expired(store: Store, ledger: Ledger | None = None, max_crashes: int
         return len(rows)
 
 
+def release(store: Store, run: dict) -> bool:
+    """Hand a running run back to the queue because its worker is stopping on purpose:
+    unlike a crash it costs neither an attempt nor a strike, and it is ready at once
+    instead of after its lease runs out. False: the run had already ended."""
+    now = time.time()
+    with store.tx() as conn:
+        row = _leased(conn, run)
+        if row is None:
+            return False
+        history = loads(row["history"]) + [{"attempt": row["attempt"], "error": "stopped before it finished",
+                                            "at": now}]
+        conn.execute("UPDATE stage_runs SET status = 'ready', attempt = attempt - 1, lease_owner = NULL, "
+                     "lease_token = NULL, progress = 0, message = '', history = ? WHERE id = ?",
+                     (dumps(history), row["id"]))
+    return True
+
+
 def complete(store: Store, run: dict, outputs: Any, ledger: Ledger | None, duration: float) -> bool:
     """Record a run's outputs if it still holds its lease. False: the result is stale
     (the run timed out or was recovered by another worker) and is dropped."""
@@ -368,10 +385,18 @@ def resume(store: Store, job_id: str) -> None:
 
 
 def retry(store: Store, job_id: str, ledger: Ledger | None = None) -> None:
-    """Run a failed or cancelled job again from where it stopped (finished stages are kept)."""
+    """Run a failed, cancelled or interrupted job again from where it stopped (finished
+    stages are kept). Interrupted: queued or running, but no live worker holds any of
+    its stages (its process was stopped or killed)."""
     job = get_job(store, job_id)
-    if job["status"] not in ("failed", "cancelled"):
-        raise JobError(f"job {job['id']} is {job['status']}; only failed or cancelled jobs can be retried")
+    if job["status"] in ("queued", "running"):
+        held = store.one("SELECT COUNT(*) FROM stage_runs WHERE job_id = ? AND status = 'running' "
+                         "AND lease_expires >= ?", (job["id"], time.time()))[0]
+        if held:
+            raise JobError(f"job {job['id']} is running in a worker right now; cancel it first to retry")
+    elif job["status"] not in ("failed", "cancelled"):
+        raise JobError(f"job {job['id']} is {job['status']}; only failed, cancelled or interrupted jobs "
+                       "can be retried")
     with store.tx() as conn:
         conn.execute("UPDATE stage_runs SET status = 'blocked', attempt = 0, crashes = 0, error = NULL, not_before = 0 "
                      "WHERE job_id = ? AND status IN ('failed','cancelled','skipped','ready','waiting')", (job["id"],))
@@ -379,7 +404,8 @@ def retry(store: Store, job_id: str, ledger: Ledger | None = None) -> None:
                      "cancel_requested = 0, finished_at = NULL WHERE id = ?", (job["id"],))
         _unblock(conn, job["id"])
         reserve = loads(job["params"]).get("_reserve", 0)
-        if reserve and ledger is not None:
+        # an interrupted job still holds what it reserved; an ended one gave it back
+        if reserve and ledger is not None and job["status"] in ("failed", "cancelled"):
             ledger.reserve(job["id"], reserve, note="estimate at retry")
 
 

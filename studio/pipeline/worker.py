@@ -73,11 +73,21 @@ class Worker:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming, and hand back the runs still executing (Ctrl-C, closing the
+        app): they are ready again at once for the next worker, and a stop is not
+        counted as a crash, which would fail a long stage after a few quits."""
         self._stop.set()
         self.wake()
         for t in (self._thread, self._heart):
             if t is not None and t is not threading.current_thread():
                 t.join(timeout)
+        with self._cond:
+            left = list(self._active.values())
+        for ex in left:
+            # released first, so a stage that stops on the cancel below finds no lease
+            # to record a failure against
+            jobs.release(self.store, ex.run)
+            ex.cancel.set()
 
     def wake(self) -> None:
         with self._cond:

@@ -127,18 +127,20 @@ def _submit_item(store: Store, batch: dict, item: dict) -> None:
     from studio.shoot import submit_shoot
 
     opts, spec = loads(batch["options"]), loads(item["spec"])
+
+    def link(job: str) -> None:  # in the job's own transaction: a kill leaves no orphan to resubmit
+        store.conn.execute("UPDATE batch_items SET status = 'running', job_id = ? WHERE batch_id = ? AND idx = ?",
+                           (job, batch["id"], item["idx"]))
+
     try:
-        job = submit_shoot(store, Path(item["photo"]), scene=spec["scene"] or opts["scene"],
-                           preset=spec["preset"] or opts["preset"], variants=spec["variants"] or opts["variants"],
-                           engine=opts["engine"], long_side=opts.get("long_side"), title=f"{item['sku']} ({Path(item['photo']).name})",
-                           batch_id=batch["id"])
+        submit_shoot(store, Path(item["photo"]), scene=spec["scene"] or opts["scene"],
+                     preset=spec["preset"] or opts["preset"], variants=spec["variants"] or opts["variants"],
+                     engine=opts["engine"], long_side=opts.get("long_side"),
+                     title=f"{item['sku']} ({Path(item['photo']).name})", batch_id=batch["id"], then=link)
     except (IngestError, OSError, ValueError) as exc:
         msg = exc.message if isinstance(exc, IngestError) else str(exc)
         store.conn.execute("UPDATE batch_items SET status = 'failed', error = ? WHERE batch_id = ? AND idx = ?",
                            (msg, batch["id"], item["idx"]))
-        return
-    store.conn.execute("UPDATE batch_items SET status = 'running', job_id = ? WHERE batch_id = ? AND idx = ?",
-                       (job, batch["id"], item["idx"]))
 
 
 def _ended(store: Store, job_id: str) -> bool:

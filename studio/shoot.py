@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from studio.config import load_settings
@@ -52,9 +53,11 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
                  extra_prompt: str = "", adjustments: dict | None = None, long_side: int | None = None,
                  steps: int | None = None, guidance: float | None = None, max_sequence_length: int = 512,
                  allow_cpu_fallback: bool = False, title: str | None = None, batch_id: str | None = None,
-                 reuse_from: str | None = None) -> str:
+                 reuse_from: str | None = None, then: Callable[[str], None] | None = None) -> str:
     """Queue a shoot of `photo`; or, with `reuse_from` (a cutout job), of that job's
-    photo, taking its segmentation as done and carrying its touch-up edits."""
+    photo, taking its segmentation as done and carrying its touch-up edits.
+    `then(job_id)` runs in the transaction that creates the job: a record linking to
+    it (a batch item) exists exactly when the job does, whenever the process dies."""
     settings = load_settings()
     engine = resolve_engine(engine)
     scene = scene or settings.default_scene
@@ -86,8 +89,12 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
               "gate_attempts": settings.gate_attempts}
     if engine == "flux" and settings.vram_plan != "auto":
         params["plan"] = settings.vram_plan  # chosen in the Models tab; "auto" fits the plan to the card
-    return jobs.submit(store, registry(), "shoot", params, title=title or name, batch_id=batch_id, reuse=reuse,
-                       inputs=inputs)
+    with store.tx():
+        job = jobs.submit(store, registry(), "shoot", params, title=title or name, batch_id=batch_id, reuse=reuse,
+                          inputs=inputs)
+        if then is not None:
+            then(job)
+    return job
 
 
 def shoot_summary(store: Store, job_id: str) -> dict:

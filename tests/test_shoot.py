@@ -6,6 +6,7 @@ import io
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from studio import cli
@@ -43,6 +44,26 @@ def test_unknown_scene_is_a_clear_error(tmp_path, capsys):
     Image.fromarray(photo).save(tmp_path / "b.png")
     assert cli.main(["shoot", str(tmp_path / "b.png"), "--scene", "moon", "--out", str(tmp_path / "o")]) == 2
     assert "no scene 'moon'" in capsys.readouterr().err
+
+
+def test_a_failed_link_leaves_no_job_behind(tmp_path):
+    """`then` shares the job's transaction (what keeps a killed batch from leaving an
+    orphan job and submitting its SKU twice): if it fails, no job was made."""
+    photo, _ = make_case("red-bottle-on-gradient")
+    Image.fromarray(photo).save(tmp_path / "b.png")
+    store = open_store()
+    before = store.one("SELECT COUNT(*) FROM jobs")[0]
+
+    def link(job_id: str) -> None:
+        assert store.one("SELECT status FROM jobs WHERE id = ?", (job_id,))[0] == "queued"
+        raise OSError("the process dies here")
+
+    with pytest.raises(OSError, match="dies here"):
+        submit_shoot(store, tmp_path / "b.png", scene="marble", variants=1, then=link)
+    assert store.one("SELECT COUNT(*) FROM jobs")[0] == before
+    linked: list[str] = []
+    job = submit_shoot(store, tmp_path / "b.png", scene="marble", variants=1, then=linked.append)
+    assert linked == [job] and jobs.get_job(store, job)["status"] == "queued"
 
 
 def test_shoot_job_preserves_product_pixels_and_replays_from_generate(tmp_path):

@@ -40,7 +40,7 @@ def load_pipeline(path: Path, plan: Plan, device: str):
     from diffusers import FluxFillPipeline
 
     dtype = _dtype(plan, device)
-    kwargs: dict = {"torch_dtype": dtype, "local_files_only": True}
+    kwargs: dict = {"dtype": dtype, "local_files_only": True}
     if plan.quantization == "nf4" and device == "cuda":
         from diffusers.quantizers import PipelineQuantizationConfig
 

@@ -35,7 +35,7 @@ def load_pipeline(path: Path, plan: Plan, device: str):
     from diffusers import StableDiffusionXLInpaintPipeline
 
     dtype = torch.float32 if device == "cpu" else {"bf16": torch.bfloat16, "fp16": torch.float16}[plan.precision]
-    pipe = StableDiffusionXLInpaintPipeline.from_pretrained(str(path), torch_dtype=dtype, local_files_only=True)
+    pipe = StableDiffusionXLInpaintPipeline.from_pretrained(str(path), dtype=dtype, local_files_only=True)
     if device == "cuda" and plan.offload == "model":
         pipe.enable_model_cpu_offload()
     else:

@@ -76,11 +76,12 @@ class Worker:
         """Stop claiming, and hand back the runs still executing (Ctrl-C, closing the
         app): they are ready again at once for the next worker, and a stop is not
         counted as a crash, which would fail a long stage after a few quits."""
+        deadline = time.monotonic() + timeout
         self._stop.set()
         self.wake()
         for t in (self._thread, self._heart):
             if t is not None and t is not threading.current_thread():
-                t.join(timeout)
+                t.join(max(0.0, deadline - time.monotonic()))
         with self._cond:
             left = list(self._active.values())
         for ex in left:
@@ -88,6 +89,11 @@ class Worker:
             # to record a failure against
             jobs.release(self.store, ex.run)
             ex.cancel.set()
+        # In the app the process lives on: let the stages see the cancel and return, so
+        # a worker started next (a resumed batch) does not run a GPU stage beside them.
+        for ex in left:
+            if ex.thread is not None and ex.thread is not threading.current_thread():
+                ex.thread.join(max(0.0, deadline - time.monotonic()))
 
     def wake(self) -> None:
         with self._cond:

@@ -23,6 +23,10 @@ class Box:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def within(self, win: tuple[slice, slice]) -> Box:
+        """This box in the coordinates of a window (rows, columns) of its frame."""
+        return Box(self.x - win[1].start, self.y - win[0].start, self.w, self.h)
+
 
 def rgb_array(image: Image.Image) -> np.ndarray:
     """The image's RGB pixels (read-only), with no copy when it is RGB already."""

@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageCms
 
+from studio.imaging import masks
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -62,8 +64,9 @@ def get_preset(preset_id: str, fmt: str | None = None, quality: int | None = Non
 
 
 def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
-    ys, xs = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1
+    """x0, y0, x1, y1 of a mask that has pixels set."""
+    rows, cols = masks.region(mask, 0)
+    return int(cols.start), int(rows.start), int(cols.stop), int(rows.stop)
 
 
 def render(image: np.ndarray, alpha: np.ndarray, preset: Preset) -> tuple[np.ndarray, np.ndarray]:

@@ -30,6 +30,7 @@ import numpy as np
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
 
+from studio.imaging import masks
 from studio.imaging.clusters import nearest_distance
 
 THRESHOLD = 0.75
@@ -88,11 +89,11 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _region(alpha: np.ndarray, margin: float = 0.45) -> tuple[int, int, int, int]:
-    solid = alpha > 0.5
-    ys, xs = np.flatnonzero(solid.any(axis=1)), np.flatnonzero(solid.any(axis=0))
-    if len(ys) == 0:
+    solid = masks.region(alpha > 0.5, 0)
+    if solid is None:
         raise ValueError("the placed product is empty")
-    y0, y1, x0, x1 = ys[0], ys[-1] + 1, xs[0], xs[-1] + 1
+    rows, cols = solid
+    y0, y1, x0, x1 = int(rows.start), int(rows.stop), int(cols.start), int(cols.stop)
     m = int(max(y1 - y0, x1 - x0) * margin)
     h, w = alpha.shape
     return max(0, y0 - m), min(h, y1 + m), max(0, x0 - m), min(w, x1 + m)

@@ -19,7 +19,7 @@ def preserve(generated: Image.Image, cutout: Image.Image, box: Box, edge_px: int
     win = window(box, 4, frame.shape[:2])
     scene = frame[win].astype(np.float32) / 255.0
     layer = paste_layer(scene.shape[:2], resize_product(crop_to_alpha(cutout), box),
-                        Box(box.x - win[1].start, box.y - win[0].start, box.w, box.h))
+                        box.within(win))
     fg, alpha = layer[..., :3], layer[..., 3]
     out = over(scene, fg, alpha)
     # Harmonise the rim only: inside the eroded matte the product stays exactly itself;

@@ -258,7 +258,7 @@ def generate(scene: Scene, cutout: Image.Image, seed: int, long_side: int | None
     wrap_sigma, edge_sigma = max(2.0, box.h * 0.02), max(1.0, box.h * 0.006)
     win = window(box, int(3 * wrap_sigma) + 2, (H, W))
     bg = img[win]
-    layer = paste_layer(bg.shape[:2], placed, Box(box.x - win[1].start, box.y - win[0].start, box.w, box.h))
+    layer = paste_layer(bg.shape[:2], placed, box.within(win))
     fg, alpha = layer[..., :3], layer[..., 3]
     edge = np.clip(_blur(1 - alpha, edge_sigma), 0, 1) * alpha
     wrap = _blur(bg, wrap_sigma)

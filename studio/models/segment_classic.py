@@ -116,12 +116,16 @@ class ClassicSegmenter:
         """GrabCut in a window round the seeds (a product is often a tenth of the photo,
         and GrabCut's cost grows with the pixels it labels); on the whole photo again
         when the product reaches the window's inner edge."""
+        def run(pixels: np.ndarray, labels: np.ndarray) -> np.ndarray:
+            labels = np.array(labels)  # a contiguous copy: grabCut writes its labels into it
+            bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+            cv2.grabCut(np.ascontiguousarray(pixels), labels, None, bgd, fgd, 4, cv2.GC_INIT_WITH_MASK)
+            return labels
+
         h, w = gc.shape
         win = masks.region(np.isin(gc, (cv2.GC_FGD, cv2.GC_PR_FGD)), max(16, round(0.12 * max(h, w))))
         if win is not None:
-            sub = np.ascontiguousarray(gc[win])
-            bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-            cv2.grabCut(np.ascontiguousarray(rgb[win]), sub, None, bgd, fgd, 4, cv2.GC_INIT_WITH_MASK)
+            sub = run(rgb[win], gc[win])
             fg = np.isin(sub, (cv2.GC_FGD, cv2.GC_PR_FGD))
             ys, xs = win
             inner_edges = [fg[0] if ys.start > 0 else None, fg[-1] if ys.stop < h else None,
@@ -130,10 +134,7 @@ class ClassicSegmenter:
                 out = gc.copy()
                 out[win] = sub
                 return out
-        out = gc.copy()
-        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-        cv2.grabCut(rgb, out, None, bgd, fgd, 4, cv2.GC_INIT_WITH_MASK)
-        return out
+        return run(rgb, gc)
 
     @staticmethod
     def _shadow_like(rgb: np.ndarray, design: np.ndarray, border: np.ndarray) -> np.ndarray:

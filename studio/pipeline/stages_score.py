@@ -30,11 +30,10 @@ def placed_layer(cutout: Image.Image, box: dict, shape: tuple[int, int],
     """The original cut-out on the variant's canvas where the generator was asked to put
     it, as float RGBA; with `win`, only that window of the canvas."""
     b = Box(**box)
-    at = b
-    if win is not None:
-        shape = (win[0].stop - win[0].start, win[1].stop - win[1].start)
-        at = Box(b.x - win[1].start, b.y - win[0].start, b.w, b.h)
-    return paste_layer(shape, resize_product(crop_to_alpha(cutout), b), at)
+    if win is None:
+        return paste_layer(shape, resize_product(crop_to_alpha(cutout), b), b)
+    shape = (win[0].stop - win[0].start, win[1].stop - win[1].start)
+    return paste_layer(shape, resize_product(crop_to_alpha(cutout), b), b.within(win))
 
 
 def score(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict) -> dict:

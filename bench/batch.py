@@ -36,8 +36,8 @@ def main() -> None:
     os.environ.setdefault("STUDIO_HOME", tempfile.mkdtemp(prefix="studio-bench-"))
     from PIL import Image
 
-    from studio import batch as batches
-    from studio.services import open_store
+    from studio.app import batch as batches
+    from studio.app.context import open_store
     from tests.synth import CASES, make_case
 
     src = Path(tempfile.mkdtemp(prefix="catalog-"))

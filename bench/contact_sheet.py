@@ -24,9 +24,9 @@ def main(out: str) -> None:
     import skimage
     from PIL import Image, ImageDraw
 
-    from studio.cutout import stage_output
-    from studio.services import open_store, run_jobs
-    from studio.shoot import submit_shoot
+    from studio.app.context import open_store, run_jobs
+    from studio.app.shoot import submit_shoot
+    from studio.pipeline.queries import stage_output
 
     photo = Path(skimage.data.__path__[0]) / "coffee.png"
     store = open_store()

@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from studio.ledger import Ledger  # noqa: E402
 from studio.pipeline import jobs  # noqa: E402
+from studio.pipeline.ledger import Ledger  # noqa: E402
 from studio.pipeline.worker import Worker  # noqa: E402
 from studio.store import Store  # noqa: E402
 from tests.engine_stages import REGISTRY  # noqa: E402

@@ -27,8 +27,8 @@ def main() -> None:
     os.environ.setdefault("STUDIO_HOME", tempfile.mkdtemp(prefix="studio-bench-"))
     from PIL import Image
 
-    from studio.services import open_store, run_jobs
-    from studio.shoot import shoot_summary, submit_shoot
+    from studio.app.context import open_store, run_jobs
+    from studio.app.shoot import shoot_summary, submit_shoot
     from tests.synth import make_case
 
     w = int((args.mp * 1e6 * 4 / 3) ** 0.5)

@@ -186,7 +186,7 @@ EXTERNAL_KILLS_MAX_CRASHES = 10_000
 
 def run_worker(root: str, lease_s: float) -> None:
     """Entry point for a child process: work until nothing is left."""
-    from studio.ledger import Ledger
+    from studio.pipeline.ledger import Ledger
     from studio.pipeline.worker import Worker
     from studio.store import Store
 

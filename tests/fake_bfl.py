@@ -18,8 +18,8 @@ KEY = "sk-test-very-secret"
 
 def cloud_shoot(tmp_path, variants: int = 2, timeout: float = 300):
     """A small cloud-engine shoot of the red bottle, run to its end (the key must be saved)."""
-    from studio.services import open_store, run_jobs
-    from studio.shoot import submit_shoot
+    from studio.app.context import open_store, run_jobs
+    from studio.app.shoot import submit_shoot
     from tests.synth import make_case
 
     photo, _ = make_case("red-bottle-on-gradient")

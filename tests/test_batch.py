@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from studio import batch as batches
 from studio import cli
-from studio.batch_input import read_input
-from studio.services import open_store
+from studio.app import batch as batches
+from studio.app.batch_input import read_input
+from studio.app.context import open_store
 from tests.synth import CASES, make_case
 
 

@@ -10,6 +10,7 @@ from PIL import Image
 
 from studio.imaging.fidelity import fidelity
 from studio.models import score_clip
+from studio.models.holder import HOLDER
 from studio.models.registry import locate
 from tests.distort import distorted, placed
 from tests.tiny_clip import build_tiny_clip
@@ -19,10 +20,10 @@ from tests.tiny_clip import build_tiny_clip
 def tiny_clip(studio_home):
     from studio.config import load_settings
 
-    score_clip._cache.clear()
+    HOLDER.release_all()
     path = build_tiny_clip(load_settings().models_path(), aesthetic=True)
     yield path
-    score_clip._cache.clear()
+    HOLDER.release_all()
 
 
 def test_registry_finds_it_and_the_loader_loads_its_weights(tiny_clip):
@@ -59,7 +60,7 @@ def test_alignment_zero_shot_and_aesthetic_are_batched_and_well_formed(tiny_clip
 
 
 def test_no_model_means_none_and_unknown_model_is_an_error(studio_home):
-    score_clip._cache.clear()
+    HOLDER.release_all()
     assert score_clip.get_scorer() is None
     with pytest.raises(ValueError, match="unknown CLIP model"):
         score_clip.get_scorer("clip-huge")
@@ -75,10 +76,10 @@ def test_fidelity_uses_the_embedding_when_clip_is_there(tiny_clip):
 
 
 def test_describe_takes_the_category_from_clip_zero_shot(tiny_clip, tmp_path):
+    from studio.app.context import open_store, run_jobs
+    from studio.app.shoot import submit_shoot
     from studio.config import data_dir
-    from studio.cutout import stage_output
-    from studio.services import open_store, run_jobs
-    from studio.shoot import submit_shoot
+    from studio.pipeline.queries import stage_output
     from tests.synth import make_case
 
     (data_dir() / "product-categories.txt").write_text("# mine\nsnow globe\nkettle\n")

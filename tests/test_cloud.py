@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio.ledger import Ledger
+from studio import secrets
+from studio.app.context import open_store, run_jobs
 from studio.models import generate_cloud as cloud
 from studio.models.generate_cloud import BFLFillClient, CloudError, Limits
 from studio.pipeline import jobs
-from studio.services import open_store, run_jobs
+from studio.pipeline.ledger import Ledger
 from tests.fake_bfl import KEY, cloud_shoot
 from tests.synth import make_case
 
@@ -85,7 +86,7 @@ def test_key_is_stored_owner_only(studio_home, monkeypatch, capsys):
     assert KEY not in capsys.readouterr().out
     path = studio_home / "secrets" / "bfl.key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert cloud.load_key("bfl") == KEY
+    assert secrets.load_key("bfl") == KEY
 
 
 def shoot_via_cloud(tmp_path, variants=2):
@@ -93,21 +94,21 @@ def shoot_via_cloud(tmp_path, variants=2):
 
 
 def test_cloud_shoot_charges_per_image_and_the_ledger_balances(fake_bfl, tmp_path):
-    cloud.save_key("bfl", KEY)
+    secrets.save_key("bfl", KEY)
     store, job = shoot_via_cloud(tmp_path)
     ledger = Ledger(store, budget=10.0)
     assert jobs.get_job(store, job)["status"] == "done"
     assert ledger.spent(job) == pytest.approx(2 * cloud.price()) and ledger.hold(job) == 0
     assert jobs.get_job(store, job)["cost"] == pytest.approx(0.10)
-    out = np.asarray(__import__("studio.cutout", fromlist=["x"]).stage_output(store, job, "preserve[0]")["image"])
+    out = np.asarray(__import__("studio.pipeline.queries", fromlist=["x"]).stage_output(store, job, "preserve[0]")["image"])
     assert tuple(out[2, 2]) != (0, 0, 0)
     assert ledger.problems() == []
-    history = json.dumps(__import__("studio.history", fromlist=["x"]).job_detail(store, job), default=str)
+    history = json.dumps(__import__("studio.app.history", fromlist=["x"]).job_detail(store, job), default=str)
     assert KEY not in history
 
 
 def test_failed_cloud_job_is_refunded(fake_bfl, tmp_path):
-    cloud.save_key("bfl", KEY)
+    secrets.save_key("bfl", KEY)
     fake_bfl.broken_result = True
     store, job = shoot_via_cloud(tmp_path, variants=1)
     ledger = Ledger(store, budget=10.0)
@@ -120,7 +121,7 @@ def test_budget_that_runs_out_stops_before_calling(fake_bfl, tmp_path):
     from studio.config import Settings, save_settings
 
     save_settings(Settings(budget=0.07))  # one image's price (0.05) fits, two don't
-    cloud.save_key("bfl", KEY)
+    secrets.save_key("bfl", KEY)
     store, job = shoot_via_cloud(tmp_path, variants=2)
     j = jobs.get_job(store, job)
     assert j["status"] == "failed" and "budget" in j["error"]
@@ -136,7 +137,7 @@ def _policy(policy: str) -> None:
 
 
 def _shoot(tmp_path, engine, **kw):
-    from studio.shoot import submit_shoot
+    from studio.app.shoot import submit_shoot
 
     photo, _ = make_case("red-bottle-on-gradient")
     Image.fromarray(photo).save(tmp_path / "b.png")
@@ -149,7 +150,7 @@ def _shoot(tmp_path, engine, **kw):
 
 def test_local_failure_falls_back_to_the_cloud(fake_bfl, tmp_path):
     _policy("cloud-fallback")
-    cloud.save_key("bfl", KEY)
+    secrets.save_key("bfl", KEY)
     store, job = _shoot(tmp_path, "flux")  # FLUX is not installed: the local attempt fails
     j = jobs.get_job(store, job)
     assert j["status"] == "done", j["error"]
@@ -161,17 +162,17 @@ def test_local_failure_falls_back_to_the_cloud(fake_bfl, tmp_path):
 
 
 def test_cloud_failure_falls_back_to_local_and_nothing_is_charged(fake_bfl, tmp_path, studio_home):
-    from studio.models.owner import OWNER
+    from studio.models.holder import HOLDER
     from tests.tiny_flux import build_tiny_flux_fill
 
     build_tiny_flux_fill(studio_home / "models" / "black-forest-labs--FLUX.1-Fill-dev")
     _policy("cloud-fallback")
-    cloud.save_key("bfl", KEY)
+    secrets.save_key("bfl", KEY)
     fake_bfl.broken_result = True
     try:
         store, job = _shoot(tmp_path, "cloud", allow_cpu_fallback=True)
     finally:
-        OWNER.release()
+        HOLDER.release()
     j = jobs.get_job(store, job)
     assert j["status"] == "done", j["error"]
     assert '"engine": "flux"' in store.one("SELECT data FROM variants WHERE job_id = ?", (job,))["data"]
@@ -181,7 +182,7 @@ def test_cloud_failure_falls_back_to_local_and_nothing_is_charged(fake_bfl, tmp_
 
 def test_local_only_policy_never_falls_back(fake_bfl, tmp_path):
     _policy("local-only")
-    cloud.save_key("bfl", KEY)
+    secrets.save_key("bfl", KEY)
     store, job = _shoot(tmp_path, "flux")
     assert jobs.get_job(store, job)["status"] == "failed"
     assert "submit" not in fake_bfl.calls

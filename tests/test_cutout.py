@@ -7,10 +7,12 @@ import json
 import numpy as np
 from PIL import Image
 
-from studio import cli, touchup
-from studio.cutout import stage_output, submit_cutout
+from studio import cli
+from studio.app import touchup
+from studio.app.context import open_store, run_jobs, stages
+from studio.app.cutout import submit_cutout
 from studio.pipeline import jobs
-from studio.services import open_store, registry, run_jobs
+from studio.pipeline.queries import stage_output
 from tests.synth import iou, make_case
 
 
@@ -58,7 +60,7 @@ def test_job_waits_for_touch_up_then_applies_it_and_replay_keeps_it(tmp_path):
     cut = np.asarray(stage_output(store, job, "matte")["cutout"])
     assert cut[:240, :, 3].max() == 0 and cut[240:, :, 3].max() == 255
 
-    new = jobs.replay(store, registry(), job, "segment", {"segmenter": "classic", "pause_for_touchup": False})
+    new = jobs.replay(store, stages(), job, "segment", {"segmenter": "classic", "pause_for_touchup": False})
     run_jobs([new], timeout=120)
     assert jobs.get_job(store, new)["status"] == "done"
     runs = {r["key"]: r for r in store.query("SELECT key, reused_from FROM stage_runs WHERE job_id = ?", (new,))}

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from studio.ledger import BudgetExceeded, Ledger
 from studio.pipeline import jobs
 from studio.pipeline.events import Event
+from studio.pipeline.ledger import BudgetExceeded, Ledger
 from studio.pipeline.worker import Worker
 from studio.store import Store, loads
 from tests import engine_stages as es
@@ -121,7 +121,7 @@ def test_timeout_then_dead_letter_then_retry(store, worker):
     assert j["failed_stage"] == "sleepy" and j["failed_attempts"] == 2
     assert j["error"] == "timed out after 0.3 s"
     assert time.monotonic() - t0 < 9  # the stage was stopped, not waited out
-    from studio.history import dead_letter
+    from studio.app.history import dead_letter
 
     assert [d["id"] for d in dead_letter(store)] == [job]
 

@@ -9,16 +9,18 @@ from PIL import Image
 
 pytest.importorskip("diffusers")
 
-from studio.cutout import stage_output  # noqa: E402
+from studio.app.context import open_store, run_jobs  # noqa: E402
+from studio.app.shoot import submit_shoot  # noqa: E402
 from studio.imaging.compose import Box, crop_to_alpha, eroded, paste_layer, resize_product  # noqa: E402
 from studio.models import generate_flux  # noqa: E402
+from studio.models.base import GenerateRequest  # noqa: E402
 from studio.models.devices import CPU_PLAN  # noqa: E402
+from studio.models.holder import HOLDER  # noqa: E402
 from studio.models.inpaint_common import fill_canvas  # noqa: E402
 from studio.models.registry import locate  # noqa: E402
 from studio.pipeline import jobs  # noqa: E402
+from studio.pipeline.queries import stage_output  # noqa: E402
 from studio.scenes import load_scenes  # noqa: E402
-from studio.services import open_store, run_jobs  # noqa: E402
-from studio.shoot import submit_shoot  # noqa: E402
 from tests.synth import make_case  # noqa: E402
 from tests.tiny_flux import build_tiny_flux_fill  # noqa: E402
 
@@ -27,7 +29,17 @@ from tests.tiny_flux import build_tiny_flux_fill  # noqa: E402
 def tiny_flux(studio_home):
     folder = build_tiny_flux_fill(studio_home / "models" / "black-forest-labs--FLUX.1-Fill-dev")
     yield folder
-    generate_flux.OWNER.release()
+    HOLDER.release()
+
+
+def flux_call(path, plan, device, cut, prompt, seed, steps, on_step=None, cancelled=None):
+    """Our loader and our pipeline call, on the marble scene at 64 px, with this plan."""
+    canvas, mask, box = fill_canvas(load_scenes()["marble"], cut, 64)
+    request = GenerateRequest(load_scenes()["marble"], cut, prompt, seed=seed, steps=steps, long_side=64,
+                              max_sequence_length=16, canvas=canvas, mask=mask, box=box, on_progress=on_step,
+                              cancelled=cancelled)
+    pipe = generate_flux.load_pipeline(path, plan, device)
+    return generate_flux.run_pipeline(pipe, request, steps, 30.0).convert("RGB").resize(canvas.size)
 
 
 def test_saved_in_the_real_layout_and_found_by_the_registry(tiny_flux):
@@ -50,10 +62,14 @@ def test_progress_and_cancel_between_steps(tiny_flux):
     photo, truth = make_case("red-bottle-on-gradient")
     cut = Image.fromarray(np.dstack([photo, truth.astype(np.uint8) * 255]), "RGBA")
     steps_seen: list[int] = []
-    image, box = generate_flux.generate(tiny_flux, CPU_PLAN, "cpu", load_scenes()["marble"], cut, "a bottle", 7,
-                                        steps=3, long_side=64, max_sequence_length=16,
-                                        on_step=lambda i, n: steps_seen.append(i),
-                                        cancelled=lambda: len(steps_seen) >= 1)
+    scene = load_scenes()["marble"]
+    canvas, mask, box = fill_canvas(scene, cut, 64)
+    request = GenerateRequest(scene, cut, "a bottle", seed=7, steps=3, long_side=64, max_sequence_length=16,
+                              canvas=canvas, mask=mask, box=box, on_progress=lambda i, n: steps_seen.append(i),
+                              cancelled=lambda: len(steps_seen) >= 1)
+    result = generate_flux.FluxFillGenerator().generate(request)  # the registry's backend: no GPU, the CPU plan
+    image = result.image
+    assert result.info["plan"] == CPU_PLAN.id
     assert steps_seen == [1]  # it stopped after the first step when asked
     assert image.size == (48, 64)
 
@@ -92,14 +108,13 @@ def test_every_vram_plan_places_and_runs_on_a_gpu(tiny_flux, plan_id):
     """Each plan's placement code (offload hooks, fp8 layerwise casting, NF4) on a real GPU."""
     from dataclasses import replace
 
-    from studio.models.devices import BY_ID
+    from studio.models.generate_flux import BY_ID
 
     if BY_ID[plan_id].quantization == "nf4":
         pytest.importorskip("bitsandbytes", reason="NF4 plans need the quant extra")
     photo, truth = make_case("red-bottle-on-gradient")
     cut = Image.fromarray(np.dstack([photo, truth.astype(np.uint8) * 255]), "RGBA")
     plan = replace(BY_ID[plan_id], vae_tiling=True)
-    image, _ = generate_flux.generate(tiny_flux, plan, "cuda", load_scenes()["marble"], cut, "a bottle", 1, steps=2,
-                                      long_side=64, max_sequence_length=16)
+    image = flux_call(tiny_flux, plan, "cuda", cut, "a bottle", 1, steps=2)
     assert image.size == (48, 64)
     assert np.asarray(image).std() > 0

@@ -12,19 +12,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio import review
-from studio.cutout import stage_output
-from studio.ledger import Ledger
+from studio import secrets
+from studio.app import review
+from studio.app.context import open_store, run_jobs
+from studio.app.shoot import shoot_summary, submit_shoot
 from studio.models import generate_cloud as cloud
 from studio.pipeline import jobs
-from studio.services import open_store, run_jobs
-from studio.shoot import shoot_summary, submit_shoot
+from studio.pipeline.ledger import Ledger
+from studio.pipeline.queries import stage_output
 from tests.fake_bfl import KEY, cloud_shoot
 from tests.synth import make_case
 
 
 def _cloud_shoot(tmp_path, variants=1):
-    cloud.save_key("bfl", KEY)
+    secrets.save_key("bfl", KEY)
     return cloud_shoot(tmp_path, variants)
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 import json
 
 from studio import cli
+from studio.app.context import open_store
 from studio.pipeline import jobs
 from studio.pipeline.worker import Worker
-from studio.services import open_store
 from tests import engine_stages as es
 
 

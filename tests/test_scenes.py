@@ -10,7 +10,7 @@ from studio import cli
 from studio.imaging import masks
 from studio.imaging.compose import crop_to_alpha, eroded, paste_layer, place, resize_product
 from studio.imaging.preserve import preserve
-from studio.models.generate_classic import generate
+from studio.models.generate_classic import compose as generate
 from studio.prompting import ProductDescription, build_prompt
 from studio.scenes import SHIPPED_DIR, Placement, SceneError, load_file, load_scenes, user_dir
 

@@ -1,5 +1,5 @@
 """The lighter generator (SDXL inpainting) through the registry, the shared model
-owner and the whole shoot, with a tiny pipeline of the real classes (2 steps, CPU)."""
+holder and the whole shoot, with a tiny pipeline of the real classes (2 steps, CPU)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from PIL import Image
 
 pytest.importorskip("diffusers")
 
-from studio.cutout import stage_output  # noqa: E402
+from studio.app.context import open_store, run_jobs  # noqa: E402
+from studio.app.shoot import submit_shoot  # noqa: E402
 from studio.imaging.compose import Box, crop_to_alpha, eroded, paste_layer, resize_product  # noqa: E402
 from studio.models.devices import Card  # noqa: E402
 from studio.models.generate_sdxl import sdxl_plan  # noqa: E402
-from studio.models.owner import OWNER  # noqa: E402
+from studio.models.holder import HOLDER  # noqa: E402
 from studio.models.registry import locate  # noqa: E402
 from studio.pipeline import jobs  # noqa: E402
-from studio.services import open_store, run_jobs  # noqa: E402
-from studio.shoot import submit_shoot  # noqa: E402
+from studio.pipeline.queries import stage_output  # noqa: E402
 from tests.synth import make_case  # noqa: E402
 from tests.tiny_flux import build_tiny_sdxl_inpaint  # noqa: E402
 
@@ -41,7 +41,7 @@ def test_whole_shoot_with_sdxl_keeps_product_pixels(studio_home, tmp_path):
         run_jobs([job], timeout=600)
         j = jobs.get_job(store, job)
         assert j["status"] == "done", j["error"]
-        assert OWNER.key is not None and OWNER.key[1] == "sdxl"  # the owner holds exactly this one pipeline
+        assert HOLDER.big_key is not None and HOLDER.big_key[1] == "sdxl"  # the holder holds exactly this one pipeline
         gen = stage_output(store, job, "generate[0]")
         assert gen["seed"] == 9 and gen["image"].size == (48, 64)
         box = Box(**gen["box"])
@@ -52,5 +52,5 @@ def test_whole_shoot_with_sdxl_keeps_product_pixels(studio_home, tmp_path):
         expected = np.clip(layer[..., :3] * 255 + 0.5, 0, 255).astype(np.uint8)
         assert inner.sum() > 20 and np.array_equal(out[inner], expected[inner])
     finally:
-        OWNER.release()
-    assert OWNER.pipe is None
+        HOLDER.release()
+    assert HOLDER.big_key is None

@@ -10,11 +10,11 @@ import pytest
 from PIL import Image
 
 from studio import cli
-from studio.cutout import stage_output
+from studio.app.context import open_store, run_jobs, stages
+from studio.app.shoot import submit_shoot
 from studio.imaging.compose import Box, crop_to_alpha, eroded, paste_layer, resize_product
 from studio.pipeline import jobs
-from studio.services import open_store, registry, run_jobs
-from studio.shoot import submit_shoot
+from studio.pipeline.queries import stage_output
 from tests.synth import make_case
 
 
@@ -89,7 +89,7 @@ def test_shoot_job_preserves_product_pixels_and_replays_from_generate(tmp_path):
         assert before > 3 and after < before / 2 and after < 2.5
         exported = Image.open(io.BytesIO(stage_output(store, job, f"export[{i}]")["file"]))
         assert exported.size == (2048, 2048)
-    new = jobs.replay(store, registry(), job, "generate", {"seed": 10, "scene": "concrete"})
+    new = jobs.replay(store, stages(), job, "generate", {"seed": 10, "scene": "concrete"})
     run_jobs([new], timeout=300)
     assert jobs.get_job(store, new)["status"] == "done"
     reused = {r["key"] for r in store.query("SELECT key FROM stage_runs WHERE job_id = ? AND reused_from IS NOT NULL",

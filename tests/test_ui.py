@@ -90,8 +90,8 @@ def test_client_shoot_and_the_file_route(app, photo, studio_home):
     client.predict(2, api_name="/choose_variant")
     exported, report, _ = client.predict("amazon-main", 0.2, 0, 0, 0, 0, 0, api_name="/export")
     assert Image.open(exported).size == (2000, 2000) and "amazon-main" in report
-    from studio.history import list_jobs
-    from studio.services import open_store
+    from studio.app.context import open_store
+    from studio.app.history import list_jobs
 
     last = list_jobs(open_store(), limit=1)[0]
     from studio.pipeline.jobs import job_params
@@ -188,8 +188,8 @@ def test_browser_flow(app, photo, artifacts_dir):
         snap(page, "6-history")
         browser.close()
 
-    from studio.history import list_jobs
-    from studio.services import open_store
+    from studio.app.context import open_store
+    from studio.app.history import list_jobs
 
     recipes = [j["recipe"] for j in list_jobs(open_store())]
     assert recipes.count("shoot") == 2 and "cutout" in recipes  # the shoot, and the export's replay

@@ -13,11 +13,11 @@ import gradio as gr
 import pytest
 from PIL import Image
 
-from studio import workbench
+from studio.app.context import open_store
+from studio.app.cutout import submit_cutout
 from studio.config import load_settings
 from studio.pipeline import jobs
-from studio.services import open_store
-from studio.ui import tab_batch, tab_history, tab_models, tab_settings, tab_studio
+from studio.ui import tab_batch, tab_history, tab_models, tab_settings, tab_studio, workbench
 from studio.ui.views import set_active
 from tests.synth import CASES, make_case
 
@@ -33,7 +33,7 @@ def _photo(folder: Path, name: str, seed: int = 0) -> Path:
 def test_history_open_replay_delete(tmp_path):
     store = open_store()
     cut = workbench.cut_out(_photo(tmp_path, "mug.jpg"), "classic")
-    shot = workbench.shoot(store, cut["job"], scene="marble", variants=1)
+    shot = workbench.make_variants(store, cut["job"], scene="marble", variants=1)
     rows, thumbs, queue, picker = tab_history.on_list("all")
     ids = [r[0] for r in rows]
     assert shot["job"] in ids and cut["job"] in ids and len(thumbs) >= 2
@@ -90,9 +90,9 @@ def test_batch_tab_runs_to_a_zip(tmp_path, studio_home):
 
 
 def test_models_tab_lists_and_removes(tmp_path):
-    from studio.models.registry import SPECS
+    from studio.models.registry import specs
 
-    spec = SPECS["clip-vit-b-32"]
+    spec = specs()["clip-vit-b-32"]
     folder = load_settings().models_path() / spec.repo_id.replace("/", "--")
     folder.mkdir(parents=True)
     for f in spec.files:
@@ -130,7 +130,7 @@ def test_settings_store_the_key_owner_only_and_show_it_masked():
 
 def test_cancel_stops_the_running_job(tmp_path):
     store = open_store()
-    job = workbench.submit_cutout(store, _photo(tmp_path, "a.jpg"))
+    job = submit_cutout(store, _photo(tmp_path, "a.jpg"))
     set_active("local", job)
     assert job in tab_studio.on_cancel(None)
     assert jobs.get_job(store, job)["status"] == "cancelled"

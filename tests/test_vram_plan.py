@@ -5,7 +5,18 @@ import json
 import pytest
 
 from studio import cli
-from studio.models.devices import CPU_PLAN, Card, PlanMemory, choose_plan, tighter
+from studio.models.devices import CPU_PLAN, Card, PlanMemory
+from studio.models.devices import choose_plan as choose_any_plan
+from studio.models.devices import tighter as tighter_of
+from studio.models.generate_flux import PLANS
+
+
+def choose_plan(card, canvas_px=1024 * 1024, exclude=None):
+    return choose_any_plan(card, PLANS, canvas_px, exclude)
+
+
+def tighter(plan):
+    return tighter_of(plan, PLANS)
 
 
 def card(gb: float, cap=(8, 9), name=None) -> Card:
@@ -44,13 +55,13 @@ def test_large_canvas_needs_more_and_tiles_the_vae():
 def test_oom_falls_back_and_is_remembered_per_card(tmp_path):
     mem = PlanMemory(tmp_path / "plans.json")
     c = card(24, name="RTX 4090")
-    plan = mem.plan_for(c)
+    plan = mem.plan_for(c, PLANS)
     assert plan.id == "fp8-model-offload"
-    nxt = mem.remember_oom(c, plan)
+    nxt = mem.remember_oom(c, plan, PLANS)
     assert nxt.id == "nf4-model-offload" == tighter(plan).id
     # a new session on the same card starts on the tighter plan; another card is unaffected
-    assert PlanMemory(tmp_path / "plans.json").plan_for(c).id == "nf4-model-offload"
-    assert mem.plan_for(card(24, name="RTX 3090")).id == "fp8-model-offload"
+    assert PlanMemory(tmp_path / "plans.json").plan_for(c, PLANS).id == "nf4-model-offload"
+    assert mem.plan_for(card(24, name="RTX 3090"), PLANS).id == "fp8-model-offload"
     assert json.loads((tmp_path / "plans.json").read_text()) == {"RTX 4090": ["fp8-model-offload"]}
     last = choose_plan(c, exclude={"bf16-resident", "bf16-model-offload", "fp8-model-offload", "nf4-model-offload",
                                    "nf4-group-offload"})

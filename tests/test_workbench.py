@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio import workbench
-from studio.history import job_detail, list_jobs
-from studio.services import open_store
+from studio.app import touchup
+from studio.app.context import open_store
+from studio.app.history import job_detail, list_jobs
+from studio.app.shoot import WORK_SIDE, finish_variant
+from studio.ui import workbench
 from tests.synth import make_case
 
 
@@ -31,14 +33,14 @@ def test_touch_up_edits_reach_the_shoot(photo):
     # paint a block into the matte far from the product: the shoot must carry it
     add = np.zeros(before.shape, np.float32)
     add[10:60, 10:60] = 1.0
-    touched = workbench.touch_up(store, cut["job"], add=add)
+    touched = touchup.touch_up(store, cut["job"], add=add)
     assert touched["edits"] == 1 and touched["alpha"][10:60, 10:60].min() > 0.99
     assert before[10:60, 10:60].max() < 0.5
-    grown = workbench.touch_up(store, cut["job"], grow_px=4)
+    grown = touchup.touch_up(store, cut["job"], grow_px=4)
     assert grown["edits"] == 2 and grown["alpha"].sum() > touched["alpha"].sum()
     assert workbench.undo(store, cut["job"])["edits"] == 1
 
-    res = workbench.shoot(store, cut["job"], scene="light-grey-seamless", variants=2)
+    res = workbench.make_variants(store, cut["job"], scene="light-grey-seamless", variants=2)
     detail = job_detail(store, res["job"])
     stages = {s["key"]: s for s in detail["stages"]}
     # the shoot took the cut-out job's segmentation instead of running it again
@@ -57,7 +59,7 @@ def test_touch_up_edits_reach_the_shoot(photo):
 def test_choose_colour_and_export(photo):
     store = open_store()
     cut = workbench.cut_out(photo, "classic")
-    res = workbench.shoot(store, cut["job"], scene="white-marketplace", variants=2)
+    res = workbench.make_variants(store, cut["job"], scene="white-marketplace", variants=2)
     other = 1 - res["chosen"]
     brighter = workbench.preview_color(res["shots"][0]["image"], {"exposure": 1.0})
     plain = workbench.preview_color(res["shots"][0]["image"], {})
@@ -66,7 +68,7 @@ def test_choose_colour_and_export(photo):
     unsaturated = p.max(axis=2) < 230
     assert unsaturated.mean() > 0.05 and b[unsaturated].mean() > p[unsaturated].mean() + 25
 
-    out = workbench.export_choice(store, res["job"], other, adjustments={"exposure": 0.3}, preset="amazon-main")
+    out = finish_variant(store, res["job"], other, adjustments={"exposure": 0.3}, preset="amazon-main")
     data = open(out["path"], "rb").read()
     img = Image.open(io.BytesIO(data))
     assert img.format == "JPEG" and max(img.size) >= 1600
@@ -87,12 +89,12 @@ def test_a_big_photo_is_cut_out_at_the_shoots_working_size(tmp_path):
     path = tmp_path / "big.jpg"
     Image.fromarray(img).save(path, quality=90)
     cut = workbench.cut_out(path, "classic")
-    assert cut["image"].size == (workbench.WORK_SIDE, 1440) and cut["alpha"].shape == (1440, workbench.WORK_SIDE)
+    assert cut["image"].size == (WORK_SIDE, 1440) and cut["alpha"].shape == (1440, WORK_SIDE)
     assert any("worked at" in n for n in stage_notes(cut["job"]))
 
 
 def stage_notes(job_id: str) -> list[str]:
-    from studio.cutout import stage_output
+    from studio.pipeline.queries import stage_output
 
     return stage_output(open_store(), job_id, "ingest")["notes"]
 
@@ -101,4 +103,4 @@ def test_a_failed_step_reads_as_a_message(photo):
     store = open_store()
     cut = workbench.cut_out(photo, "classic")
     with pytest.raises(ValueError, match="unknown scene|no scene"):
-        workbench.shoot(store, cut["job"], scene="no-such-scene", variants=1)
+        workbench.make_variants(store, cut["job"], scene="no-such-scene", variants=1)

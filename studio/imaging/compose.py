@@ -118,3 +118,14 @@ def eroded(alpha: np.ndarray, px: int) -> np.ndarray:
     if px <= 0:
         return solid.astype(bool)
     return cv2.erode(solid, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))).astype(bool)
+
+
+def placed_layer(cutout: Image.Image, box: dict | Box, shape: tuple[int, int],
+                 win: tuple[slice, slice] | None = None) -> np.ndarray:
+    """The original cut-out on a variant's canvas (of `shape`) where the generator was
+    asked to put it, as float RGBA; with `win`, only that window of the canvas."""
+    b = box if isinstance(box, Box) else Box(**box)
+    if win is None:
+        return paste_layer(shape, resize_product(crop_to_alpha(cutout), b), b)
+    shape = (win[0].stop - win[0].start, win[1].stop - win[1].start)
+    return paste_layer(shape, resize_product(crop_to_alpha(cutout), b), b.within(win))

@@ -1,13 +1,53 @@
-"""The small protocols every backend implements."""
+"""The small protocols every backend implements, and the facts each one carries.
+
+A backend is one file in `studio/models/` with one class, listed once in the
+registry (`studio/models/registry.py`). Segmenters cut a product out of a photo;
+generators make a scene around a placed product. Heavy libraries (torch, diffusers,
+transformers, open_clip) are imported inside the backend's methods, never at the top.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
 from PIL import Image
 
+if TYPE_CHECKING:
+    from studio.imaging.compose import Box
+    from studio.models.devices import Card, Plan
+    from studio.scenes import Scene
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend can't run here (weights missing, no key, a package absent); the
+    message says what to do."""
+
+
+class OutOfVram(RuntimeError):
+    """A local model ran out of GPU memory; `next_plan` is the tighter plan to retry on."""
+
+    def __init__(self, message: str, next_plan: str | None):
+        super().__init__(message)
+        self.next_plan = next_plan
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Weights a backend needs: where they come from, which files make them whole,
+    their size and their licence."""
+
+    id: str
+    repo_id: str
+    kind: str  # "segment" | "generate" | "score"
+    files: tuple[str, ...]  # must all be present for the model to count as installed
+    size_gb: float
+    licence: str
+
+
+# -- segmenters ------------------------------------------------------------------
 
 @dataclass
 class Segmentation:
@@ -21,3 +61,80 @@ class Segmenter(Protocol):
     name: str
 
     def segment(self, image: Image.Image) -> Segmentation: ...
+
+
+# -- generators ------------------------------------------------------------------
+
+@dataclass
+class GenerateRequest:
+    """One variant to generate. `canvas`/`mask`/`box` are filled for backends that
+    inpaint (`Generator.canvas_multiple` set): the product placed on the scene's canvas,
+    and the mask of what to paint (255) and keep (0)."""
+
+    scene: Scene
+    cutout: Image.Image  # RGBA, the product (cropped or the full photo)
+    prompt: str = ""
+    negative_prompt: str = ""
+    seed: int = 0
+    steps: int | None = None  # None: the backend's default
+    guidance: float | None = None
+    strength: float = 0.99
+    plan: str | None = None  # a VRAM plan id to use; None fits one to the card
+    long_side: int | None = None  # canvas long side in px (None: the scene's size)
+    rim_px: int = 3  # how far into the product the model may repaint (to blend it in)
+    max_sequence_length: int = 512
+    canvas: Image.Image | None = None
+    mask: Image.Image | None = None
+    box: Box | None = None
+    on_progress: Callable[[int, int], None] | None = None  # (step, steps)
+    cancelled: Callable[[], bool] | None = None
+    time_left_s: float | None = None  # what is left of the variant's time limit (all attempts together)
+    on_billed: Callable[[], None] | None = None  # a paid backend calls it once the provider has billed the image
+
+
+@dataclass
+class Generated:
+    image: Image.Image  # RGB, the scene with the product in it, at the canvas size
+    box: Box  # where the product was placed
+    info: dict = field(default_factory=dict)  # recorded with the variant: plan, steps, light, ...
+
+
+class Generator:
+    """The generator protocol, with its defaults: a backend subclasses it, sets the
+    facts it differs in and implements `generate`."""
+
+    device: ClassVar[str] = "cpu"  # where its stage runs: "cpu", "gpu" or "network"
+    weights: ClassVar[ModelSpec | None] = None  # what it needs installed (None: nothing)
+    reads_prompt: ClassVar[bool] = True  # False: it starts without waiting for describe/prompt
+    takes_negative: ClassVar[bool] = False
+    canvas_multiple: ClassVar[int | None] = None  # inpainting: canvas sides are multiples of this
+    max_attempts: ClassVar[int] = 1  # tries per variant (out-of-memory and fallbacks use them)
+    backoff_s: ClassVar[float] = 0.0
+    time_limit_s: ClassVar[float | None] = None  # per variant, all attempts together (None: no limit)
+    local_gpu: ClassVar[bool] = False  # a model on this machine's GPU (what `auto` and fallbacks look for)
+    prefer_below_gb: ClassVar[float | None] = None  # `auto` prefers it on cards smaller than this
+    title: ClassVar[str] = ""
+
+    def unavailable(self) -> str | None:
+        """Why it can't run here (with what to do), or None when it can."""
+        from studio.models.registry import locate
+
+        if self.weights is not None and locate(self.weights) is None:
+            return (f"{self.title or self.weights.id} is not installed "
+                    f"(studio models download {self.weights.id})")
+        return None
+
+    def plan(self, card: Card | None, canvas_px: int, forced: str | None = None) -> Plan | None:
+        """The VRAM plan it would use on this card (None: it has no plans)."""
+        return None
+
+    def plans(self) -> tuple[Plan, ...]:
+        """Every plan it knows, roomiest first (for the Models tab)."""
+        return ()
+
+    def price(self, params: dict) -> float:
+        """Money one image costs (0 for local backends)."""
+        return 0.0
+
+    def generate(self, request: GenerateRequest) -> Generated:
+        raise NotImplementedError

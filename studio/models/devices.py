@@ -43,29 +43,14 @@ class Plan:
     offload: str | None  # None | "model" | "group" | "sequential"
     text_encoders: str  # "gpu" (resident) | "offloaded" (moved off the GPU between prompts)
     vae_tiling: bool
-    min_vram_gb: float  # for FLUX.1 Fill [dev] at 1024²
+    min_vram_gb: float  # what the backend's model needs at 1024²
     note: str
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-# FLUX.1 Fill [dev]: a 12B transformer (23.8 GB in bf16), T5-XXL (9.5 GB), CLIP-L and the VAE.
-PLANS: tuple[Plan, ...] = (
-    Plan("bf16-resident", "bf16", None, None, "gpu", False, 34.0, "everything on the GPU in bf16: fastest"),
-    Plan("bf16-model-offload", "bf16", None, "model", "offloaded", False, 26.0,
-         "bf16; each model moves to the GPU only while it runs"),
-    Plan("fp8-model-offload", "bf16", "fp8-layerwise", "model", "offloaded", True, 15.0,
-         "transformer weights stored in fp8 (computed in bf16), models offloaded between uses"),
-    Plan("nf4-model-offload", "bf16", "nf4", "model", "offloaded", True, 10.0,
-         "transformer quantized to 4-bit NF4 (bitsandbytes), models offloaded between uses"),
-    Plan("nf4-group-offload", "bf16", "nf4", "group", "offloaded", True, 6.0,
-         "4-bit transformer streamed to the GPU in groups of layers: fits 8 GB cards, slower"),
-    Plan("sequential-offload", "bf16", "nf4", "sequential", "offloaded", True, 3.0,
-         "layer by layer from system memory: the last resort, very slow"),
-)
 CPU_PLAN = Plan("cpu", "fp32", None, None, "gpu", True, 0.0, "no CUDA GPU: runs on the CPU (minutes per step)")
-BY_ID = {p.id: p for p in (*PLANS, CPU_PLAN)}
 
 
 def detect_card() -> Card | None:
@@ -81,8 +66,10 @@ def detect_card() -> Card | None:
     return Card(props.name, total / 1024**3, free / 1024**3, (props.major, props.minor))
 
 
-def choose_plan(card: Card | None, canvas_px: int = 1024 * 1024, exclude: set[str] | None = None) -> Plan:
-    """The roomiest plan that fits `card`, skipping those in `exclude` (known to OOM)."""
+def choose_plan(card: Card | None, plans: tuple[Plan, ...], canvas_px: int = 1024 * 1024,
+                exclude: set[str] | None = None) -> Plan:
+    """The roomiest of a backend's `plans` that fits `card`, skipping those in
+    `exclude` (known to OOM)."""
     if card is None:
         return CPU_PLAN
     exclude = exclude or set()
@@ -90,23 +77,23 @@ def choose_plan(card: Card | None, canvas_px: int = 1024 * 1024, exclude: set[st
     # larger canvases need more activation memory; 1 GB per extra megapixel is a fair rule
     usable -= max(0.0, canvas_px / 1e6 - 1.05)
     precision = "bf16" if card.capability >= (8, 0) else "fp16"  # bf16 needs Ampere or newer
-    for plan in PLANS:
+    for plan in plans:
         if plan.id in exclude or plan.min_vram_gb > usable:
             continue
         tiling = plan.vae_tiling or canvas_px > 1.6e6
         return Plan(plan.id, precision, plan.quantization, plan.offload, plan.text_encoders, tiling,
                     plan.min_vram_gb, plan.note)
-    last = PLANS[-1]
+    last = plans[-1]
     return Plan(last.id, precision, last.quantization, last.offload, last.text_encoders, True, last.min_vram_gb,
                 last.note + " (this card is below its minimum; expect out-of-memory)")
 
 
-def tighter(plan: Plan) -> Plan | None:
-    """The next tighter plan, for a retry after CUDA ran out of memory."""
-    ids = [p.id for p in PLANS]
+def tighter(plan: Plan, plans: tuple[Plan, ...]) -> Plan | None:
+    """The next tighter of `plans`, for a retry after CUDA ran out of memory."""
+    ids = [p.id for p in plans]
     if plan.id not in ids or ids.index(plan.id) == len(ids) - 1:
         return None
-    return PLANS[ids.index(plan.id) + 1]
+    return plans[ids.index(plan.id) + 1]
 
 
 class PlanMemory:
@@ -128,11 +115,11 @@ class PlanMemory:
     def failed(self, card: Card) -> set[str]:
         return set(self._read().get(card.name, []))
 
-    def remember_oom(self, card: Card, plan: Plan) -> Plan | None:
+    def remember_oom(self, card: Card, plan: Plan, plans: tuple[Plan, ...]) -> Plan | None:
         data = self._read()
         data[card.name] = sorted(set(data.get(card.name, [])) | {plan.id})
         self.path.write_text(json.dumps(data, indent=2))
-        return tighter(plan)
+        return tighter(plan, plans)
 
-    def plan_for(self, card: Card | None, canvas_px: int = 1024 * 1024) -> Plan:
-        return choose_plan(card, canvas_px, self.failed(card) if card else set())
+    def plan_for(self, card: Card | None, plans: tuple[Plan, ...], canvas_px: int = 1024 * 1024) -> Plan:
+        return choose_plan(card, plans, canvas_px, self.failed(card) if card else set())

@@ -18,11 +18,12 @@ import numpy as np
 from PIL import Image
 
 from studio.imaging.compose import Box, crop_to_alpha, hex_rgb, over, paste_layer, place, resize_product, window
+from studio.models.base import Generated, GenerateRequest, Generator
 from studio.scenes import Scene
 
 
 @dataclass
-class Generated:
+class Composition:
     image: Image.Image  # RGB, the scene with the product in it
     box: Box  # where the product was placed
     seed: int
@@ -238,7 +239,7 @@ def _reflect(scene: Scene, bg: np.ndarray, product: np.ndarray, box: Box) -> Non
     bg[win] = over(bg[win], rf, ra)
 
 
-def generate(scene: Scene, cutout: Image.Image, seed: int, long_side: int | None = None) -> Generated:
+def compose(scene: Scene, cutout: Image.Image, seed: int, long_side: int | None = None) -> Composition:
     """One variant: the scene built around the cut-out (RGBA, decontaminated)."""
     rng = np.random.default_rng(seed)
     W, H = scene.canvas_size(long_side)
@@ -268,4 +269,15 @@ def generate(scene: Scene, cutout: Image.Image, seed: int, long_side: int | None
     # scaled, rounded and clipped to 8 bits in one pass
     grade = hex_rgb(scene.classic.grade) * 255
     out8 = cv2.multiply(img, (float(grade[0]), float(grade[1]), float(grade[2]), 0.0), dtype=cv2.CV_8U)
-    return Generated(Image.fromarray(out8, "RGB"), box, seed, round(light, 2))
+    return Composition(Image.fromarray(out8, "RGB"), box, seed, round(light, 2))
+
+
+class ClassicGenerator(Generator):
+    """The embedded default: no weights, no prompt, the CPU."""
+
+    title = "classic compositor"
+    reads_prompt = False  # it starts as soon as the cut-out is ready
+
+    def generate(self, request: GenerateRequest) -> Generated:
+        c = compose(request.scene, request.cutout, request.seed, request.long_side)
+        return Generated(c.image, c.box, {"light_direction": c.light_direction})

@@ -5,25 +5,44 @@ everything but the (slightly eroded) product, so the model paints the scene arou
 it; the preserve stage then puts the original pixels back. Placement on the GPU
 follows the VRAM plan (precision, quantization, offload, VAE tiling).
 
-The pipeline is held by the process-wide owner (`studio.models.owner`), so no two
-big models are ever on the GPU together.
+The pipeline is kept by the model holder (`studio.models.holder`), so no two big
+models are ever on the GPU together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from PIL import Image
-
-from studio.imaging.compose import Box
-from studio.models.devices import Plan
-from studio.models.inpaint_common import fill_canvas, step_callback
-from studio.models.owner import OWNER
-from studio.scenes import Scene
+from studio.models.base import BackendUnavailable, Generated, GenerateRequest, Generator, ModelSpec, OutOfVram
+from studio.models.devices import CPU_PLAN, Card, Plan, PlanMemory
+from studio.models.holder import HOLDER
+from studio.models.inpaint_common import step_callback
 
 DEFAULT_STEPS = 28
 DEFAULT_GUIDANCE = 30.0
+
+WEIGHTS = ModelSpec(
+    "flux-fill-dev", "black-forest-labs/FLUX.1-Fill-dev", "generate",
+    ("model_index.json", "transformer/config.json", "vae/config.json", "text_encoder/config.json",
+     "text_encoder_2/config.json", "tokenizer/tokenizer_config.json", "tokenizer_2/tokenizer_config.json",
+     "scheduler/scheduler_config.json"), 57.9,
+    "FLUX.1 [dev] Non-Commercial License (outputs may be used commercially; accept it on the model page)")
+
+# FLUX.1 Fill [dev]: a 12B transformer (23.8 GB in bf16), T5-XXL (9.5 GB), CLIP-L and the VAE.
+PLANS: tuple[Plan, ...] = (
+    Plan("bf16-resident", "bf16", None, None, "gpu", False, 34.0, "everything on the GPU in bf16: fastest"),
+    Plan("bf16-model-offload", "bf16", None, "model", "offloaded", False, 26.0,
+         "bf16; each model moves to the GPU only while it runs"),
+    Plan("fp8-model-offload", "bf16", "fp8-layerwise", "model", "offloaded", True, 15.0,
+         "transformer weights stored in fp8 (computed in bf16), models offloaded between uses"),
+    Plan("nf4-model-offload", "bf16", "nf4", "model", "offloaded", True, 10.0,
+         "transformer quantized to 4-bit NF4 (bitsandbytes), models offloaded between uses"),
+    Plan("nf4-group-offload", "bf16", "nf4", "group", "offloaded", True, 6.0,
+         "4-bit transformer streamed to the GPU in groups of layers: fits 8 GB cards, slower"),
+    Plan("sequential-offload", "bf16", "nf4", "sequential", "offloaded", True, 3.0,
+         "layer by layer from system memory: the last resort, very slow"),
+)
+BY_ID = {p.id: p for p in (*PLANS, CPU_PLAN)}
 
 
 def _dtype(plan: Plan, device: str):
@@ -68,19 +87,54 @@ def load_pipeline(path: Path, plan: Plan, device: str):
     return pipe
 
 
-
-
-def generate(path: Path, plan: Plan, device: str, scene: Scene, cutout: Image.Image, prompt: str, seed: int, *,
-             steps: int = DEFAULT_STEPS, guidance: float = DEFAULT_GUIDANCE, long_side: int | None = None,
-             max_sequence_length: int = 512, on_step: Callable[[int, int], None] | None = None,
-             cancelled: Callable[[], bool] | None = None, rim_px: int = 3) -> tuple[Image.Image, Box]:
+def run_pipeline(pipe, request: GenerateRequest, steps: int, guidance: float):
     import torch
 
-    canvas, mask, box = fill_canvas(scene, cutout, long_side, erode_px=rim_px)
-    with OWNER.lock:
-        pipe = OWNER.get((str(path), "flux", plan.id, plan.precision, device), lambda: load_pipeline(path, plan, device))
+    canvas = request.canvas
+    return pipe(prompt=request.prompt, image=canvas, mask_image=request.mask, height=canvas.height,
+                width=canvas.width, guidance_scale=guidance, num_inference_steps=steps,
+                max_sequence_length=request.max_sequence_length,
+                generator=torch.Generator("cpu").manual_seed(request.seed),
+                callback_on_step_end=step_callback(steps, request.on_progress, request.cancelled)).images[0]
 
-        out = pipe(prompt=prompt, image=canvas, mask_image=mask, height=canvas.height, width=canvas.width,
-                   guidance_scale=guidance, num_inference_steps=steps, max_sequence_length=max_sequence_length,
-                   generator=torch.Generator("cpu").manual_seed(seed), callback_on_step_end=step_callback(steps, on_step, cancelled))
-    return out.images[0].convert("RGB").resize(canvas.size), box
+
+class FluxFillGenerator(Generator):
+    title = "FLUX.1 Fill [dev]"
+    device = "gpu"
+    weights = WEIGHTS
+    canvas_multiple = 16  # 8× VAE, then 2×2 patches
+    max_attempts = 4  # each out-of-memory moves to the next tighter plan
+    local_gpu = True
+
+    def plans(self) -> tuple[Plan, ...]:
+        return PLANS
+
+    def plan(self, card: Card | None, canvas_px: int, forced: str | None = None) -> Plan:
+        if forced:
+            return BY_ID[forced]
+        return PlanMemory().plan_for(card, PLANS, canvas_px)
+
+    def generate(self, request: GenerateRequest) -> Generated:
+        import torch
+
+        from studio.models.devices import detect_card
+        from studio.models.registry import locate
+
+        path = locate(WEIGHTS)
+        if path is None:
+            raise BackendUnavailable(self.unavailable())
+        card = detect_card()
+        canvas = request.canvas
+        plan = self.plan(card, canvas.width * canvas.height, request.plan)
+        device = "cuda" if card else "cpu"
+        steps = int(request.steps or DEFAULT_STEPS)
+        try:
+            with HOLDER.lock:
+                pipe = HOLDER.get((str(path), "flux", plan.id, plan.precision, device),
+                                  lambda: load_pipeline(path, plan, device), big=True)
+                image = run_pipeline(pipe, request, steps, float(request.guidance or DEFAULT_GUIDANCE))
+        except torch.cuda.OutOfMemoryError as exc:
+            HOLDER.release()
+            nxt = PlanMemory().remember_oom(card, plan, PLANS) if card else None
+            raise OutOfVram(f"out of GPU memory on plan {plan.id}", nxt.id if nxt else None) from exc
+        return Generated(image.convert("RGB").resize(canvas.size), request.box, {"plan": plan.id, "steps": steps})

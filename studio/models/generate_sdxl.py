@@ -5,19 +5,20 @@ stage puts the original pixels back."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from PIL import Image
-
-from studio.imaging.compose import Box
+from studio.models.base import BackendUnavailable, Generated, GenerateRequest, Generator, ModelSpec
 from studio.models.devices import Card, Plan
-from studio.models.inpaint_common import fill_canvas, step_callback
-from studio.models.owner import OWNER
-from studio.scenes import Scene
+from studio.models.holder import HOLDER
+from studio.models.inpaint_common import step_callback
 
 DEFAULT_STEPS = 30
 DEFAULT_GUIDANCE = 7.5
+
+WEIGHTS = ModelSpec(
+    "sdxl-inpaint", "diffusers/stable-diffusion-xl-1.0-inpainting-0.1", "generate",
+    ("model_index.json", "unet/config.json", "vae/config.json", "text_encoder/config.json",
+     "text_encoder_2/config.json", "scheduler/scheduler_config.json"), 13.9, "CreativeML Open RAIL++-M")
 
 
 def sdxl_plan(card: Card | None) -> Plan:
@@ -46,18 +47,43 @@ def load_pipeline(path: Path, plan: Plan, device: str):
     return pipe
 
 
-def generate(path: Path, plan: Plan, device: str, scene: Scene, cutout: Image.Image, prompt: str, negative: str,
-             seed: int, *, steps: int = DEFAULT_STEPS, guidance: float = DEFAULT_GUIDANCE, long_side: int | None = None,
-             on_step: Callable[[int, int], None] | None = None,
-             cancelled: Callable[[], bool] | None = None, rim_px: int = 3) -> tuple[Image.Image, Box]:
-    import torch
+class SDXLInpaintGenerator(Generator):
+    title = "SDXL inpainting"
+    device = "gpu"
+    weights = WEIGHTS
+    takes_negative = True
+    canvas_multiple = 8
+    max_attempts = 2
+    local_gpu = True
+    prefer_below_gb = 12.0  # under 12 GB FLUX only runs streamed from system memory: this is the better choice
 
-    canvas, mask, box = fill_canvas(scene, cutout, long_side, erode_px=rim_px, multiple=8)
-    with OWNER.lock:
-        pipe = OWNER.get((str(path), "sdxl", plan.id, plan.precision, device), lambda: load_pipeline(path, plan, device))
+    def plan(self, card: Card | None, canvas_px: int, forced: str | None = None) -> Plan:
+        return sdxl_plan(card)
 
-        out = pipe(prompt=prompt, negative_prompt=negative, image=canvas, mask_image=mask, height=canvas.height,
-                   width=canvas.width, strength=0.99, num_inference_steps=steps, guidance_scale=guidance,
-                   generator=torch.Generator("cpu").manual_seed(seed),
-                   callback_on_step_end=step_callback(steps, on_step, cancelled))
-    return out.images[0].convert("RGB").resize(canvas.size), box
+    def plans(self) -> tuple[Plan, ...]:
+        return (sdxl_plan(Card("", 24, 24, (8, 0))), sdxl_plan(Card("", 8, 8, (8, 0))))
+
+    def generate(self, request: GenerateRequest) -> Generated:
+        import torch
+
+        from studio.models.devices import detect_card
+        from studio.models.registry import locate
+
+        path = locate(WEIGHTS)
+        if path is None:
+            raise BackendUnavailable(self.unavailable())
+        card = detect_card()
+        plan = sdxl_plan(card)
+        device = "cuda" if card else "cpu"
+        steps = int(request.steps or DEFAULT_STEPS)
+        canvas = request.canvas
+        with HOLDER.lock:
+            pipe = HOLDER.get((str(path), "sdxl", plan.id, plan.precision, device),
+                              lambda: load_pipeline(path, plan, device), big=True)
+            out = pipe(prompt=request.prompt, negative_prompt=request.negative_prompt, image=canvas,
+                       mask_image=request.mask, height=canvas.height, width=canvas.width, strength=request.strength,
+                       num_inference_steps=steps, guidance_scale=float(request.guidance or DEFAULT_GUIDANCE),
+                       generator=torch.Generator("cpu").manual_seed(request.seed),
+                       callback_on_step_end=step_callback(steps, request.on_progress, request.cancelled))
+        return Generated(out.images[0].convert("RGB").resize(canvas.size), request.box,
+                         {"plan": plan.id, "steps": steps})

@@ -1,51 +1,78 @@
-"""What models exist, where their weights live, and which backend to use.
+"""Every backend Studio has, listed once; where their weights live; which one to use.
+
+A backend is a class in its own file; the tables below name it by import path, so
+listing the engines (`studio --help`, the UI's dropdown) imports none of them, and a
+backend's own module is imported only when it is used. Adding a model is one file
+plus one line here.
 
 Weights are found in the models dir (`<models>/<owner>--<name>/` or `<models>/<name>/`)
 or in the Hugging Face cache exactly as huggingface_hub leaves it (HF_HOME and
-HF_HUB_CACHE are honoured). Nothing here downloads: finding uses local files only.
+HF_HUB_CACHE are honoured). Nothing here downloads but `download`.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from studio.config import load_settings
+from studio.models.base import BackendUnavailable, Generator, ModelSpec
 
-
-@dataclass(frozen=True)
-class ModelSpec:
-    id: str
-    repo_id: str
-    kind: str  # "segment" | "generate" | "score"
-    files: tuple[str, ...]  # must all be present for the model to count as installed
-    size_gb: float
-    licence: str
-
-
-SPECS: dict[str, ModelSpec] = {
-    s.id: s
-    for s in [
-        ModelSpec("rmbg-2.0", "briaai/RMBG-2.0", "segment", ("config.json", "model.safetensors"), 0.9,
-                  "CC BY-NC 4.0 (non-commercial; BRIA offers a commercial licence)"),
-        ModelSpec("flux-fill-dev", "black-forest-labs/FLUX.1-Fill-dev", "generate",
-                  ("model_index.json", "transformer/config.json", "vae/config.json", "text_encoder/config.json",
-                   "text_encoder_2/config.json", "tokenizer/tokenizer_config.json", "tokenizer_2/tokenizer_config.json",
-                   "scheduler/scheduler_config.json"), 57.9,
-                  "FLUX.1 [dev] Non-Commercial License (outputs may be used commercially; accept it on the model page)"),
-        # Lighter: SDXL inpainting, ~7 GB in fp16, for 8-12 GB cards.
-        ModelSpec("sdxl-inpaint", "diffusers/stable-diffusion-xl-1.0-inpainting-0.1", "generate",
-                  ("model_index.json", "unet/config.json", "vae/config.json", "text_encoder/config.json",
-                   "text_encoder_2/config.json", "scheduler/scheduler_config.json"), 13.9,
-                  "CreativeML Open RAIL++-M"),
-        # CLIP for scoring and describing (open_clip layout); the small one is the default
-        ModelSpec("clip-vit-b-32", "laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "score",
-                  ("open_clip_config.json", "open_clip_model.safetensors"), 0.6, "MIT"),
-        ModelSpec("clip-vit-l-14", "laion/CLIP-ViT-L-14-laion2B-s32B-b82K", "score",
-                  ("open_clip_config.json", "open_clip_model.safetensors"), 1.7, "MIT"),
-    ]
+# engine id → generator class; the order is `auto`'s order of preference among local models
+GENERATORS: dict[str, str] = {
+    "classic": "studio.models.generate_classic:ClassicGenerator",
+    "flux": "studio.models.generate_flux:FluxFillGenerator",
+    "sdxl": "studio.models.generate_sdxl:SDXLInpaintGenerator",
+    "cloud": "studio.models.generate_cloud:BFLCloudGenerator",
 }
+# segmenter id → class (`auto` is resolved by `pick_segmenter`)
+SEGMENTERS: dict[str, str] = {
+    "classic": "studio.models.segment_classic:ClassicSegmenter",
+    "rmbg": "studio.models.segment_rmbg:RMBGSegmenter",
+}
+# modules whose WEIGHTS / CLIP_WEIGHTS list what else can be installed (scorers)
+SCORERS: tuple[str, ...] = ("studio.models.score_clip",)
+
+
+def _load(path: str):
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def generator(engine: str) -> Generator:
+    """An instance of the generator behind `engine`."""
+    if engine not in GENERATORS:
+        raise ValueError(f"engine {engine!r} is not available; use {', '.join(GENERATORS)}")
+    return _load(GENERATORS[engine])()
+
+
+def engines() -> list[str]:
+    return list(GENERATORS)
+
+
+def specs() -> dict[str, ModelSpec]:
+    """Every model that can be installed, by id (what `studio models` lists)."""
+    out: dict[str, ModelSpec] = {}
+    for path in SEGMENTERS.values():
+        if (w := getattr(_load(path), "weights", None)) is not None:
+            out[w.id] = w
+    for path in GENERATORS.values():
+        if (w := _load(path).weights) is not None:
+            out[w.id] = w
+    for module in SCORERS:
+        for w in importlib.import_module(module).WEIGHTS:
+            out[w.id] = w
+    return out
+
+
+def _spec(spec: ModelSpec | str) -> ModelSpec:
+    if isinstance(spec, ModelSpec):
+        return spec
+    known = specs()
+    if spec not in known:
+        raise KeyError(f"unknown model {spec!r}; known: {', '.join(known)}")
+    return known[spec]
 
 
 def _candidates(spec: ModelSpec, models_dir: Path) -> list[Path]:
@@ -59,7 +86,7 @@ def _complete(path: Path, spec: ModelSpec) -> bool:
 
 def locate(spec: ModelSpec | str, models_dir: Path | None = None) -> Path | None:
     """The folder holding the model's files, or None when it is not installed."""
-    spec = SPECS[spec] if isinstance(spec, str) else spec
+    spec = _spec(spec)
     models_dir = models_dir or load_settings().models_path()
     for path in _candidates(spec, models_dir):
         if path.is_dir() and _complete(path, spec):
@@ -79,7 +106,7 @@ def locate(spec: ModelSpec | str, models_dir: Path | None = None) -> Path | None
 def model_table(models_dir: Path | None = None) -> list[dict]:
     """Every registry entry with where it is installed (or that it is missing)."""
     rows = []
-    for spec in SPECS.values():
+    for spec in specs().values():
         path = locate(spec, models_dir)
         rows.append({"id": spec.id, "repo_id": spec.repo_id, "kind": spec.kind, "installed": path is not None,
                      "path": str(path) if path else None, "size_gb": spec.size_gb, "licence": spec.licence})
@@ -93,9 +120,10 @@ class DownloadError(RuntimeError):
 def download(model_id: str, token: str | None = None, models_dir: Path | None = None) -> Path:
     """Fetch a model into the models dir, explicitly (the only place Studio downloads).
     huggingface_hub shows progress and resumes an interrupted download."""
-    if model_id not in SPECS:
-        raise DownloadError(f"unknown model {model_id!r}; known: {', '.join(SPECS)}")
-    spec = SPECS[model_id]
+    known = specs()
+    if model_id not in known:
+        raise DownloadError(f"unknown model {model_id!r}; known: {', '.join(known)}")
+    spec = known[model_id]
     target = (models_dir or load_settings().models_path()) / spec.repo_id.replace("/", "--")
     from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
@@ -123,10 +151,11 @@ def remove(model_id: str, models_dir: Path | None = None) -> Path:
     the Hugging Face cache is left alone: other programs may share that cache."""
     import shutil
 
-    if model_id not in SPECS:
-        raise DownloadError(f"unknown model {model_id!r}; known: {', '.join(SPECS)}")
+    known = specs()
+    if model_id not in known:
+        raise DownloadError(f"unknown model {model_id!r}; known: {', '.join(known)}")
     models_dir = (models_dir or load_settings().models_path()).resolve()
-    path = locate(model_id, models_dir)
+    path = locate(known[model_id], models_dir)
     if path is None:
         raise DownloadError(f"{model_id} is not installed")
     if not path.resolve().is_relative_to(models_dir):
@@ -135,28 +164,79 @@ def remove(model_id: str, models_dir: Path | None = None) -> Path:
     return path
 
 
-SEGMENTERS = ("auto", "classic", "rmbg")
+# -- choosing a backend ------------------------------------------------------------
 
-
-class BackendUnavailable(RuntimeError):
-    pass
+def segmenter_choices() -> list[str]:
+    return ["auto", *SEGMENTERS]
 
 
 def pick_segmenter(name: str = "auto"):
     """The segmenter to use: `auto` takes RMBG-2.0 when installed, else the classic one."""
-    from studio.models.segment_classic import ClassicSegmenter
-
-    if name not in SEGMENTERS:
-        raise ValueError(f"unknown segmenter {name!r}; choose from {', '.join(SEGMENTERS)}")
+    if name not in segmenter_choices():
+        raise ValueError(f"unknown segmenter {name!r}; choose from {', '.join(segmenter_choices())}")
+    classic = _load(SEGMENTERS["classic"])
     if name == "classic":
-        return ClassicSegmenter()
-    path = locate("rmbg-2.0")
+        return classic()
+    rmbg = _load(SEGMENTERS["rmbg"])
+    path = locate(rmbg.weights)
     if path is None:
         if name == "rmbg":
             raise BackendUnavailable(
                 "RMBG-2.0 is not installed: put briaai/RMBG-2.0 in the models folder "
                 f"({load_settings().models_path()}) or the Hugging Face cache")
-        return ClassicSegmenter()
-    from studio.models.segment_rmbg import RMBGSegmenter
+        return classic()
+    return rmbg(path)
 
-    return RMBGSegmenter(path)
+
+def local_generators() -> list[str]:
+    """Engines that run a model on this machine's GPU, installed or not, in order of preference."""
+    return [e for e in GENERATORS if _load(GENERATORS[e]).local_gpu]
+
+
+def cloud_generators() -> list[str]:
+    return [e for e in GENERATORS if _load(GENERATORS[e]).device == "network"]
+
+
+def _installed(engine: str) -> bool:
+    return generator(engine).unavailable() is None
+
+
+def pick_generator(engine: str, policy: str) -> str:
+    """The engine a shoot runs: a named one as it is; `auto` takes a local model when
+    one is installed and a CUDA GPU is present (unless the policy is cloud-only), else
+    the cloud when a key is set and the policy allows it, else the classic compositor."""
+    if engine != "auto":
+        return engine
+    cloud = next((e for e in cloud_generators() if _installed(e)), None)
+    if policy == "cloud-only" and cloud:
+        return cloud
+    local = [e for e in local_generators() if _installed(e)]
+    if policy != "cloud-only" and local:
+        from studio.models.devices import detect_card  # imports torch: only when a local model exists
+
+        card = detect_card()
+        if card is not None:
+            # a lighter model wins on the cards it is made for
+            for e in local:
+                below = _load(GENERATORS[e]).prefer_below_gb
+                if below is not None and card.total_gb < below:
+                    return e
+            return local[0]
+    if policy == "cloud-fallback" and cloud:
+        return cloud
+    return "classic"
+
+
+def fallback_engine(engine: str, policy: str, allow_cpu: bool) -> str | None:
+    """Under the cloud-fallback policy, where a variant goes when its engine failed: a
+    local model → the cloud (with a key); the cloud → a local model that is installed,
+    with a GPU present (or `allow_cpu`)."""
+    if policy != "cloud-fallback":
+        return None
+    if engine in local_generators():
+        return next((e for e in cloud_generators() if _installed(e)), None)
+    from studio.models.devices import detect_card
+
+    if detect_card() is None and not allow_cpu:
+        return None
+    return next((e for e in local_generators() if _installed(e)), None)

@@ -19,10 +19,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-CLIP_MODELS = ("clip-vit-b-32", "clip-vit-l-14")
+from studio.models.base import ModelSpec
+from studio.models.holder import HOLDER
+
+# open_clip layout; the small one is the default
+WEIGHTS = (
+    ModelSpec("clip-vit-b-32", "laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "score",
+              ("open_clip_config.json", "open_clip_model.safetensors"), 0.6, "MIT"),
+    ModelSpec("clip-vit-l-14", "laion/CLIP-ViT-L-14-laion2B-s32B-b82K", "score",
+              ("open_clip_config.json", "open_clip_model.safetensors"), 1.7, "MIT"),
+)
+CLIP_MODELS = tuple(w.id for w in WEIGHTS)
 PROMPT = "a photo of a {}"
-_cache: dict[tuple[str, str], ClipScorer] = {}
-_cache_lock = threading.Lock()
 
 
 def _aesthetic_layers(path: Path):
@@ -115,13 +123,10 @@ def get_scorer(model_id: str | None = None) -> ClipScorer | None:
     model_id = model_id or load_settings().clip_model
     if model_id not in CLIP_MODELS:
         raise ValueError(f"unknown CLIP model {model_id!r}; choose from {', '.join(CLIP_MODELS)}")
-    path = locate(model_id)
+    path = locate(next(w for w in WEIGHTS if w.id == model_id))
     if path is None:
         return None
     from studio.models.devices import torch_device
 
-    key = (str(path), torch_device())
-    with _cache_lock:
-        if key not in _cache:
-            _cache[key] = ClipScorer(path, key[1])
-        return _cache[key]
+    device = torch_device()
+    return HOLDER.get((str(path), "clip", device), lambda: ClipScorer(path, device))

@@ -35,6 +35,7 @@ def _design(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
 
 class ClassicSegmenter:
     name = "classic"
+    weights = None  # nothing to install
 
     def segment(self, image: Image.Image) -> Segmentation:
         rgb = rgb_array(image)

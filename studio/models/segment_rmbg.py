@@ -14,20 +14,25 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from studio.models.base import Segmentation
+from studio.models.base import ModelSpec, Segmentation
+from studio.models.holder import HOLDER
 
 INPUT_SIZE = (1024, 1024)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+WEIGHTS = ModelSpec("rmbg-2.0", "briaai/RMBG-2.0", "segment", ("config.json", "model.safetensors"), 0.9,
+                    "CC BY-NC 4.0 (non-commercial; BRIA offers a commercial licence)")
+
+
 class RMBGSegmenter:
     name = "rmbg-2.0"
+    weights = WEIGHTS
 
     def __init__(self, path: Path | str, device: str | None = None):
         self.path = Path(path)
         self._device = device
-        self._model = None
 
     @property
     def device(self) -> str:
@@ -43,23 +48,24 @@ class RMBGSegmenter:
 
         return torch.float16 if self.device == "cuda" else torch.float32
 
-    def load(self):
-        if self._model is None:
-            import torch
-            from transformers import AutoModelForImageSegmentation
+    def _load_model(self):
+        import torch
+        from transformers import AutoModelForImageSegmentation
 
-            model = AutoModelForImageSegmentation.from_pretrained(
-                str(self.path), trust_remote_code=True, local_files_only=True)
-            torch.set_float32_matmul_precision("high")
-            self._model = model.to(self.device, dtype=self.dtype).eval()
-        return self._model
+        model = AutoModelForImageSegmentation.from_pretrained(
+            str(self.path), trust_remote_code=True, local_files_only=True)
+        torch.set_float32_matmul_precision("high")
+        return model.to(self.device, dtype=self.dtype).eval()
+
+    def _key(self) -> tuple:
+        return (str(self.path), "rmbg", self.device)
+
+    def load(self):
+        """The model, loaded once per process by the model holder."""
+        return HOLDER.get(self._key(), self._load_model)
 
     def unload(self) -> None:
-        self._model = None
-        if self.device == "cuda":
-            import torch
-
-            torch.cuda.empty_cache()
+        HOLDER.release(self._key())
 
     def preprocess(self, image: Image.Image):
         """PIL image → (1, 3, 1024, 1024) tensor, as the model card's transforms do."""

@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Any
 
-from studio.ledger import Ledger
+from studio.pipeline.ledger import Ledger
 from studio.pipeline.registry import Node, Registry
 from studio.store import Store, dumps, loads
 
@@ -48,7 +48,7 @@ def submit(store: Store, registry: Registry, recipe: str, params: dict, *, title
         )
         for n in nodes:
             stage = registry.stages[n.stage]
-            base = (job_id, n.key, n.stage, dumps(n.deps), dumps(n.params), stage.device)
+            base = (job_id, n.key, n.stage, dumps(n.deps), dumps(n.params), n.device or stage.device)
             if n.key in reuse:
                 src = reuse[n.key]
                 conn.execute(

@@ -22,35 +22,35 @@ def cutout_nodes(crop: bool = False) -> list[Node]:
 
 
 @REGISTRY.recipe("cutout")
-def cutout(params: dict) -> list[Node]:
+def cutout_recipe(params: dict) -> list[Node]:
     """photo (artifact hash of the upload) → RGBA cut-out."""
     return cutout_nodes()
 
 
 @REGISTRY.recipe("shoot")
-def shoot(params: dict) -> list[Node]:
+def shoot_recipe(params: dict) -> list[Node]:
     """photo → cut-out → N variants in a scene → fidelity gate → colour → export, and a
-    proposed pick."""
+    proposed pick. The engine's generator (from the model registry) decides where the
+    generate runs go and whether they wait for the prompt."""
+    from studio.models.registry import generator
+
     n = int(params.get("variants", 4))
     if not 1 <= n <= 16:
         raise ValueError("variants must be 1..16")
     cut = "matte.cutout"
-    gen_stage = {"classic": "generate", "flux": "generate_flux", "sdxl": "generate_sdxl",
-                 "cloud": "generate_cloud"}.get(params.get("engine", "classic"))
-    if gen_stage is None:
-        raise ValueError(f"engine {params.get('engine')!r} is not available; use classic, flux, sdxl or cloud")
+    backend = generator(params.get("engine", "classic"))
     nodes = cutout_nodes(crop=True) + [
         Node("describe", "describe", {"cutout": cut}),
         Node("prompt", "prompt", {"category": "describe.category", "colors": "describe.colors"}),
     ]
     gen_deps = {"cutout": cut}
-    if gen_stage != "generate":  # the models read the prompt; the classic compositor does not
+    if backend.reads_prompt:  # the classic compositor does not: it starts as soon as the cut-out is ready
         gen_deps |= {"prompt": "prompt.prompt", "simple_prompt": "prompt.simple_prompt"}
-    if gen_stage == "generate_sdxl":  # the only generator that takes a negative prompt
+    if backend.takes_negative:
         gen_deps["negative"] = "prompt.negative"
     for i in range(n):
         nodes += [
-            Node(f"generate[{i}]", gen_stage, gen_deps, {"index": i}),
+            Node(f"generate[{i}]", "generate", gen_deps, {"index": i}, device=backend.device),
             Node(f"preserve[{i}]", "preserve", {"image": f"generate[{i}].image", "cutout": cut,
                                                 "box": f"generate[{i}].box"}),
             Node(f"score[{i}]", "score", {"image": f"preserve[{i}].image", "cutout": cut,

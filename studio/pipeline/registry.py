@@ -16,6 +16,7 @@ class Node:
     stage: str
     deps: dict[str, str] = field(default_factory=dict)
     params: dict = field(default_factory=dict)
+    device: str | None = None  # where this run goes, when not the stage's own (the engine decides)
 
     def upstream(self) -> set[str]:
         return {ref.split(".", 1)[0] for ref in self.deps.values()}
@@ -51,13 +52,15 @@ class Registry:
         for n in nodes:
             if n.stage not in self.stages:
                 raise KeyError(f"recipe {recipe!r} uses unknown stage {n.stage!r}")
-            declared = set(self.stages[n.stage].inputs)
+            stage = self.stages[n.stage]
+            declared = set(stage.inputs)
             missing = declared - set(n.deps)
             if missing:
                 raise ValueError(f"node {n.key!r} does not bind inputs {sorted(missing)}")
             # a stage that declares its inputs takes only those; one that declares none takes any (**kwargs).
             # Bindings named "_…" only order a node after another and are never passed.
-            extra = {k for k in n.deps if not k.startswith("_")} - declared if declared else set()
+            takes = declared | set(stage.optional_inputs)
+            extra = {k for k in n.deps if not k.startswith("_")} - takes if declared else set()
             if extra:
                 raise ValueError(f"node {n.key!r} binds inputs its stage {n.stage!r} does not take: {sorted(extra)}")
             if not n.upstream() <= set(keys):

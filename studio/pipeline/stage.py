@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from studio.ledger import Ledger
+    from studio.pipeline.ledger import Ledger
     from studio.store import Store
 
 Device = Literal["cpu", "gpu", "network"]
@@ -76,6 +76,14 @@ class Stage:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout_s: float | None = None
     device: Device = "cpu"
+    # inputs a node may bind or leave out (the generate stage reads the prompt only
+    # for the engines that use one, so the classic one need not wait for it)
+    optional_inputs: tuple[str, ...] = ()
+    # the retry policy for a run's params, when it depends on them (on the engine)
+    retry_for: Callable[[dict], RetryPolicy] | None = None
+
+    def policy(self, params: dict) -> RetryPolicy:
+        return self.retry_for(params) if self.retry_for is not None else self.retry
 
 
 class StageContext:
@@ -132,3 +140,15 @@ class StageContext:
     def input_or(self, key: str, default: Any = None) -> Any:
         """A person's input for `key` if one was given (never waits)."""
         return self._inputs_given.get(key, default)
+
+    def record_variant(self, seed: int, data: dict) -> None:
+        """This node's variant as generated (`params["index"]`): its seed and what made it."""
+        from studio.pipeline.queries import record_variant
+
+        record_variant(self.store, self.job_id, int(self.params["index"]), seed, data)
+
+    def update_variant(self, index: int, **fields: Any) -> None:
+        """Merge fields into a variant's row (what the history shows for it)."""
+        from studio.pipeline.queries import update_variant
+
+        update_variant(self.store, self.job_id, index, fields)

@@ -8,6 +8,7 @@ from PIL import Image
 
 from studio.imaging import masks
 from studio.imaging.compose import rgb_array
+from studio.pipeline import keys
 from studio.pipeline.stage import RetryPolicy, Stage, StageContext
 
 
@@ -42,9 +43,9 @@ def segment(ctx: StageContext, image: Image.Image) -> dict:
 def touchup(ctx: StageContext, image: Image.Image, alpha: Image.Image) -> dict:
     """Apply the person's mask edits. With pause_for_touchup the job waits for them."""
     if ctx.params.get("pause_for_touchup"):
-        edits = ctx.require_input("mask_edits", {"hint": "touch up the mask, then continue"})
+        edits = ctx.require_input(keys.MASK_EDITS, {"hint": "touch up the mask, then continue"})
     else:
-        edits = ctx.input_or("mask_edits", [])
+        edits = ctx.input_or(keys.MASK_EDITS, [])
     if not edits:
         return {"alpha": alpha, "edits": 0}
     a = np.asarray(alpha, dtype=np.float32) / 255.0

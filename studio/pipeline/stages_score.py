@@ -4,36 +4,14 @@ send the job to review when no variant passed)."""
 
 from __future__ import annotations
 
-import json
-
-import numpy as np
 from PIL import Image
 
-from studio.imaging.compose import Box, crop_to_alpha, paste_layer, resize_product, rgb_array, window
+from studio.imaging.compose import Box, placed_layer, rgb_array, window
+from studio.pipeline import keys
 from studio.pipeline.stage import Rejected, RetryPolicy, Rewind, Stage, StageContext
 
 DEFAULT_THRESHOLD = 0.75
 DEFAULT_GATE_ATTEMPTS = 3
-
-
-def update_variant(ctx: StageContext, index: int, **fields) -> None:
-    """Merge fields into the variant's row (what the history shows for it)."""
-    row = ctx.store.one("SELECT data FROM variants WHERE job_id = ? AND idx = ?", (ctx.job_id, index))
-    data = {**(json.loads(row["data"]) if row and row["data"] else {}), **fields}
-    ctx.store.conn.execute(
-        "INSERT INTO variants(job_id, idx, seed, data) VALUES (?, ?, NULL, ?) "
-        "ON CONFLICT(job_id, idx) DO UPDATE SET data = excluded.data", (ctx.job_id, index, json.dumps(data)))
-
-
-def placed_layer(cutout: Image.Image, box: dict, shape: tuple[int, int],
-                 win: tuple[slice, slice] | None = None) -> np.ndarray:
-    """The original cut-out on the variant's canvas where the generator was asked to put
-    it, as float RGBA; with `win`, only that window of the canvas."""
-    b = Box(**box)
-    if win is None:
-        return paste_layer(shape, resize_product(crop_to_alpha(cutout), b), b)
-    shape = (win[0].stop - win[0].start, win[1].stop - win[1].start)
-    return paste_layer(shape, resize_product(crop_to_alpha(cutout), b), b.within(win))
 
 
 def score(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict) -> dict:
@@ -64,8 +42,8 @@ def gate(ctx: StageContext, fidelity: dict, reason: str) -> dict:
     verdict = {"passed": bool(fidelity["passed"]), "score": fidelity["score"], "reason": reason,
                "rounds": ctx.attempt}
     if not fidelity["passed"] and ctx.attempt < limit:
-        raise Rewind(reason, to=f"generate[{index}]", params=_stronger(ctx.attempt), details=fidelity)
-    update_variant(ctx, index, fidelity=fidelity, gate=verdict)
+        raise Rewind(reason, to=keys.generate(index), params=_stronger(ctx.attempt), details=fidelity)
+    ctx.update_variant(index, fidelity=fidelity, gate=verdict)
     return {"verdict": verdict}
 
 
@@ -90,7 +68,7 @@ def select(ctx: StageContext, prompt: str, **variants) -> dict:
         v, c = variants[f"verdict{i}"], variants[f"compliance{i}"]
         ranking.append({"index": i, "passed": v["passed"], "compliant": bool(c["ok"]), "fidelity": v["score"],
                         "alignment": align[i], "aesthetic": aesthetic[i], "reason": v["reason"]})
-        update_variant(ctx, i, alignment=align[i], aesthetic=aesthetic[i])
+        ctx.update_variant(i, alignment=align[i], aesthetic=aesthetic[i])
     order = sorted(ranking, key=lambda r: (r["passed"], r["compliant"], round(r["fidelity"] * 20),
                                            r["alignment"] or 0.0), reverse=True)
     for rank, r in enumerate(order, 1):
@@ -104,7 +82,7 @@ def select(ctx: StageContext, prompt: str, **variants) -> dict:
         why = f"best fidelity {best['fidelity']:.2f}" + (
             f", alignment {best['alignment']:.3f}" if best["alignment"] is not None else "")
         return {"chosen": best["index"], "reason": why, "ranking": ranking, "notes": notes}
-    decision = ctx.require_input("review", {"why": "no variant passed the fidelity check",
+    decision = ctx.require_input(keys.REVIEW, {"why": "no variant passed the fidelity check",
                                             "ranking": ranking})
     if decision.get("action") == "accept" and 0 <= int(decision.get("variant", -1)) < n:
         return {"chosen": int(decision["variant"]), "reason": "accepted in review", "ranking": ranking,

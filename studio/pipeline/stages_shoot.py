@@ -3,14 +3,11 @@ preserve ×N → (score → gate, in stages_score) → color ×N → export ×N.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 from PIL import Image
 
-from studio.imaging.compose import Box, crop_to_alpha, eroded, paste_layer, resize_alpha, window
+from studio.imaging.compose import Box, crop_to_alpha, eroded, paste_layer, placed_layer, resize_alpha, window
 from studio.pipeline.stage import RetryPolicy, Stage, StageContext
-from studio.pipeline.stages_score import placed_layer
 
 
 def _category(ctx: StageContext, cutout: Image.Image) -> tuple[str, str, list]:
@@ -56,172 +53,72 @@ def _seed(ctx: StageContext) -> int:
     return int(ctx.params.get("seed", 0)) + int(ctx.params["index"]) + 1000 * int(ctx.params.get("round", 0))
 
 
-def _prompt(ctx: StageContext, prompt: str, simple_prompt: str) -> str:
-    return simple_prompt if ctx.params.get("simple_scene") else prompt
+def engine_of(params: dict) -> str:
+    """The engine a generate run uses: the job's, or the one a fallback moved it to."""
+    return params.get("engine_override") or params.get("engine") or "classic"
 
 
-def _record_variant(ctx: StageContext, seed: int, data: dict) -> None:
-    ctx.store.conn.execute(
-        "INSERT INTO variants(job_id, idx, seed, data) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT(job_id, idx) DO UPDATE SET seed = excluded.seed, data = excluded.data",
-        (ctx.job_id, ctx.params["index"], seed, json.dumps(data)))
-
-
-def generate(ctx: StageContext, cutout: Image.Image) -> dict:
-    """The classic compositor: it reads no prompt, so it starts as soon as the cut-out is ready."""
-    from studio.models.generate_classic import generate as classic
-    from studio.scenes import get_scene
-
-    seed = _seed(ctx)
-    g = classic(get_scene(ctx.params["scene"]), cutout, seed, ctx.params.get("long_side"))
-    _record_variant(ctx, seed, {"engine": "classic", "light_direction": g.light_direction,
-                                "round": ctx.params.get("round", 0)})
-    return {"image": g.image, "box": g.box.as_dict(), "seed": seed}
-
-
-class OutOfVram(RuntimeError):
-    def __init__(self, message: str, next_plan: str | None):
-        super().__init__(message)
-        self.next_plan = next_plan
-
-
-def _handed_off(ctx: StageContext, own: str, cutout: Image.Image, prompt: str, simple_prompt: str,
-                negative: str = ""):
-    """A retry under the cloud-fallback policy may move a variant to the other engine."""
-    target = ctx.params.get("engine_override")
-    if not target or target == own:
-        return None
-    if target == "sdxl":
-        return generate_sdxl(ctx, cutout, prompt, simple_prompt, negative, _handoff=False)
-    return {"flux": generate_flux, "cloud": generate_cloud}[target](ctx, cutout, prompt, simple_prompt,
-                                                                   _handoff=False)
-
-
-def generate_flux(ctx: StageContext, cutout: Image.Image, prompt: str, simple_prompt: str,
-                  _handoff: bool = True) -> dict:
-    import torch
-
-    if _handoff and (other := _handed_off(ctx, "flux", cutout, prompt, simple_prompt)) is not None:
-        return other
-
-    from studio.models import generate_flux as flux
-    from studio.models.devices import BY_ID, PlanMemory, detect_card
-    from studio.models.registry import BackendUnavailable, locate
-    from studio.scenes import get_scene
-
-    path = locate("flux-fill-dev")
-    if path is None:
-        raise BackendUnavailable("FLUX.1 Fill [dev] is not installed (studio models download flux-fill-dev)")
-    scene = get_scene(ctx.params["scene"])
-    card, memory = detect_card(), PlanMemory()
-    w, h = scene.canvas_size(ctx.params.get("long_side"))
-    plan = BY_ID[ctx.params["plan"]] if ctx.params.get("plan") else memory.plan_for(card, w * h)
-    seed = _seed(ctx)
-    steps = int(ctx.params.get("steps") or flux.DEFAULT_STEPS)
-    try:
-        image, box = flux.generate(
-            path, plan, "cuda" if card else "cpu", scene, cutout, _prompt(ctx, prompt, simple_prompt), seed, steps=steps,
-            guidance=float(ctx.params.get("guidance") or flux.DEFAULT_GUIDANCE), long_side=ctx.params.get("long_side"),
-            max_sequence_length=int(ctx.params.get("max_sequence_length", 512)),
-            on_step=lambda i, n: ctx.progress(i / n, f"step {i}/{n}"), cancelled=ctx.cancelled,
-            rim_px=int(ctx.params.get("rim_px", 3)))
-    except torch.cuda.OutOfMemoryError as exc:
-        flux.OWNER.release()
-        nxt = memory.remember_oom(card, plan) if card else None
-        raise OutOfVram(f"out of GPU memory on plan {plan.id}", nxt.id if nxt else None) from exc
-    ctx.check_cancelled()
-    _record_variant(ctx, seed, {"engine": "flux", "plan": plan.id, "steps": steps, "round": ctx.params.get("round", 0)})
-    return {"image": image, "box": box.as_dict(), "seed": seed}
-
-
-def generate_sdxl(ctx: StageContext, cutout: Image.Image, prompt: str, simple_prompt: str, negative: str,
-                  _handoff: bool = True) -> dict:
-    if _handoff and (other := _handed_off(ctx, "sdxl", cutout, prompt, simple_prompt, negative)) is not None:
-        return other
-    from studio.models import generate_sdxl as sdxl
-    from studio.models.devices import detect_card
-    from studio.models.registry import BackendUnavailable, locate
-    from studio.scenes import get_scene
-
-    path = locate("sdxl-inpaint")
-    if path is None:
-        raise BackendUnavailable("SDXL inpainting is not installed (studio models download sdxl-inpaint)")
-    card = detect_card()
-    plan = sdxl.sdxl_plan(card)
-    seed = _seed(ctx)
-    steps = int(ctx.params.get("steps") or sdxl.DEFAULT_STEPS)
-    image, box = sdxl.generate(path, plan, "cuda" if card else "cpu", get_scene(ctx.params["scene"]), cutout,
-                               _prompt(ctx, prompt, simple_prompt), negative, seed, steps=steps,
-                               long_side=ctx.params.get("long_side"),
-                               on_step=lambda i, n: ctx.progress(i / n, f"step {i}/{n}"), cancelled=ctx.cancelled,
-                               rim_px=int(ctx.params.get("rim_px", 3)))
-    ctx.check_cancelled()
-    _record_variant(ctx, seed, {"engine": "sdxl", "plan": plan.id, "steps": steps, "round": ctx.params.get("round", 0)})
-    return {"image": image, "box": box.as_dict(), "seed": seed}
-
-
-def generate_cloud(ctx: StageContext, cutout: Image.Image, prompt: str, simple_prompt: str,
-                   _handoff: bool = True) -> dict:
-    """One variant on the user's cloud account: reserved, then charged only for an image."""
-    import os
-
-    if _handoff and (other := _handed_off(ctx, "cloud", cutout, prompt, simple_prompt)) is not None:
-        return other
-
-    from studio.models import generate_cloud as cloud
+def generate(ctx: StageContext, cutout: Image.Image, prompt: str = "", simple_prompt: str = "",
+             negative: str = "") -> dict:
+    """One variant, by the engine's generator (from the model registry). Money a cloud
+    engine costs is set aside before the call and charged only when an image arrives."""
+    from studio.models.base import GenerateRequest
     from studio.models.inpaint_common import fill_canvas
+    from studio.models.registry import generator
     from studio.scenes import get_scene
 
-    provider = ctx.params.get("cloud_provider", "bfl")
-    cost = cloud.price(provider)
-    # money is set aside before the call; a failed call's hold is released when the job ends
-    ctx.ledger.reserve(ctx.job_id, cost, provider, note=f"{ctx.key} attempt {ctx.attempt}")
-    scene = get_scene(ctx.params["scene"])
-    canvas, mask, box = fill_canvas(scene, cutout, ctx.params.get("long_side"), erode_px=int(ctx.params.get("rim_px", 3)))
+    engine = engine_of(ctx.params)
+    backend = generator(engine)
+    why = backend.unavailable()
+    if why:
+        from studio.models.base import BackendUnavailable
+
+        raise BackendUnavailable(why)
+    p = ctx.params
+    scene = get_scene(p["scene"])
     seed = _seed(ctx)
-    client = cloud.BFLFillClient(cloud.load_key(provider) or "",
-                                 os.environ.get("STUDIO_BFL_BASE_URL", cloud.DEFAULT_BASE_URL))
-    try:
-        image = client.generate(canvas, mask, _prompt(ctx, prompt, simple_prompt), seed, steps=int(ctx.params.get("cloud_steps", 50)),
-                                guidance=float(ctx.params.get("guidance") or 30.0))
-    finally:
-        client.close()
-    ctx.charge(cost, provider, note=f"{ctx.key}")
-    _record_variant(ctx, seed, {"engine": "cloud", "provider": provider, "cost": cost,
-                                "round": ctx.params.get("round", 0)})
-    return {"image": image.resize(canvas.size), "box": box.as_dict(), "seed": seed}
-
-
-def _fallback_engine(params: dict) -> str | None:
-    """Under the cloud-fallback policy: local failed → the cloud (with a key); the cloud
-    failed → a local model that is installed with a GPU present."""
-    from studio.config import load_settings
-
-    settings = load_settings()
-    if settings.cloud_policy != "cloud-fallback":
-        return None
-    engine = params.get("engine_override") or params.get("engine")
-    if engine in ("flux", "sdxl"):
-        from studio.models.generate_cloud import load_key
-
-        return "cloud" if load_key(params.get("cloud_provider", "bfl")) else None
-    from studio.models.devices import detect_card
-    from studio.models.registry import locate
-
-    if detect_card() is None and not params.get("allow_cpu_fallback"):
-        return None
-    for local, model in (("flux", "flux-fill-dev"), ("sdxl", "sdxl-inpaint")):
-        if locate(model) is not None:
-            return local
-    return None
+    request = GenerateRequest(
+        scene=scene, cutout=cutout, prompt=simple_prompt if p.get("simple_scene") else prompt,
+        negative_prompt=negative, seed=seed, steps=p.get("steps"), guidance=p.get("guidance"), plan=p.get("plan"),
+        long_side=p.get("long_side"), rim_px=int(p.get("rim_px", 3)),
+        max_sequence_length=int(p.get("max_sequence_length", 512)),
+        on_progress=lambda i, n: ctx.progress(i / n, f"step {i}/{n}"), cancelled=ctx.cancelled)
+    if backend.canvas_multiple:
+        request.canvas, request.mask, request.box = fill_canvas(scene, cutout, p.get("long_side"),
+                                                                erode_px=request.rim_px,
+                                                                multiple=backend.canvas_multiple)
+    cost = backend.price(p)
+    provider = getattr(backend, "provider", "")
+    if cost:
+        # a failed call's hold is released when the job ends
+        ctx.ledger.reserve(ctx.job_id, cost, provider, note=f"{ctx.key} attempt {ctx.attempt}")
+    result = backend.generate(request)
+    ctx.check_cancelled()
+    if cost:
+        ctx.charge(cost, provider, note=f"{ctx.key}")
+    info = {"engine": engine, **result.info, **({"cost": cost} if cost else {}), "round": p.get("round", 0)}
+    ctx.record_variant(seed, info)
+    return {"image": result.image, "box": result.box.as_dict(), "seed": seed}
 
 
 def _adjust_generator(params: dict, attempt: int, exc: BaseException) -> dict:
     """Out of VRAM: the next tighter plan. Otherwise, per policy, the other engine."""
+    from studio.config import load_settings
+    from studio.models.base import OutOfVram
+    from studio.models.registry import fallback_engine
+
     if isinstance(exc, OutOfVram) and exc.next_plan:
         return {**params, "plan": exc.next_plan}
-    other = _fallback_engine(params)
+    other = fallback_engine(engine_of(params), load_settings().cloud_policy, bool(params.get("allow_cpu_fallback")))
     return {**params, "engine_override": other} if other else params
+
+
+def _generate_policy(params: dict) -> RetryPolicy:
+    """The job's engine decides how often a variant is tried (and how long to wait)."""
+    from studio.models.registry import generator
+
+    g = generator(params.get("engine") or "classic")
+    return RetryPolicy(max_attempts=g.max_attempts, backoff_s=g.backoff_s, adjust=_adjust_generator)
 
 
 def preserve(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict) -> dict:
@@ -257,16 +154,19 @@ def export(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict
     return {"file": data, "format": preset.format, "compliance": report}
 
 
+def _generate_stage(name: str, device: str = "cpu") -> Stage:
+    return Stage(name, generate, inputs=("cutout",), optional_inputs=("prompt", "simple_prompt", "negative"),
+                 outputs=("image", "box", "seed"), device=device, retry_for=_generate_policy)
+
+
 STAGES = [
     Stage("describe", describe, inputs=("cutout",), outputs=("category", "colors", "source", "candidates")),
     Stage("prompt", prompt, inputs=("category", "colors"), outputs=("prompt", "negative", "simple_prompt")),
-    Stage("generate", generate, inputs=("cutout",), outputs=("image", "box", "seed")),
-    Stage("generate_flux", generate_flux, inputs=("cutout", "prompt", "simple_prompt"), outputs=("image", "box", "seed"),
-          device="gpu", retry=RetryPolicy(max_attempts=4, adjust=_adjust_generator)),
-    Stage("generate_sdxl", generate_sdxl, inputs=("cutout", "prompt", "simple_prompt", "negative"),
-          outputs=("image", "box", "seed"), device="gpu", retry=RetryPolicy(max_attempts=2, adjust=_adjust_generator)),
-    Stage("generate_cloud", generate_cloud, inputs=("cutout", "prompt", "simple_prompt"), outputs=("image", "box", "seed"),
-          device="network", retry=RetryPolicy(max_attempts=2, backoff_s=2.0, adjust=_adjust_generator)),
+    # one stage for every engine; each node runs where its engine's generator says
+    _generate_stage("generate"),
+    # the names earlier versions gave the model engines' stages, so their stored jobs still run
+    _generate_stage("generate_flux", "gpu"), _generate_stage("generate_sdxl", "gpu"),
+    _generate_stage("generate_cloud", "network"),
     Stage("preserve", preserve, inputs=("image", "cutout", "box"), outputs=("image",)),
     Stage("color", color, inputs=("image", "cutout", "box"), outputs=("image", "report")),
     Stage("export", export, inputs=("image", "cutout", "box"), outputs=("file", "format", "compliance")),

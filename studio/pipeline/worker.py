@@ -12,10 +12,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from studio.ledger import Ledger
 from studio.pipeline import jobs, native
 from studio.pipeline.codec import ArtifactCache, decode, encode
 from studio.pipeline.events import Event, EventBus
+from studio.pipeline.ledger import Ledger
 from studio.pipeline.registry import Registry
 from studio.pipeline.stage import Cancelled, NeedsInput, Rejected, Rewind, StageContext
 from studio.store import Store, loads
@@ -265,15 +265,16 @@ class Worker:
                        params: dict | None = None) -> None:
         run = ex.run
         next_params = None
-        max_attempts = stage.retry.max_attempts
         base = params if params is not None else {**jobs.job_params(self.store, run["job_id"]), **loads(run["params"])}
-        if stage.retry.adjust is not None and run["attempt"] < max_attempts:
+        policy = stage.policy(base)
+        max_attempts = policy.max_attempts
+        if policy.adjust is not None and run["attempt"] < max_attempts:
             try:
-                next_params = stage.retry.adjust(dict(base), run["attempt"], exc)
+                next_params = policy.adjust(dict(base), run["attempt"], exc)
             except Exception as hook_exc:  # the hook itself broke: fail now, with both reasons
                 error = f"{error}; and the retry hook failed: {_describe(hook_exc)}"
                 max_attempts = 0
-        outcome = jobs.retry_or_fail(self.store, run, error, next_params, stage.retry.delay(run["attempt"]),
+        outcome = jobs.retry_or_fail(self.store, run, error, next_params, policy.delay(run["attempt"]),
                                      max_attempts, self.ledger, duration, used_params=base)
         if outcome == "retry":
             self._emit("retry", run, message=error)

@@ -1,6 +1,6 @@
 """The Batch tab: a folder or CSV of SKUs (a path on this machine, or uploaded
 photos) → scene and preset for the batch (a CSV may set them per row) → progress,
-pause/resume/cancel, results, zip. It drives studio/batch.py in a background thread;
+pause/resume/cancel, results, zip. It drives studio/app/batch.py in a background thread;
 the batch's state lives in SQLite, so closing the browser loses nothing."""
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from studio import batch as batches
+from studio.app import batch as batches
+from studio.app.context import open_store
+from studio.app.engines import engine_choices
 from studio.config import data_dir
-from studio.services import open_store
 from studio.ui.views import readable, table
 
 _runners: dict[str, threading.Thread] = {}
@@ -146,7 +147,7 @@ def build() -> None:
         out = gr.Textbox(label="Output folder (default: <data dir>/batches/<name>)")
         scene = gr.Dropdown([""] + sorted(load_scenes()), value="", label="Scene (CSV rows may set their own)")
         preset = gr.Dropdown([""] + list(PRESETS), value="", label="Preset (CSV rows may set their own)")
-        engine = gr.Dropdown(["classic", "auto", "flux", "sdxl", "cloud"], value="classic", label="Engine")
+        engine = gr.Dropdown(engine_choices(), value="classic", label="Engine")
         variants = gr.Slider(1, 8, value=1, step=1, label="Variants per SKU")
     batch_id = gr.Textbox(label="Batch", interactive=False)
     with gr.Row():

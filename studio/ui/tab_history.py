@@ -9,42 +9,25 @@ import json
 
 import gradio as gr
 
-from studio import review
-from studio.history import job_detail, list_jobs
-from studio.pipeline import jobs
-from studio.pipeline.codec import decode
-from studio.services import ledger, open_store, registry, run_jobs
+from studio.app import history, review
+from studio.app.context import ledger, open_store, run_jobs
+from studio.app.shoot import chosen_image
 from studio.ui.views import readable, table
 
 COLUMNS = ["id", "status", "recipe", "title", "scene", "engine", "when", "wall_s", "cost", "error"]
 
 
-def _thumb(store, job_id: str):
-    """The chosen shot of a finished shoot, else the job's cut-out, else None."""
-    from studio.cutout import stage_output
-    from studio.workbench import variant_image
-
-    try:
-        return variant_image(store, job_id, stage_output(store, job_id, "select")["chosen"])
-    except KeyError:
-        pass
-    try:
-        return stage_output(store, job_id, "matte")["cutout"]
-    except KeyError:
-        return None
-
-
 @readable
 def on_list(status: str):
     store = open_store()
-    rows = list_jobs(store, limit=60, status=None if status in ("all", "") else status)
+    rows = history.list_jobs(store, limit=60, status=None if status in ("all", "") else status)
     for r in rows:
         r["when"] = dt.datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M")
         r["wall_s"] = round(r["wall_s"], 1) if r["wall_s"] else ""
         r["cost"] = round(r["cost"] or 0.0, 4)
     thumbs = []
     for r in rows[:24]:
-        img = _thumb(store, r["id"])
+        img = chosen_image(store, r["id"])
         if img is not None:
             img = img.copy()
             img.thumbnail((256, 256))
@@ -62,7 +45,7 @@ def on_open(job_id: str):
     if not job_id:
         raise gr.Error("Pick a job (click a row or type its id).")
     store = open_store()
-    d = job_detail(store, job_id.strip())
+    d = history.job_detail(store, job_id.strip())
     lines = [f"### Job `{d['id']}` — {d['status']}", f"{d['recipe']} · {d['title']} · scene {d['scene']} · "
              f"engine {d['engine']} · cost {round(d['cost'] or 0, 4)}"]
     if d["error"]:
@@ -80,14 +63,10 @@ def on_open(job_id: str):
                          f"{'✓' if (v.get('gate') or {}).get('passed') else (v.get('gate') or {}).get('reason', '')} "
                          f"| {v.get('alignment') or ''} |")
     images = []
-    for s in d["stages"]:
-        if s["status"] == "done" and s["stage"] in ("matte", "color", "preserve"):
-            out = decode(store, s["outputs"])
-            img = out.get("cutout") or out.get("image")
-            if img is not None:
-                img = img.copy()
-                img.thumbnail((384, 384))
-                images.append((img, s["key"]))
+    for img, key in history.stage_images(store, d):
+        img = img.copy()
+        img.thumbnail((384, 384))
+        images.append((img, key))
     stages = sorted({s["key"] for s in d["stages"]} | {s["stage"] for s in d["stages"]})
     params = json.dumps({k: v for k, v in d["params"].items() if k not in ("photo",)}, indent=1, default=str)
     return "\n".join(lines), images, gr.update(choices=stages, value=None), params
@@ -96,9 +75,9 @@ def on_open(job_id: str):
 @readable
 def on_retry(job_id: str):
     store = open_store()
-    jobs.retry(store, job_id, ledger(store))
+    history.retry(store, job_id, ledger(store))
     run_jobs([job_id], store=store)
-    return f"Retried `{job_id}`: now {jobs.get_job(store, job_id)['status']}."
+    return f"Retried `{job_id}`: now {history.get_job(store, job_id)['status']}."
 
 
 @readable
@@ -110,16 +89,16 @@ def on_replay(job_id: str, stage: str, overrides: str):
     except json.JSONDecodeError as exc:
         raise gr.Error(f"Changed parameters must be JSON, e.g. {{\"scene\": \"marble\"}}: {exc.msg}") from None
     store = open_store()
-    current = jobs.job_params(store, job_id)
+    current = history.job_params(store, job_id)
     diff = {k: v for k, v in changed.items() if current.get(k) != v}
-    new = jobs.replay(store, registry(), job_id, stage, diff, ledger(store))
+    new = history.replay(store, job_id, stage, diff, ledger(store))
     run_jobs([new], store=store)
-    return f"Replayed from `{stage}` as job `{new}`: {jobs.get_job(store, new)['status']}."
+    return f"Replayed from `{stage}` as job `{new}`: {history.get_job(store, new)['status']}."
 
 
 @readable
 def on_delete(job_id: str):
-    jobs.delete(open_store(), job_id)
+    history.delete(open_store(), job_id)
     return f"Deleted `{job_id}`."
 
 
@@ -128,7 +107,7 @@ def on_accept(job_id: str, variant: float):
     store = open_store()
     review.accept(store, job_id, int(variant) - 1)
     run_jobs([job_id], store=store)
-    return f"Accepted variant #{int(variant)} of `{job_id}`: {jobs.get_job(store, job_id)['status']}."
+    return f"Accepted variant #{int(variant)} of `{job_id}`: {history.get_job(store, job_id)['status']}."
 
 
 @readable

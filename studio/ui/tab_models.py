@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from studio.config import load_settings, save_settings
-from studio.models.registry import SPECS, download, model_table, remove
+from studio.app import engines
+from studio.config import load_settings
 from studio.ui.views import readable, table
 
 COLUMNS = ["id", "kind", "installed", "size_gb", "repo_id", "licence", "path"]
@@ -14,23 +14,22 @@ COLUMNS = ["id", "kind", "installed", "size_gb", "repo_id", "licence", "path"]
 
 @readable
 def on_models():
-    return table(model_table(), COLUMNS)
+    return table(engines.model_table(), COLUMNS)
 
 
 @readable
 def on_detect() -> str:
-    from studio.models.devices import PLANS, choose_plan, detect_card  # imports torch: only on request
-
-    card = detect_card()
-    plan = choose_plan(card)
-    chosen = load_settings().vram_plan
-    head = (f"**GPU:** {card.name}, {card.total_gb:.1f} GB ({card.free_gb:.1f} GB free), compute "
-            f"{card.capability[0]}.{card.capability[1]}" if card else "**GPU:** none found (CUDA unavailable): "
+    gpu = engines.gpu_report()  # imports torch: only on request
+    card, plan = gpu["card"], gpu["plan"]
+    chosen = gpu["chosen"]
+    head = (f"**GPU:** {card['name']}, {card['total_gb']:.1f} GB ({card['free_gb']:.1f} GB free), compute "
+            f"{card['capability']}" if card else "**GPU:** none found (CUDA unavailable): "
             "the classic engine and the CPU cut-out work; local FLUX would take minutes per step")
-    lines = [head, f"**Plan for FLUX.1 Fill at 1024²:** `{plan.id}` — {plan.note}",
+    lines = [head, f"**Plan for FLUX.1 Fill at 1024²:** `{plan['id']}` — {plan['note']}",
              f"**Plan in use:** `{chosen}`" + (" (fits the plan to the card)" if chosen == "auto" else " (set here)"),
              "", "| plan | needs | offload | quantization |", "|---|---|---|---|"]
-    lines += [f"| {p.id} | {p.min_vram_gb:.0f} GB | {p.offload or '–'} | {p.quantization or '–'} |" for p in PLANS]
+    lines += [f"| {p['id']} | {p['min_vram_gb']:.0f} GB | {p['offload'] or '–'} | {p['quantization'] or '–'} |"
+              for p in gpu["plans"]]
     return "\n".join(lines)
 
 
@@ -39,8 +38,8 @@ def on_download(model_id: str, token: str, progress=gr.Progress(track_tqdm=True)
     if not model_id:
         raise gr.Error("Pick a model to download.")
     if progress is not None:
-        progress(0, desc=f"downloading {model_id} ({SPECS[model_id].size_gb} GB)")
-    path = download(model_id, token=token.strip() or None)
+        progress(0, desc=f"downloading {model_id} ({engines.model_size_gb(model_id)} GB)")
+    path = engines.download(model_id, token=token.strip() or None)
     return f"Installed {model_id} in `{path}`.", on_models()
 
 
@@ -48,31 +47,27 @@ def on_download(model_id: str, token: str, progress=gr.Progress(track_tqdm=True)
 def on_remove(model_id: str):
     if not model_id:
         raise gr.Error("Pick a model to remove.")
-    path = remove(model_id)
+    path = engines.remove(model_id)
     return f"Removed {model_id} (`{path}`).", on_models()
 
 
 @readable
 def on_plan(plan: str) -> str:
-    settings = load_settings()
-    settings.vram_plan = plan
-    save_settings(settings)
+    engines.set_plan(plan)
     return f"VRAM plan set to `{plan}`; the next FLUX shoot uses it."
 
 
 def build() -> None:
-    from studio.models.devices import PLANS
-
     gpu = gr.Markdown("Click *Detect GPU* to see the card and its VRAM plan.", elem_id="gpu")
     detect = gr.Button("Detect GPU")
     grid = gr.Dataframe(headers=COLUMNS, interactive=False, elem_id="models-table")
     with gr.Row():
-        model = gr.Dropdown(list(SPECS), label="Model")
+        model = gr.Dropdown(engines.model_ids(), label="Model")
         token = gr.Textbox(label="Hugging Face token (gated models)", type="password")
         get = gr.Button("Download", variant="primary")
         drop = gr.Button("Remove", variant="stop")
     with gr.Row():
-        plan = gr.Dropdown(["auto"] + [p.id for p in PLANS], value=load_settings().vram_plan, label="VRAM plan")
+        plan = gr.Dropdown(engines.plan_choices(), value=load_settings().vram_plan, label="VRAM plan")
         set_plan = gr.Button("Use this plan")
     result = gr.Markdown()
     detect.click(on_detect, None, gpu, api_name="gpu")

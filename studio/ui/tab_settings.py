@@ -7,20 +7,13 @@ import datetime as dt
 
 import gradio as gr
 
+from studio.app.context import ledger, open_store
 from studio.config import data_dir, load_settings, save_settings, settings_path
 from studio.imaging.export import PRESETS
-from studio.models.generate_cloud import load_key, save_key
-from studio.services import ledger, open_store
+from studio.secrets import load_key, masked, save_key
 from studio.ui.views import readable, table
 
 LEDGER_COLUMNS = ["when", "job_id", "kind", "amount", "provider", "note"]
-
-
-def masked(key: str | None) -> str:
-    """Enough to recognise a key, never enough to use it."""
-    if not key:
-        return "no key stored"
-    return "•" * 8 + key[-4:] if len(key) > 8 else "•" * len(key)
 
 
 @readable

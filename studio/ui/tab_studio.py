@@ -9,11 +9,13 @@ from pathlib import Path
 
 import gradio as gr
 
-from studio import workbench
+from studio.app import shoot, touchup
+from studio.app.context import TERMINAL, open_store
+from studio.app.engines import engine_choices, plan_note
+from studio.app.history import cancel, get_job
 from studio.config import data_dir, load_settings
 from studio.imaging.export import PRESETS
-from studio.pipeline import jobs
-from studio.services import open_store
+from studio.ui import workbench
 from studio.ui.views import (
     active_job,
     mask_overlay,
@@ -24,7 +26,6 @@ from studio.ui.views import (
     tracker,
 )
 
-ENGINES = ["auto", "classic", "flux", "sdxl", "cloud"]
 CATEGORIES = ["all", "studio", "lifestyle", "seasonal", "marketplace"]
 SLIDERS = (("exposure", -3.0, 3.0, 0.05), ("temperature", -100, 100, 1), ("tint", -100, 100, 1),
            ("saturation", -100, 100, 1), ("contrast", -100, 100, 1), ("auto_white_balance", 0.0, 1.0, 0.05))
@@ -93,26 +94,26 @@ def _need_cutout(state: dict) -> str:
 def on_strokes(editor: dict | None, state: dict):
     job = _need_cutout(state)
     store = open_store()
-    view = workbench.cutout_view(store, job)
+    view = touchup.cutout_view(store, job)
     add, erase = strokes_from_editor(editor, view["alpha"].shape)
     if add is None and erase is None:
         raise gr.Error("Paint on the photo first: green adds to the product, red removes.")
-    return _cutout_outputs(workbench.touch_up(store, job, add=add, erase=erase), state)
+    return _cutout_outputs(touchup.touch_up(store, job, add=add, erase=erase), state)
 
 
 @readable
 def on_grow(px: float, state: dict):
-    return _cutout_outputs(workbench.touch_up(open_store(), _need_cutout(state), grow_px=int(px)), state)
+    return _cutout_outputs(touchup.touch_up(open_store(), _need_cutout(state), grow_px=int(px)), state)
 
 
 @readable
 def on_feather(px: float, state: dict):
-    return _cutout_outputs(workbench.touch_up(open_store(), _need_cutout(state), feather_px=float(px)), state)
+    return _cutout_outputs(touchup.touch_up(open_store(), _need_cutout(state), feather_px=float(px)), state)
 
 
 @readable
 def on_fill(state: dict):
-    return _cutout_outputs(workbench.touch_up(open_store(), _need_cutout(state), fill_holes=True), state)
+    return _cutout_outputs(touchup.touch_up(open_store(), _need_cutout(state), fill_holes=True), state)
 
 
 @readable
@@ -127,7 +128,7 @@ def on_reset(state: dict):
 
 @readable
 def on_filter(category: str, search: str):
-    from studio.scene_thumbnails import gallery
+    from studio.ui.scene_thumbnails import gallery
 
     items = gallery(category, search)
     return [(path, caption) for path, caption, _ in items], [sid for _, _, sid in items]
@@ -141,7 +142,7 @@ def on_scene_select(ids: list[str], evt: gr.SelectData):
 
 @readable
 def on_plan(engine: str, variants: float) -> str:
-    note = workbench.plan_note(engine, int(variants))
+    note = plan_note(engine, int(variants))
     text = f"**Engine:** {note['engine']}"
     if note["plan"]:
         p = note["plan"]
@@ -188,17 +189,18 @@ def on_shoot(state: dict, scene: str, extra: str, engine: str, variants: float, 
     job = _need_cutout(state)
     if not scene:
         raise gr.Error("Pick a scene in the gallery.")
-    res = workbench.shoot(open_store(), job, scene=scene, engine=engine, variants=int(variants), extra_prompt=extra,
-                          preset=preset, on_event=tracker(progress, session_of(request), "shoot"))
+    res = workbench.make_variants(open_store(), job, scene=scene, engine=engine, variants=int(variants),
+                                  extra_prompt=extra, preset=preset,
+                                  on_event=tracker(progress, session_of(request), "shoot"))
     return _shots_outputs(res, state)
 
 
 @readable
 def on_cancel(request: gr.Request) -> str:
     job = active_job(session_of(request))
-    if not job or jobs.get_job(open_store(), job)["status"] in jobs.TERMINAL:
+    if not job or get_job(open_store(), job)["status"] in TERMINAL:
         return "Nothing is running."
-    jobs.cancel(open_store(), job)
+    cancel(open_store(), job)
     return f"Cancelling job `{job}` …"
 
 
@@ -221,7 +223,7 @@ def on_choose_variant(state: dict, number: float):
 
 
 def _choose(state: dict, index: int) -> tuple:
-    placed, image = workbench.compare_pair(open_store(), state["shoot"], index)
+    placed, image = shoot.compare_pair(open_store(), state["shoot"], index)
     return {**state, "chosen": index}, (placed, image), image, _chosen_md(index)
 
 
@@ -235,7 +237,7 @@ def on_color(state: dict, exposure: float, temperature: float, tint: float, satu
     values = (exposure, temperature, tint, saturation, contrast, auto_white_balance)
     if not state or "shoot" not in state:
         return None
-    picked = workbench.variant_image(open_store(), state["shoot"], state["chosen"])
+    picked = shoot.variant_image(open_store(), state["shoot"], state["chosen"])
     return workbench.preview_color(picked, _adjustments(values))
 
 
@@ -249,8 +251,8 @@ def on_export(state: dict, preset: str, exposure: float, temperature: float, tin
     values = (exposure, temperature, tint, saturation, contrast, auto_white_balance)
     if not state or "shoot" not in state:
         raise gr.Error("Generate variants and choose one first.")
-    out = workbench.export_choice(open_store(), state["shoot"], state["chosen"], adjustments=_adjustments(values),
-                                  preset=preset, on_event=tracker(progress, session_of(request), "export"))
+    out = shoot.finish_variant(open_store(), state["shoot"], state["chosen"], adjustments=_adjustments(values),
+                               preset=preset, on_event=tracker(progress, session_of(request), "export"))
     comp = out["compliance"]
     lines = [f"**{'Compliant' if comp['ok'] else 'Not compliant'}** with {comp['preset']} ({out['format']}); "
              f"product ΔE2000 after colour matching: {out['delta_e']['mean'] if out['delta_e'] else '–'}",
@@ -261,15 +263,15 @@ def on_export(state: dict, preset: str, exposure: float, temperature: float, tin
 
 
 @readable
-def api_shoot(photo: str, scene: str, engine: str, variants: float, preset: str) -> tuple[list, dict]:
+def api_photo_to_export(photo: str, scene: str, engine: str, variants: float, preset: str) -> tuple[list, dict]:
     """One call from upload to exported files (for gradio_client and scripts)."""
     if not photo:
         raise gr.Error("no photo given")
     store = open_store()
     view = workbench.cut_out(Path(photo))
-    res = workbench.shoot(store, view["job"], scene=scene or load_settings().default_scene, engine=engine or "classic",
-                          variants=int(variants or 1), preset=preset or None)
-    out = workbench.export_choice(store, res["job"], res["chosen"], preset=preset or None)
+    res = workbench.make_variants(store, view["job"], scene=scene or load_settings().default_scene,
+                                  engine=engine or "classic", variants=int(variants or 1), preset=preset or None)
+    out = shoot.finish_variant(store, res["job"], res["chosen"], preset=preset or None)
     summary = json.loads(json.dumps(res["summary"], default=str))
     summary.update(export=out["path"], export_job=out["job"], compliance=out["compliance"])
     return [out["path"]], summary
@@ -321,7 +323,8 @@ def build() -> None:
 
     gr.Markdown("### 4 · Generate")
     with gr.Row():
-        engine = gr.Dropdown(ENGINES, value=settings.engine if settings.engine in ENGINES else "auto",
+        engines = engine_choices()
+        engine = gr.Dropdown(engines, value=settings.engine if settings.engine in engines else "auto",
                              label="Engine", elem_id="engine")
         variants = gr.Slider(1, 8, value=settings.default_variants, step=1, label="Variants", elem_id="variants")
         preset = gr.Dropdown([(p.title, p.id) for p in PRESETS.values()], value=settings.default_preset,
@@ -388,6 +391,6 @@ def build() -> None:
         api_files = gr.Files()
         api_summary = gr.JSON()
         api_btn = gr.Button()
-    api_btn.click(api_shoot, [api_photo, scene, engine, variants, preset], [api_files, api_summary],
+    api_btn.click(api_photo_to_export, [api_photo, scene, engine, variants, preset], [api_files, api_summary],
                   api_name="shoot")
     return scenes, scene_ids, plan_md, category, search, engine, variants

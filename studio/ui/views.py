@@ -14,7 +14,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from studio.pipeline.events import Event
+from studio.app.context import Event
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,10 @@ def tracker(progress: gr.Progress | None, session: str, what: str) -> Callable[[
     def on_event(ev: Event) -> None:
         if active_job(session) != ev.job_id:
             set_active(session, ev.job_id)
-            from studio.services import open_store
+            from studio.app.context import open_store
+            from studio.app.history import stages_to_run
 
-            state["total"] = open_store().one("SELECT COUNT(*) FROM stage_runs WHERE job_id = ? AND "
-                                              "reused_from IS NULL", (ev.job_id,))[0] or 1
+            state["total"] = stages_to_run(open_store(), ev.job_id) or 1
         if ev.kind == "finish":
             state["done"].add(ev.key)
         if progress is not None:

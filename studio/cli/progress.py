@@ -1,4 +1,4 @@
-"""A tqdm progress bar fed by engine events (the CLI's view of a running job)."""
+"""A tqdm progress bar fed by engine events (the CLI's view of running jobs)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,13 @@ import sys
 
 from tqdm import tqdm
 
-from studio.pipeline.events import Event
-from studio.services import open_store, run_jobs
+from studio.app.context import Event, open_store, run_jobs
+from studio.app.history import stages_left
 
 
 def run_with_bar(job_ids: list[str]) -> None:
     store = open_store()
-    marks = ",".join("?" * len(job_ids))
-    total = store.one(f"SELECT COUNT(*) FROM stage_runs WHERE job_id IN ({marks}) AND status != 'done'",
-                      tuple(job_ids))[0]
+    total = stages_left(store, job_ids)
     with tqdm(total=total, unit="stage", file=sys.stderr, disable=not sys.stderr.isatty() and total < 1) as bar:
         def on_event(e: Event) -> None:
             if e.kind == "finish":

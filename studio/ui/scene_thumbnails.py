@@ -1,4 +1,4 @@
-"""Service: a thumbnail per scene for the gallery. A template's own `thumbnail` file
+"""A thumbnail per scene for the Studio tab's gallery. A template's own `thumbnail` file
 is used when it names one; otherwise the classic compositor renders the scene around
 a plain stand-in product, once, and the result is cached in the data dir (keyed by
 the template file's contents, so an edited template gets a new one)."""
@@ -47,12 +47,12 @@ def thumbnail(scene: Scene) -> Path:
     folder = data_dir() / "cache" / "scene-thumbnails"
     path = folder / f"{scene.id}-{_key(scene)}.jpg"
     if not path.is_file():
-        from studio.models.generate_classic import generate
+        from studio.app.shoot import scene_preview
 
         folder.mkdir(parents=True, exist_ok=True)
-        shot = generate(scene, _stand_in(), seed=0, long_side=SIDE)
+        shot = scene_preview(scene, _stand_in(), SIDE)
         tmp = path.with_name(f".{path.name}.tmp")
-        shot.image.convert("RGB").save(tmp, "JPEG", quality=85)
+        shot.convert("RGB").save(tmp, "JPEG", quality=85)
         tmp.replace(path)
     return path
 

@@ -1,5 +1,7 @@
-"""Service functions the CLI and the UI both call: one place that opens the store,
-knows the product's stages and runs jobs."""
+"""The app context: the one store of this data dir, the product's stage registry, the
+credits ledger with the settings' budget, and running jobs in this process. Also the
+engine's names the shells need (events, the error a job action raises), so they never
+import the pipeline themselves."""
 
 from __future__ import annotations
 
@@ -7,11 +9,15 @@ import functools
 from collections.abc import Callable
 
 from studio.config import data_dir, load_settings
-from studio.ledger import Ledger
 from studio.pipeline.events import Event
+from studio.pipeline.jobs import TERMINAL, JobError
+from studio.pipeline.ledger import BudgetExceeded, Ledger
 from studio.pipeline.registry import Registry
 from studio.pipeline.worker import Worker
 from studio.store import Store
+
+__all__ = ["TERMINAL", "BudgetExceeded", "Event", "JobError", "Ledger", "Store", "ledger", "open_store", "run_jobs",
+           "stages"]
 
 
 @functools.cache
@@ -23,7 +29,8 @@ def open_store() -> Store:
     return _store_for(str(data_dir()))
 
 
-def registry() -> Registry:
+def stages() -> Registry:
+    """The product's stages and recipes by name."""
     from studio.pipeline.recipes import REGISTRY
 
     return REGISTRY
@@ -37,7 +44,7 @@ def run_jobs(job_ids: list[str], on_event: Callable[[Event], None] | None = None
              store: Store | None = None, timeout: float | None = None) -> None:
     """Run the given jobs to an end (done, failed, cancelled or waiting) in this process."""
     store = store or open_store()
-    worker = Worker(store, registry(), ledger(store), poll_s=0.05)
+    worker = Worker(store, stages(), ledger(store), poll_s=0.05)
     if on_event:
         worker.bus.subscribe(on_event)
     try:

@@ -1,4 +1,4 @@
-"""Service: catalog batches. A batch is a parent row with one child shoot job per
+"""Catalog batches. A batch is a parent row with one child shoot job per
 photo; at most `parallel` children are in flight (so memory stays flat however long
 the catalog), and the state lives in SQLite, so a killed process resumes where it
 stopped without redoing finished SKUs."""
@@ -13,10 +13,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from studio.batch_input import BatchInput, read_input
+from studio.app.batch_input import BatchInput, read_input
+from studio.app.context import ledger, stages
+from studio.app.shoot import exported, shoot_summary, submit_shoot, waiting_for_review
 from studio.imaging.io import IngestError
 from studio.pipeline import jobs
 from studio.pipeline.native import give_back_memory
+from studio.pipeline.worker import Worker
 from studio.store import Store, dumps, loads
 
 PATTERN = "{sku}_{scene}_{n}.{ext}"
@@ -90,9 +93,6 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def _finish_item(store: Store, batch: dict, item: dict) -> None:
-    from studio.cutout import stage_output
-    from studio.shoot import EXT, shoot_summary
-
     s = shoot_summary(store, item["job_id"])
     job = jobs.get_job(store, item["job_id"])
     base = {"time_s": round((job["finished_at"] or time.time()) - (job["started_at"] or job["created_at"]), 2),
@@ -110,9 +110,9 @@ def _finish_item(store: Store, batch: dict, item: dict) -> None:
     start = angle * len(ranked)
     files = []
     for n, v in enumerate(ranked, start + 1):
-        exp = stage_output(store, item["job_id"], f"export[{v['index']}]")
-        name = opts["pattern"].format(sku=item["sku"], scene=s["scene"], n=n, ext=EXT[exp["format"]], angle=angle + 1)
-        _write(Path(batch["out_dir"]) / item["sku"] / name, exp["file"])
+        data, ext = exported(store, item["job_id"], v["index"])
+        name = opts["pattern"].format(sku=item["sku"], scene=s["scene"], n=n, ext=ext, angle=angle + 1)
+        _write(Path(batch["out_dir"]) / item["sku"] / name, data)
         files.append(f"{item['sku']}/{name}")
     chosen = next(v for v in s["variants"] if v["index"] == s["chosen"])
     result = {**base, "chosen": s["chosen"], "scene": s["scene"], "fidelity": chosen["scores"]["fidelity"],
@@ -124,8 +124,6 @@ def _finish_item(store: Store, batch: dict, item: dict) -> None:
 
 
 def _submit_item(store: Store, batch: dict, item: dict) -> None:
-    from studio.shoot import submit_shoot
-
     opts, spec = loads(batch["options"]), loads(item["spec"])
 
     def link(job: str) -> None:  # in the job's own transaction: a kill leaves no orphan to resubmit
@@ -147,8 +145,6 @@ def _ended(store: Store, job_id: str) -> bool:
     job = jobs.get_job(store, job_id)
     if job["status"] in jobs.TERMINAL:
         return True
-    from studio.review import waiting_for_review
-
     # a job whose variants all failed the gate waits for review: this batch moves on
     return job["status"] == "waiting" and waiting_for_review(store, job_id)
 
@@ -156,9 +152,6 @@ def _ended(store: Store, job_id: str) -> bool:
 def run_batch(store: Store, batch_id: str, *, parallel: int = PARALLEL, lease_s: float | None = None,
               on_item: Callable[[dict], None] | None = None, stop: threading.Event | None = None) -> dict:
     """Run (or continue) a batch to its end, a pause or a cancel; returns `batch_summary`."""
-    from studio.pipeline.worker import Worker
-    from studio.services import ledger, registry
-
     if not store.one("SELECT 1 FROM batches WHERE id = ?", (batch_id,)):
         raise jobs.JobError(f"no batch {batch_id!r}")
     store.conn.execute("UPDATE batches SET status = 'running', finished_at = NULL WHERE id = ? AND status = 'paused'",
@@ -169,7 +162,7 @@ def run_batch(store: Store, batch_id: str, *, parallel: int = PARALLEL, lease_s:
     lease_s = lease_s or float(os.environ.get("STUDIO_LEASE_S", "30"))
     # a small artifact cache: it only needs to carry one SKU's images from stage to
     # stage, and a full-size one would grow with the batch until it is full
-    worker = Worker(store, registry(), ledger(store), poll_s=0.05, lease_s=lease_s,
+    worker = Worker(store, stages(), ledger(store), poll_s=0.05, lease_s=lease_s,
                     cache_bytes=BATCH_CACHE_BYTES).start()
     try:
         while not (stop and stop.is_set()):

@@ -1,0 +1,107 @@
+"""What can run on this machine: the engines and cut-out backends (read from the model
+registry, so a new model shows up everywhere at once), which one `auto` takes, the GPU
+and its VRAM plan, the models installed, downloads and removals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from studio.config import load_settings, save_settings
+from studio.models import registry
+from studio.models.registry import DownloadError
+
+__all__ = ["DownloadError", "download", "engine_choices", "gpu_report", "model_ids", "model_table", "plan_choices",
+           "plan_note", "remove", "resolve_engine", "segmenter_choices", "set_plan"]
+
+
+def engine_choices() -> list[str]:
+    """`auto` and every generator in the registry (classic, flux, sdxl, cloud, ...)."""
+    return ["auto", *registry.engines()]
+
+
+def segmenter_choices() -> list[str]:
+    return registry.segmenter_choices()
+
+
+def resolve_engine(engine: str) -> str:
+    """`auto`: a local model when it is installed and a CUDA GPU is present (unless the
+    cloud policy is cloud-only); else the cloud when a key is set and the policy allows
+    it; else the classic compositor. A named engine is checked against the registry."""
+    if engine != "auto" and engine not in registry.engines():
+        raise ValueError(f"engine {engine!r} is not available; use {', '.join(engine_choices())}")
+    return registry.pick_generator(engine, load_settings().cloud_policy)
+
+
+def _card():
+    from studio.models.devices import detect_card  # imports torch: only on request
+
+    return detect_card()
+
+
+def plan_note(engine: str, variants: int) -> dict:
+    """What a shoot with this engine would use: the engine `auto` resolves to, the
+    VRAM plan for a local model, and the most the cloud could charge."""
+    settings = load_settings()
+    resolved = resolve_engine(engine)
+    out: dict = {"engine": resolved, "plan": None, "cost": 0.0}
+    backend = registry.generator(resolved)
+    if backend.local_gpu:
+        card = _card()
+        forced = settings.vram_plan if settings.vram_plan in {p.id for p in backend.plans()} else None
+        plan = backend.plan(card, 1024 * 1024, forced)  # "auto" fits the plan to the card
+        out["plan"] = {"card": f"{card.name}, {card.total_gb:.0f} GB" if card else "no CUDA GPU", **plan.as_dict()}
+    each = backend.price({})
+    if each:
+        # a variant the gate rejects is generated again, up to gate_attempts times
+        out["cost"] = round(each * variants, 4)
+        out["cost_max"] = round(each * variants * settings.gate_attempts, 4)
+    return out
+
+
+def _flux():
+    return registry.generator("flux")
+
+
+def gpu_report() -> dict:
+    """The card, the plan the main local model would take on it, every plan, and the
+    plan chosen in the settings."""
+    card = _card()
+    flux = _flux()
+    plan = flux.plan(card, 1024 * 1024)  # remembers the plans that ran out of memory on this card
+    return {"card": None if card is None else {"name": card.name, "total_gb": round(card.total_gb, 1),
+                                               "free_gb": round(card.free_gb, 1),
+                                               "capability": ".".join(map(str, card.capability))},
+            "plan": plan.as_dict(), "plans": [p.as_dict() for p in flux.plans()],
+            "chosen": load_settings().vram_plan}
+
+
+def plan_choices() -> list[str]:
+    return ["auto", *[p.id for p in _flux().plans()]]
+
+
+def set_plan(plan: str) -> None:
+    if plan not in plan_choices():
+        raise ValueError(f"unknown VRAM plan {plan!r}; choose from {', '.join(plan_choices())}")
+    settings = load_settings()
+    settings.vram_plan = plan
+    save_settings(settings)
+
+
+def model_ids() -> list[str]:
+    return list(registry.specs())
+
+
+def model_table() -> list[dict]:
+    return registry.model_table()
+
+
+def model_size_gb(model_id: str) -> float:
+    return registry.specs()[model_id].size_gb
+
+
+def download(model_id: str, token: str | None = None) -> Path:
+    return registry.download(model_id, token=token)
+
+
+def remove(model_id: str) -> Path:
+    return registry.remove(model_id)

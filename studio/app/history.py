@@ -1,0 +1,99 @@
+"""Past jobs and what a person does with one: the History tab, `studio history`,
+`show`, `retry`, `replay`, `cancel`, and deleting a job."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from studio.app.context import Ledger, stages
+from studio.pipeline import jobs, queries
+from studio.pipeline.codec import decode
+from studio.store import Store, loads
+
+
+def list_jobs(store: Store, limit: int = 50, status: str | None = None, batch_id: str | None = None) -> list[dict]:
+    return [_job_summary(r) for r in queries.list_jobs(store, limit, status, batch_id)]
+
+
+def _job_summary(job: dict) -> dict:
+    params = loads(job["params"])
+    wall = (job["finished_at"] - job["created_at"]) if job["finished_at"] else None
+    return {
+        "id": job["id"], "status": job["status"], "recipe": job["recipe"], "title": job["title"],
+        "scene": params.get("scene"), "engine": params.get("engine"), "created_at": job["created_at"],
+        "finished_at": job["finished_at"], "wall_s": wall, "cost": job["cost"], "parent_id": job["parent_id"],
+        "batch_id": job["batch_id"], "error": job["error"], "failed_stage": job["failed_stage"],
+        "failed_attempts": job["failed_attempts"],
+    }
+
+
+def dead_letter(store: Store, limit: int = 100) -> list[dict]:
+    """Jobs that failed after their retries ran out, newest first."""
+    return list_jobs(store, limit=limit, status="failed")
+
+
+def job_detail(store: Store, job_id: str) -> dict:
+    job = jobs.get_job(store, job_id)
+    out = _job_summary(job)
+    out["params"] = {k: v for k, v in loads(job["params"]).items() if not k.startswith("_")}
+    out["stages"] = [
+        {"key": r["key"], "stage": r["stage"], "status": r["status"], "attempt": r["attempt"],
+         "duration_s": r["duration_s"], "error": r["error"], "reused_from": r["reused_from"],
+         "waiting_for": r["waiting_for"], "history": loads(r["history"]), "outputs": loads(r["outputs"])}
+        for r in queries.stage_runs(store, job["id"])
+    ]
+    out["variants"] = [{"index": r["idx"], "seed": r["seed"], "artifact": r["artifact"], **loads(r["data"])}
+                       for r in queries.variant_rows(store, job["id"])]
+    out["ledger"] = queries.ledger_rows(store, job["id"])
+    return out
+
+
+def stage_images(store: Store, detail: dict, stages_shown: tuple[str, ...] = ("matte", "color", "preserve")
+                 ) -> list[tuple[Image.Image, str]]:
+    """(image, node key) of the finished runs of these stages in a `job_detail`."""
+    images = []
+    for s in detail["stages"]:
+        if s["status"] == "done" and s["stage"] in stages_shown:
+            out = decode(store, s["outputs"])
+            img = out.get("cutout") or out.get("image")
+            if img is not None:
+                images.append((img, s["key"]))
+    return images
+
+
+def get_job(store: Store, job_id: str) -> dict:
+    """The job's row (a unique prefix of its id is enough); JobError when there is none."""
+    return jobs.get_job(store, job_id)
+
+
+def job_params(store: Store, job_id: str) -> dict:
+    return jobs.job_params(store, job_id)
+
+
+def retry(store: Store, job_id: str, ledger: Ledger | None = None) -> str:
+    job = jobs.get_job(store, job_id)
+    jobs.retry(store, job["id"], ledger)
+    return job["id"]
+
+
+def replay(store: Store, job_id: str, from_stage: str, overrides: dict | None = None,
+           ledger: Ledger | None = None) -> str:
+    return jobs.replay(store, stages(), job_id, from_stage, overrides, ledger)
+
+
+def cancel(store: Store, job_id: str, ledger: Ledger | None = None) -> str:
+    return jobs.cancel(store, job_id, ledger)
+
+
+def delete(store: Store, job_id: str) -> None:
+    jobs.delete(store, job_id)
+
+
+def stages_left(store: Store, job_ids: list[str]) -> int:
+    """Stage runs of these jobs that have not finished (a progress bar's total)."""
+    return queries.stages_left(store, job_ids)
+
+
+def stages_to_run(store: Store, job_id: str) -> int:
+    """Stage runs the job runs itself, not reused from another job (a progress bar's total)."""
+    return queries.stages_to_run(store, job_id)

@@ -1,0 +1,226 @@
+"""A shoot: one photo (or a finished cut-out) → N variants of the product in a scene,
+scored, gated, colour-corrected and exported, as one `shoot` job in the engine. And
+what the shells read back from one: its summary, its variants, its files, and the
+finish of a chosen variant with other colour settings or another preset."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from studio.app.context import Event, ledger, run_jobs, stages
+from studio.app.engines import resolve_engine
+from studio.config import data_dir, load_settings
+from studio.imaging.color import Adjustments
+from studio.imaging.compose import placed_layer
+from studio.imaging.io import ingest_file
+from studio.pipeline import jobs, keys, queries
+from studio.scenes import Scene, get_scene
+from studio.store import Store, loads
+
+EXT = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+# The largest export is 2048 px with the product at most ~85% of it: 2560 px of photo is plenty.
+WORK_SIDE = 2560
+
+
+class FlowError(ValueError):
+    """A step that cannot go on, with a message for people."""
+
+
+def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, variants: int | None = None,
+                 engine: str = "classic", preset: str | None = None, seed: int = 0, segmenter: str = "auto",
+                 extra_prompt: str = "", adjustments: dict | None = None, long_side: int | None = None,
+                 steps: int | None = None, guidance: float | None = None, max_sequence_length: int = 512,
+                 allow_cpu_fallback: bool = False, title: str | None = None, batch_id: str | None = None,
+                 reuse_from: str | None = None, then: Callable[[str], None] | None = None) -> str:
+    """Queue a shoot of `photo`; or, with `reuse_from` (a cutout job), of that job's
+    photo, taking its segmentation as done and carrying its touch-up edits.
+    `then(job_id)` runs in the transaction that creates the job: a record linking to
+    it (a batch item) exists exactly when the job does, whenever the process dies."""
+    settings = load_settings()
+    engine = resolve_engine(engine)
+    scene = scene or settings.default_scene
+    get_scene(scene)  # a clear error for an unknown scene before anything runs
+    reuse, inputs = {}, {}
+    if reuse_from:
+        src = jobs.job_params(store, reuse_from)
+        digest, name, segmenter = src["photo"], src["photo_name"], src.get("segmenter", segmenter)
+        reuse = queries.finished_runs(store, reuse_from, [keys.INGEST, keys.SEGMENT])
+        inputs = {keys.MASK_EDITS: queries.job_input(store, reuse_from, keys.MASK_EDITS, [])}
+    elif photo is None:
+        raise ValueError("a shoot needs a photo or a cut-out job to start from")
+    else:
+        img = ingest_file(photo, settings.limits)
+        digest, name = store.put_artifact(img.original, "bin"), photo.name
+    params = {"photo": digest, "photo_name": name, "segmenter": segmenter,
+              "scene": scene, "variants": variants or settings.default_variants, "engine": engine,
+              "preset": preset or settings.default_preset, "seed": seed, "extra_prompt": extra_prompt,
+              "adjustments": adjustments or {}, "long_side": long_side, "work_side": WORK_SIDE,
+              "steps": steps or settings.default_steps, "guidance": guidance or settings.default_guidance,
+              "max_sequence_length": max_sequence_length, "cloud_provider": settings.cloud_provider,
+              # with no GPU, may a failed cloud call fall back to a local model on the CPU (minutes)?
+              "allow_cpu_fallback": allow_cpu_fallback,
+              "clip_model": settings.clip_model, "fidelity_threshold": settings.fidelity_threshold,
+              "gate_attempts": settings.gate_attempts}
+    if engine == "flux" and settings.vram_plan != "auto":
+        params["plan"] = settings.vram_plan  # chosen in the Models tab; "auto" fits the plan to the card
+    with store.tx():
+        job = jobs.submit(store, stages(), "shoot", params, title=title or name, batch_id=batch_id, reuse=reuse,
+                          inputs=inputs)
+        if then is not None:
+            then(job)
+    return job
+
+
+def waiting_for_review(store: Store, job_id: str) -> bool:
+    return queries.waiting_for(store, job_id, keys.REVIEW)
+
+
+def shoot_summary(store: Store, job_id: str) -> dict:
+    job = jobs.get_job(store, job_id)
+    params = loads(job["params"])
+    out: dict = {"job": job_id, "status": job["status"], "photo": params["photo_name"], "scene": params["scene"],
+                 "engine": params["engine"], "preset": params["preset"]}
+    if job["status"] == "waiting" and waiting_for_review(store, job_id):
+        out["error"] = "no variant passed the fidelity check: waiting in the review queue (studio review)"
+        return out
+    if job["status"] != "done":
+        out["error"] = f"{job['failed_stage']}: {job['error']}"
+        return out
+    seg = queries.stage_output(store, job_id, keys.SEGMENT)
+    sel = queries.stage_output(store, job_id, keys.SELECT)
+    out.update(cutout={"backend": seg["backend"], "confidence": seg["confidence"]}, chosen=sel["chosen"],
+               reason=sel["reason"], notes=sel["notes"], variants=[])
+    ranking = {r["index"]: r for r in sel["ranking"]}
+    for i in range(params["variants"]):
+        gen = queries.stage_output(store, job_id, keys.generate(i))
+        col = queries.stage_output(store, job_id, keys.color(i))["report"]
+        exp = queries.stage_output(store, job_id, keys.export(i))
+        r = ranking[i]
+        out["variants"].append({"index": i, "seed": gen["seed"], "rank": r["rank"],
+                                "scores": {"fidelity": r["fidelity"], "alignment": r["alignment"],
+                                           "aesthetic": r["aesthetic"]},
+                                "gate": {"passed": r["passed"], "reason": r["reason"]},
+                                "delta_e": col.get("delta_e_after"), "compliance": exp["compliance"]})
+    return out
+
+
+def exported(store: Store, job_id: str, index: int) -> tuple[bytes, str]:
+    """The exported file of variant `index` and its extension."""
+    exp = queries.stage_output(store, job_id, keys.export(index))
+    return exp["file"], EXT[exp["format"]]
+
+
+def write_outputs(store: Store, job_id: str, out_dir: Path) -> list[str]:
+    """The chosen shot as <photo>_<scene>.<ext>, the others as <photo>_<scene>_alt<N>.<ext>."""
+    summary = shoot_summary(store, job_id)
+    stem = Path(summary["photo"]).stem
+    written = []
+    for v in summary["variants"]:
+        data, ext = exported(store, job_id, v["index"])
+        suffix = "" if v["index"] == summary["chosen"] else f"_alt{v['index']}"
+        path = out_dir / f"{stem}_{summary['scene']}{suffix}.{ext}"
+        path.write_bytes(data)
+        written.append(str(path))
+    return written
+
+
+def cutout_of(store: Store, job_id: str) -> Image.Image:
+    """The job's cut-out as the shoot placed it (cropped to the product)."""
+    return queries.stage_output(store, job_id, keys.MATTE)["cutout"]
+
+
+def variant_image(store: Store, job_id: str, index: int) -> Image.Image:
+    """A variant after colour, or (gated out, waiting for review) as preserved."""
+    try:
+        return queries.stage_output(store, job_id, keys.color(index))["image"]
+    except KeyError:
+        return queries.stage_output(store, job_id, keys.preserve(index))["image"]
+
+
+def chosen_image(store: Store, job_id: str) -> Image.Image | None:
+    """The chosen shot of a finished shoot, else the job's cut-out, else None (a thumbnail)."""
+    try:
+        return variant_image(store, job_id, queries.stage_output(store, job_id, keys.SELECT)["chosen"])
+    except KeyError:
+        pass
+    try:
+        return cutout_of(store, job_id)
+    except KeyError:
+        return None
+
+
+def compare_pair(store: Store, job_id: str, index: int,
+                 cutout: Image.Image | None = None) -> tuple[Image.Image, Image.Image]:
+    """(the original product where the generator was asked to put it, on white; the
+    variant): laid over each other they show what was preserved. `cutout` is the
+    job's matte cut-out when the caller already has it."""
+    image = variant_image(store, job_id, index)
+    cutout = cutout or cutout_of(store, job_id)
+    box = queries.stage_output(store, job_id, keys.generate(index))["box"]
+    layer = placed_layer(cutout, box, (image.height, image.width))  # float RGBA in 0..1
+    a = layer[..., 3:4]
+    placed = Image.fromarray(np.clip((layer[..., :3] * a + (1 - a)) * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
+    return placed, image
+
+
+def variants_view(store: Store, job_id: str) -> dict:
+    """A shoot's variants (images, scores, verdicts), best first, and its summary."""
+    summary = shoot_summary(store, job_id)
+    if summary.get("error") and "variants" not in summary and not waiting_for_review(store, job_id):
+        raise FlowError(summary["error"])
+    params = jobs.job_params(store, job_id)
+    by_index = {v["index"]: v for v in summary.get("variants", [])}
+    original = cutout_of(store, job_id)
+    shots = []
+    for i in range(params["variants"]):
+        placed, image = compare_pair(store, job_id, i, original)
+        shots.append({"index": i, "image": image, "original": placed, **by_index.get(i, {})})
+    shots.sort(key=lambda s: s.get("rank", 99))
+    return {"job": job_id, "summary": summary, "shots": shots, "chosen": summary.get("chosen"),
+            "original": original}
+
+
+def run_to_end(store: Store, job_id: str, on_event: Callable[[Event], None] | None = None) -> dict:
+    """Run a job in this process; a failed or cancelled one raises FlowError saying why."""
+    run_jobs([job_id], on_event=on_event, store=store)
+    job = jobs.get_job(store, job_id)
+    if job["status"] == "failed":
+        raise FlowError(f"{job['failed_stage']} failed: {job['error']} (the job {job_id} keeps its artifacts; "
+                        "see History)")
+    if job["status"] == "cancelled":
+        raise FlowError("cancelled")
+    return job
+
+
+def finish_variant(store: Store, job_id: str, variant: int, *, adjustments: dict | None = None,
+                   preset: str | None = None, on_event: Callable[[Event], None] | None = None) -> dict:
+    """Finish the chosen variant: replay its colour and export stages with these
+    adjustments and preset (a new job in the history, the shoot left as it was) and
+    write the file under the data dir's exports folder."""
+    overrides: dict = {"choice": int(variant)}
+    if adjustments is not None:
+        overrides["adjustments"] = Adjustments.from_dict(adjustments).as_dict()
+    if preset:
+        overrides["preset"] = preset
+    new = jobs.replay(store, stages(), job_id, keys.color(int(variant)), overrides, ledger=ledger(store))
+    run_to_end(store, new, on_event)
+    out = queries.stage_output(store, new, keys.export(int(variant)))
+    color = queries.stage_output(store, new, keys.color(int(variant)))
+    params = jobs.job_params(store, new)
+    folder = data_dir() / "exports"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{Path(params['photo_name']).stem}_{params['scene']}_{new}.{EXT[out['format']]}"
+    path.write_bytes(out["file"])
+    return {"job": new, "path": str(path), "compliance": out["compliance"], "format": out["format"],
+            "delta_e": color["report"].get("delta_e_after"), "image": color["image"]}
+
+
+def scene_preview(scene: Scene, product: Image.Image, long_side: int) -> Image.Image:
+    """The scene around `product` by the classic compositor (gallery thumbnails)."""
+    from studio.models.generate_classic import compose
+
+    return compose(scene, product, seed=0, long_side=long_side).image

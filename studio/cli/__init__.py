@@ -1,0 +1,137 @@
+"""The `studio` command. Each command lives in the module for its part of the product
+(photos, jobs, batch, setup); heavy modules are imported inside the commands so that
+`studio --help` answers at once."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from studio.app.engines import engine_choices, segmenter_choices
+from studio.cli.batch import cmd_batch
+from studio.cli.jobs import cmd_cancel, cmd_history, cmd_replay, cmd_retry, cmd_review, cmd_show
+from studio.cli.photos import cmd_cutout, cmd_ingest_check, cmd_shoot
+from studio.cli.setup import cmd_cloud_key, cmd_models, cmd_scenes, cmd_serve
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="studio", description="Local-first AI product photography.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ingest-check", help="check that photos can be read; prints size/mode or the reason")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ingest_check)
+
+    p = sub.add_parser("serve", help="start the web app")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--listen", action="store_true", help="bind to all interfaces (requires --auth)")
+    p.add_argument("--auth", help="user:password for --listen (or STUDIO_AUTH)")
+    p.add_argument("--no-browser", action="store_true")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("cutout", help="cut products out of photos: one RGBA PNG per photo")
+    p.add_argument("photos", nargs="+", metavar="PHOTO")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--backend", choices=segmenter_choices(), default="auto")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_cutout)
+
+    p = sub.add_parser("shoot", help="photo(s) → cut-out → scene variants → colour → export")
+    p.add_argument("photos", nargs="+", metavar="PHOTO")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--scene", help="scene id (studio scenes); default from settings")
+    p.add_argument("--variants", type=int, help="how many variants (default from settings)")
+    p.add_argument("--engine", choices=engine_choices(), default="auto",
+                   help="auto: local FLUX when installed with a GPU, else the cloud (if a key is set and the "
+                        "policy allows), else classic")
+    p.add_argument("--steps", type=int, help="FLUX steps (default 28)")
+    p.add_argument("--guidance", type=float, help="FLUX guidance scale (default 30)")
+    p.add_argument("--preset", help="export preset: amazon-main, amazon-secondary, shopify, etsy, ebay, instagram")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", choices=segmenter_choices(), default="auto", help="cut-out backend")
+    p.add_argument("--prompt", help="extra words for the scene (added, never replacing the preservation rules)")
+    p.add_argument("--zip", action="store_true", help="also write every shot into DIR/shots.zip")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_shoot)
+
+    p = sub.add_parser("batch", help="a catalog: a folder of photos or a CSV of SKUs → shots per SKU, report.csv, zip")
+    p.add_argument("input", help="a folder (one SKU per photo, or per sub-folder of angles) or a CSV "
+                                 "(sku, image, scene, preset, variants, notes)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--scene", help="for rows that name none (default: your settings)")
+    p.add_argument("--preset", help="for rows that name none (default: your settings)")
+    p.add_argument("--engine", default="classic", choices=engine_choices())
+    p.add_argument("--variants", type=int)
+    p.add_argument("--pattern", default="{sku}_{scene}_{n}.{ext}", help="file names (also {angle})")
+    p.add_argument("--parallel", type=int, default=3, help="photos in flight at once")
+    p.add_argument("--long-side", type=int, help="canvas long side in px (smaller: quicker previews)")
+    p.add_argument("--resume", action="store_true", help="continue the batch already in --out")
+    p.add_argument("--cancel", action="store_true", help="cancel the batch in --out (its report keeps what is done)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("models", help="the GPU, its VRAM plan, and which models are installed; or download one")
+    p.add_argument("action", nargs="?", choices=["list", "download"], default="list")
+    p.add_argument("model", nargs="?", help="model id to download (see the list)")
+    p.add_argument("--token", help="Hugging Face token for gated models (or HF_TOKEN)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("cloud-key", help="store your cloud API key (asked for, or read from stdin)")
+    p.add_argument("--provider", default="bfl", choices=["bfl"])
+    p.set_defaults(func=cmd_cloud_key)
+
+    p = sub.add_parser("scenes", help="list scene templates (shipped and your own)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_scenes)
+
+    p = sub.add_parser("history", help="past jobs, newest first")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--status", choices=["queued", "running", "waiting", "paused", "done", "failed", "cancelled"])
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("show", help="one job: stages, timings, seeds, errors")
+    p.add_argument("job")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("retry", help="run a failed, cancelled or interrupted (Ctrl-C, killed) job again from where it stopped")
+    p.add_argument("job")
+    p.set_defaults(func=cmd_retry)
+
+    p = sub.add_parser("replay", help="a new job from a stage of an old one, with changed parameters")
+    p.add_argument("job")
+    p.add_argument("--from", dest="from_stage", required=True, metavar="STAGE")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("review", help="jobs whose variants all failed the fidelity check: list, accept, reject, "
+                                      "or send back with changed parameters")
+    p.add_argument("action", nargs="?", default="list", choices=["list", "accept", "reject", "retry"])
+    p.add_argument("job", nargs="?")
+    p.add_argument("--variant", type=int, help="accept: the variant to keep")
+    p.add_argument("--note", default="", help="reject: why")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="retry: parameters to change (scene, seed, extra_prompt, fidelity_threshold, ...)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_review)
+
+    p = sub.add_parser("cancel", help="cancel a queued or running job")
+    p.add_argument("job")
+    p.set_defaults(func=cmd_cancel)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

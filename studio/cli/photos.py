@@ -1,0 +1,139 @@
+"""`studio ingest-check`, `studio cutout` and `studio shoot`: photos in, files out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from studio.cli.output import print_json
+
+
+def cmd_ingest_check(args: argparse.Namespace) -> int:
+    from studio.config import load_settings
+    from studio.imaging.io import IngestError, ingest_file
+
+    limits = load_settings().limits
+    rejected = 0
+    results = []
+    for path in args.files:
+        try:
+            img = ingest_file(path, limits)
+        except IngestError as exc:
+            rejected += 1
+            results.append({"file": path, "ok": False, "code": exc.code, "error": exc.message})
+            if not args.json:
+                print(f"{path}: REJECTED ({exc.code}) {exc.message}")
+            continue
+        results.append({"file": path, "ok": True, "width": img.size[0], "height": img.size[1], "mode": img.mode,
+                        "source_format": img.source_format, "source_mode": img.source_mode, "notes": img.notes})
+        if not args.json:
+            extra = f" ({'; '.join(img.notes)})" if img.notes else ""
+            print(f"{path}: {img.size[0]}x{img.size[1]} {img.mode} from {img.source_format} {img.source_mode}{extra}")
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 2 if rejected else 0
+
+
+def cutout_photos(photos: list[Path], out_dir: Path, backend: str = "auto") -> list[dict]:
+    """Cut each photo out through the engine (with a progress bar); one RGBA PNG each."""
+    from studio.app.context import open_store
+    from studio.app.cutout import cutout_result, submit_cutout
+    from studio.cli.progress import run_with_bar
+    from studio.imaging.io import IngestError
+
+    store = open_store()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: list[dict] = []
+    queued: list[tuple[Path, str]] = []
+    for photo in photos:
+        try:
+            queued.append((photo, submit_cutout(store, photo, backend)))
+        except IngestError as exc:
+            results.append({"photo": str(photo), "ok": False, "error": exc.message})
+    if queued:
+        run_with_bar([j for _, j in queued])
+    for photo, job_id in queued:
+        r = cutout_result(store, job_id)
+        r["photo"] = str(photo)
+        if r["ok"]:
+            target = out_dir / f"{photo.stem}.png"
+            r.pop("cutout").save(target)
+            r["output"] = str(target)
+        results.append(r)
+    return results
+
+
+def cmd_cutout(args: argparse.Namespace) -> int:
+    results = cutout_photos([Path(p) for p in args.photos], Path(args.out), backend=args.backend)
+    if args.json:
+        print_json(results)
+    else:
+        for r in results:
+            if r["ok"]:
+                extra = f"; {'; '.join(r['notes'])}" if r["notes"] else ""
+                print(f"{r['photo']} -> {r['output']}  ({r['backend']}, confidence {r['confidence']:.2f}{extra})")
+            else:
+                print(f"{r['photo']}: FAILED {r['error']}")
+    return 0 if all(r["ok"] for r in results) else 2
+
+
+def shoot_photos(photos: list[Path], out_dir: Path, **options) -> list[dict]:
+    """Shoot each photo through the engine (with a progress bar) and write its shots."""
+    from studio.app.context import open_store
+    from studio.app.shoot import shoot_summary, submit_shoot, write_outputs
+    from studio.cli.progress import run_with_bar
+    from studio.imaging.io import IngestError
+
+    store = open_store()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results, queued = [], []
+    for photo in photos:
+        try:
+            queued.append(submit_shoot(store, photo, **options))
+        except IngestError as exc:
+            results.append({"photo": str(photo), "status": "rejected", "error": exc.message})
+    if queued:
+        run_with_bar(queued)
+    for job_id in queued:
+        summary = shoot_summary(store, job_id)
+        if summary["status"] == "done":
+            summary["files"] = write_outputs(store, job_id, out_dir)
+        results.append(summary)
+    return results
+
+
+def cmd_shoot(args: argparse.Namespace) -> int:
+    from studio.scenes import SceneError
+
+    try:
+        results = shoot_photos([Path(p) for p in args.photos], Path(args.out), scene=args.scene,
+                               variants=args.variants, engine=args.engine, preset=args.preset, seed=args.seed,
+                               segmenter=args.backend, extra_prompt=args.prompt or "", steps=args.steps,
+                               guidance=args.guidance)
+    except (SceneError, ValueError) as exc:
+        print(f"studio: {exc}", file=sys.stderr)
+        return 2
+    if args.zip:
+        from studio.imaging.export import zip_files
+
+        files = {Path(f).name: Path(f).read_bytes() for r in results for f in r.get("files", [])}
+        target = Path(args.out) / "shots.zip"
+        target.write_bytes(zip_files(files))
+        for r in results:
+            r["zip"] = str(target)
+    if args.json:
+        print_json(results)
+    else:
+        for r in results:
+            if r["status"] != "done":
+                print(f"{r.get('photo')}: {r['status'].upper()} {r.get('error', '')}")
+                continue
+            chosen = r["variants"][r["chosen"]]
+            verdict = "passes" if chosen["compliance"]["ok"] else "FAILS"
+            print(f"{r['photo']}: {len(r['variants'])} variants in {r['scene']} with {r['engine']} (job {r['job']}); chosen "
+                  f"{r['chosen']} (seed {chosen['seed']}, {r['reason']}), {r['preset']} compliance {verdict}")
+            for f in r["files"]:
+                print(f"  {f}")
+    return 0 if all(r["status"] == "done" for r in results) else 2

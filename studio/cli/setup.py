@@ -1,0 +1,75 @@
+"""`studio models`, `cloud-key`, `scenes` and `serve`: what is installed, keys,
+scene templates, and the web app."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from studio.cli.output import print_json
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from studio.ui.serve import serve
+
+    return serve(port=args.port, listen=args.listen, auth=args.auth, open_browser=not args.no_browser)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from studio.app import engines
+
+    if args.action == "download":
+        if not args.model:
+            print("studio: which model? e.g. studio models download flux-fill-dev", file=sys.stderr)
+            return 2
+        try:
+            print(f"installed in {engines.download(args.model, token=args.token)}")
+        except engines.DownloadError as exc:
+            print(f"studio: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    gpu = engines.gpu_report()
+    report = {"card": gpu["card"], "plan": gpu["plan"], "models": engines.model_table()}
+    if args.json:
+        print_json(report)
+        return 0
+    card, plan = gpu["card"], gpu["plan"]
+    if card is None:
+        print("GPU: none found (CUDA) — local generation would run on the CPU; the classic engine is the default")
+    else:
+        print(f"GPU: {card['name']}, {card['total_gb']:.1f} GB ({card['free_gb']:.1f} GB free), "
+              f"compute {card['capability']}")
+    print(f"VRAM plan: {plan['id']} — {plan['note']}")
+    for m in report["models"]:
+        state = f"installed at {m['path']}" if m["installed"] else "missing"
+        print(f"  {m['repo_id']:<48} {m['kind']:<9} {m['size_gb']:>5.1f} GB  {state}")
+    return 0
+
+
+def cmd_cloud_key(args: argparse.Namespace) -> int:
+    import getpass
+
+    from studio.secrets import save_key
+
+    # read from a prompt or stdin, never from argv: it would land in the shell's history
+    key = getpass.getpass(f"{args.provider} API key: ") if sys.stdin.isatty() else sys.stdin.readline()
+    if not key.strip():
+        print("studio: no key given; nothing changed", file=sys.stderr)
+        return 2
+    print(f"saved to {save_key(args.provider, key)} (readable by you only)")
+    return 0
+
+
+def cmd_scenes(args: argparse.Namespace) -> int:
+    from studio.scenes import load_scenes
+
+    errors: list[str] = []
+    scenes = sorted(load_scenes(errors=errors).values(), key=lambda s: (s.category, s.id))
+    if args.json:
+        print_json([s.summary() for s in scenes])
+    else:
+        for s in scenes:
+            print(f"{s.id:<22} {s.category:<12} {s.summary()['canvas']:>10}  {s.title}")
+    for e in errors:
+        print(f"studio: skipped {e}", file=sys.stderr)
+    return 0

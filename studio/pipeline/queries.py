@@ -1,0 +1,118 @@
+"""Reads (and the variant upserts) on the engine's tables that the flows above the
+pipeline need: stage outputs, a person's inputs, what waits for review, history
+listings, how many stage runs are left. Every statement on `jobs`, `stage_runs`,
+`job_inputs`, `variants` and `ledger` lives in `studio/pipeline/`; this module holds
+the ones that are not part of a job's state machine (that is `jobs.py`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from studio.pipeline.codec import decode
+from studio.store import Store, loads
+
+
+def stage_output(store: Store, job_id: str, key: str) -> dict:
+    """The decoded outputs of node `key` of a job; KeyError when it has none (yet)."""
+    row = store.one("SELECT outputs FROM stage_runs WHERE job_id = ? AND key = ?", (job_id, key))
+    if row is None or row["outputs"] is None:
+        raise KeyError(f"job {job_id} has no output from {key}")
+    return decode(store, loads(row["outputs"]))
+
+
+def finished_runs(store: Store, job_id: str, keys: list[str]) -> dict[str, dict]:
+    """{node key: its run row} for those of `keys` that finished (what a new job may reuse)."""
+    marks = ",".join("?" * len(keys))
+    rows = store.query(f"SELECT * FROM stage_runs WHERE job_id = ? AND key IN ({marks}) AND status = 'done'",
+                       (job_id, *keys))
+    return {r["key"]: dict(r) for r in rows}
+
+
+def stage_of(store: Store, job_id: str, key: str) -> str | None:
+    row = store.one("SELECT stage FROM stage_runs WHERE job_id = ? AND key = ?", (job_id, key))
+    return row["stage"] if row else None
+
+
+def job_input(store: Store, job_id: str, key: str, default: Any = None) -> Any:
+    """What a person gave the job for `key` (touch-up edits, a review decision)."""
+    row = store.one("SELECT value FROM job_inputs WHERE job_id = ? AND key = ?", (job_id, key))
+    return loads(row["value"]) if row else default
+
+
+def waiting_for(store: Store, job_id: str, key: str) -> bool:
+    """Whether a stage of the job waits for a person's input `key`."""
+    return store.one("SELECT 1 FROM stage_runs WHERE job_id = ? AND status = 'waiting' AND waiting_for = ?",
+                     (job_id, key)) is not None
+
+
+def jobs_waiting_for(store: Store, key: str) -> list[dict]:
+    """Waiting jobs (oldest first) with the prompt the waiting stage left for the person."""
+    rows = store.query(
+        "SELECT j.id, j.title, j.params, j.created_at, sr.prompt FROM jobs j JOIN stage_runs sr ON sr.job_id = j.id "
+        "WHERE j.status = 'waiting' AND sr.status = 'waiting' AND sr.waiting_for = ? ORDER BY j.created_at", (key,))
+    return [{"id": r["id"], "title": r["title"], "params": loads(r["params"]), "created_at": r["created_at"],
+             "prompt": loads(r["prompt"]) or {}} for r in rows]
+
+
+def list_jobs(store: Store, limit: int = 50, status: str | None = None, batch_id: str | None = None) -> list[dict]:
+    """Job rows, newest first."""
+    where, args = [], []
+    if status:
+        where.append("status = ?")
+        args.append(status)
+    if batch_id:
+        where.append("batch_id = ?")
+        args.append(batch_id)
+    sql = "SELECT * FROM jobs" + (f" WHERE {' AND '.join(where)}" if where else "")
+    return [dict(r) for r in store.query(sql + " ORDER BY created_at DESC LIMIT ?", (*args, limit))]
+
+
+def stage_runs(store: Store, job_id: str) -> list[dict]:
+    return [dict(r) for r in store.query("SELECT * FROM stage_runs WHERE job_id = ? ORDER BY id", (job_id,))]
+
+
+def variant_rows(store: Store, job_id: str) -> list[dict]:
+    return [dict(r) for r in store.query("SELECT * FROM variants WHERE job_id = ? ORDER BY idx", (job_id,))]
+
+
+def ledger_rows(store: Store, job_id: str) -> list[dict]:
+    return [dict(r) for r in store.query("SELECT kind, amount, provider, note, created_at FROM ledger "
+                                         "WHERE job_id = ? ORDER BY id", (job_id,))]
+
+
+def stages_left(store: Store, job_ids: list[str]) -> int:
+    """Stage runs of these jobs that have not finished (a progress bar's total)."""
+    if not job_ids:
+        return 0
+    marks = ",".join("?" * len(job_ids))
+    return store.one(f"SELECT COUNT(*) FROM stage_runs WHERE job_id IN ({marks}) AND status != 'done'",
+                     tuple(job_ids))[0]
+
+
+def stages_to_run(store: Store, job_id: str) -> int:
+    """Stage runs of a job that it runs itself (not reused from another job)."""
+    return store.one("SELECT COUNT(*) FROM stage_runs WHERE job_id = ? AND reused_from IS NULL", (job_id,))[0]
+
+
+def job_status(store: Store, job_id: str) -> str | None:
+    row = store.one("SELECT status FROM jobs WHERE id = ?", (job_id,))
+    return row[0] if row else None
+
+
+def record_variant(store: Store, job_id: str, index: int, seed: int, data: dict) -> None:
+    """A variant as generated: its seed and what made it (replaces an earlier round's)."""
+    store.conn.execute(
+        "INSERT INTO variants(job_id, idx, seed, data) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(job_id, idx) DO UPDATE SET seed = excluded.seed, data = excluded.data",
+        (job_id, index, seed, json.dumps(data)))
+
+
+def update_variant(store: Store, job_id: str, index: int, fields: dict) -> None:
+    """Merge fields into a variant's data (scores, the gate's verdict). (Variant data is
+    written with json.dumps' default spacing, as it always was.)"""
+    with store.tx() as conn:
+        row = conn.execute("SELECT data FROM variants WHERE job_id = ? AND idx = ?", (job_id, index)).fetchone()
+        data = {**(loads(row["data"]) if row and row["data"] else {}), **fields}
+        conn.execute("INSERT INTO variants(job_id, idx, seed, data) VALUES (?, ?, NULL, ?) "
+                     "ON CONFLICT(job_id, idx) DO UPDATE SET data = excluded.data", (job_id, index, json.dumps(data)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
@@ -60,6 +61,9 @@ class Settings:
     clip_model: str = "clip-vit-b-32"  # for scoring and describing, where installed
     fidelity_threshold: float = 0.75  # a variant scoring under it is regenerated
     gate_attempts: int = 3  # generations per variant before it is given up on
+    # folders on this computer the app's Batch tab may read catalogs from and write shots
+    # to (besides uploads and the data dir); the CLI is not limited by it
+    batch_folders: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)  # keys this version does not know, kept as-is
 
     def models_path(self) -> Path:
@@ -86,7 +90,22 @@ def load_settings() -> Settings:
     return _from_dict(raw)
 
 
+MAX_BUDGET = 1_000_000.0  # more than anyone spends on images; larger "budgets" are typos or attempts to switch it off
+# value checks beyond the type: (test, what a good value is)
+_RANGES = {
+    "budget": (lambda v: math.isfinite(v) and 0 <= v <= MAX_BUDGET, f"a number from 0 to {MAX_BUDGET:g}"),
+    "default_variants": (lambda v: 1 <= v <= 16, "a whole number from 1 to 16"),
+    "default_steps": (lambda v: 1 <= v <= 200, "a whole number from 1 to 200"),
+    "default_guidance": (lambda v: math.isfinite(v) and 0 <= v <= 100, "a number from 0 to 100"),
+    "fidelity_threshold": (lambda v: math.isfinite(v) and 0 <= v <= 1, "a number from 0 to 1"),
+    "gate_attempts": (lambda v: 1 <= v <= 10, "a whole number from 1 to 10"),
+    "batch_folders": (lambda v: all(isinstance(x, str) and x.strip() for x in v), "a list of folder paths"),
+}
+
+
 def _from_dict(raw: dict) -> Settings:
+    """Settings from the file's JSON: a value of the wrong type or out of range falls
+    back to its default, with a warning naming it; nothing here raises."""
     defaults = Settings()
     known = {f.name for f in fields(Settings)} - {"extra", "limits"}
     kwargs: dict = {}
@@ -94,23 +113,43 @@ def _from_dict(raw: dict) -> Settings:
         if name in raw:
             want = type(getattr(defaults, name))
             value = raw[name]
-            if want is float and isinstance(value, int):
+            if want is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
-            if isinstance(value, want) and not (want is int and isinstance(value, bool)):
+            ok = isinstance(value, want) and not (want in (int, float) and isinstance(value, bool))
+            rule = _RANGES.get(name)
+            if ok and rule is not None and not rule[0](value):
+                log.warning("settings: %s=%r must be %s; using %r", name, value, rule[1], getattr(defaults, name))
+            elif ok:
                 kwargs[name] = value
             else:
                 log.warning("settings: %s=%r is not a %s; using %r", name, value, want.__name__, getattr(defaults, name))
     limits = Limits()
+    given = raw.get("limits")
+    if given is not None and not isinstance(given, dict):
+        log.warning("settings: limits=%r is not an object; using the default limits", given)
+        given = None
     for f in fields(Limits):
-        v = (raw.get("limits") or {}).get(f.name)
+        v = (given or {}).get(f.name)
         if isinstance(v, int) and not isinstance(v, bool) and v > 0:
             setattr(limits, f.name, v)
     extra = {k: v for k, v in raw.items() if k not in known | {"limits", "extra"}}
     return Settings(**kwargs, limits=limits, extra=extra)
 
 
+def check(settings: Settings) -> None:
+    """Raise ValueError naming the first value that is out of range (what the app and the
+    API refuse to save: a NaN or negative budget would switch the budget off)."""
+    for name, (ok, what) in _RANGES.items():
+        value = getattr(settings, name)
+        want = type(getattr(Settings(), name))
+        if isinstance(value, bool) or not isinstance(value, want if want is not float else int | float) or not ok(value):
+            raise ValueError(f"{name} must be {what}, not {value!r}")
+
+
 def save_settings(settings: Settings) -> Path:
-    """Write atomically so a crash never leaves half a settings file."""
+    """Write atomically so a crash never leaves half a settings file; out-of-range
+    values are refused (ValueError) and nothing is written."""
+    check(settings)
     data = asdict(settings)
     extra = data.pop("extra")
     data.update(extra)

@@ -16,6 +16,10 @@ ANCHORS = ("center", "bottom-center", "top-center", "left-center", "right-center
 BACKDROPS = ("flat", "gradient", "sweep", "wall-floor")
 TEXTURES = ("none", "marble", "wood", "concrete", "linen", "sand", "paper")
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
+MAX_ASPECT = 4.0  # 1:4 to 4:1: wider canvases leave the product a sliver
+# a canvas's long side may be asked for between these (tiny ones for previews and tests;
+# above 4096 px no export needs it, and memory runs out)
+LONG_SIDE = (64, 4096)
 
 
 class SceneError(ValueError):
@@ -164,9 +168,11 @@ def parse_scene(data: dict, where: str) -> Scene:
     c = r.table("canvas")
     c.unknown({"aspect", "size"})
     aspect_text = c.str("aspect", "1:1")
-    m = re.match(r"^(\d+):(\d+)$", aspect_text)
+    m = re.match(r"^(\d{1,3}):(\d{1,3})$", aspect_text)
     if not m or int(m.group(1)) == 0 or int(m.group(2)) == 0:
         raise c.fail("aspect", "must look like 4:5", aspect_text)
+    if not 1 / MAX_ASPECT <= int(m.group(1)) / int(m.group(2)) <= MAX_ASPECT:
+        raise c.fail("aspect", f"must be between 1:{MAX_ASPECT:g} and {MAX_ASPECT:g}:1", aspect_text)
     size = int(c.num("size", 1024, 256, 4096))
     pl = r.table("placement")
     pl.unknown({"anchor", "scale", "margin", "floor"})
@@ -201,6 +207,10 @@ def load_file(path: Path) -> Scene:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise SceneError(f"{path}: not valid TOML ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise SceneError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
+    except OSError as exc:
+        raise SceneError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     scene = parse_scene(data, str(path))
     if scene.id != path.stem:
         raise SceneError(f"{path}: id {scene.id!r} must match the file name {path.stem!r}")
@@ -235,7 +245,10 @@ def load_scenes(dirs: list[Path] | None = None, errors: list[str] | None = None)
 
 
 def get_scene(scene_id: str) -> Scene:
-    scenes = load_scenes(errors=[])
+    errors: list[str] = []
+    scenes = load_scenes(errors=errors)
     if scene_id not in scenes:
-        raise SceneError(f"no scene {scene_id!r}; `studio scenes` lists them")
+        # a file of that name that did not load says why better than "no scene"
+        broken = [e for e in errors if Path(e.split(": ", 1)[0]).stem == scene_id]
+        raise SceneError(broken[0] if broken else f"no scene {scene_id!r}; `studio scenes` lists them")
     return scenes[scene_id]

@@ -244,14 +244,41 @@ class ArtifactStore:
                     tmp.unlink()
 
 
+class StoreError(RuntimeError):
+    """The data dir's database can't be used; the message says why and what to do."""
+
+
+DB_NAME = "studio.db"
+BACKUPS = "backups"
+KEEP_BACKUPS = 5
+
+
+def explain(exc: BaseException, root: Path) -> str:
+    """What a database error means for the person, and what to do about it."""
+    text = str(exc).lower()
+    if isinstance(exc, PermissionError) or "readonly" in text or "read-only" in text or "unable to open" in text:
+        return (f"cannot write to the data dir {root}: it is read-only or not yours. Make it writable, or set "
+                "STUDIO_HOME to another folder.")
+    if "not a database" in text or "malformed" in text or "corrupt" in text or "disk i/o error" in text:
+        return (f"{root / DB_NAME} is damaged ({exc}). Run `studio doctor --repair`: it sets the file aside "
+                "and restores the newest backup (your images in artifacts/ are kept).")
+    if "disk" in text and "full" in text:
+        return f"the disk holding {root} is full; free some space and try again."
+    return f"the database {root / DB_NAME} cannot be used: {exc}"
+
+
 class Store:
     def __init__(self, root: Path | str):
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.db_path = self.root / "studio.db"
-        self.artifacts = ArtifactStore(self.root / "artifacts")
+        self.db_path = self.root / DB_NAME
         self._local = threading.local()
-        self._migrate()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.artifacts = ArtifactStore(self.root / "artifacts")
+            self._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            self.close()
+            raise StoreError(explain(exc, self.root)) from exc
 
     # -- connections -------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -305,17 +332,36 @@ class Store:
         return self.conn.execute("PRAGMA user_version").fetchone()[0]
 
     def _migrate(self) -> None:
+        version = self.schema_version()
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.db_path} was written by a newer Studio (schema {version}); this one knows {len(MIGRATIONS)}."
+            )
+        if 0 < version < len(MIGRATIONS):
+            self.backup(f"before-v{len(MIGRATIONS)}")  # a migration that goes wrong can be undone
         with self.tx() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > len(MIGRATIONS):
-                raise RuntimeError(
-                    f"{self.db_path} was written by a newer Studio (schema {version}); this one knows {len(MIGRATIONS)}."
-                )
             for i in range(version, len(MIGRATIONS)):
                 for statement in MIGRATIONS[i].split(";"):
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {i + 1}")
+
+    def backup(self, why: str) -> Path:
+        """A consistent copy of the database in `backups/` (SQLite's online backup API:
+        safe while other connections write). The newest few are kept."""
+        folder = self.root / BACKUPS
+        folder.mkdir(exist_ok=True)
+        target = folder / f"studio-{time.strftime('%Y%m%d-%H%M%S')}-{why}.db"
+        dest = sqlite3.connect(target)
+        try:
+            self.conn.backup(dest)
+        finally:
+            dest.close()
+        for old in sorted(folder.glob("studio-*.db"))[:-KEEP_BACKUPS]:
+            with contextlib.suppress(OSError):
+                old.unlink()
+        return target
 
     # -- small helpers shared by the modules that own each table ------------
     def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:

@@ -38,6 +38,11 @@ def has_cuda() -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
+    if not os.environ.get("STUDIO_CORPUS"):
+        whole = pytest.mark.skip(reason="the whole photo corpus runs with STUDIO_CORPUS=1 (a spread of it always runs)")
+        for item in items:
+            if "corpus" in item.keywords:
+                item.add_marker(whole)
     if os.environ.get("STUDIO_FORCE_CUDA_TESTS") or has_cuda():
         return
     skip = pytest.mark.skip(reason="needs an NVIDIA GPU (none found)")

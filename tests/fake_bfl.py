@@ -48,6 +48,10 @@ class FakeBFL:
         # how many of the next generated scenes grow an extra part onto the product
         # (what a model that does not respect the mask does)
         self.grow_parts = 0
+        self.statuses: list[str] = []  # polling answers before Ready (e.g. "Reasoning", "Request Moderated")
+        self.polling_base = ""  # another server's address for the polling URL (where the key must not go)
+        self.cost: float | None = None  # the cost the submit reply states
+        self.keys_seen: list[tuple[str, str | None]] = []  # (path, x-key header) of every request
 
     def handler(server_self):
         fake = server_self
@@ -66,6 +70,7 @@ class FakeBFL:
                 self.wfile.write(body)
 
             def do_POST(self):
+                fake.keys_seen.append((self.path, self.headers.get("x-key")))
                 fake.calls.append("submit")
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 if self.headers.get("x-key") != KEY:
@@ -83,16 +88,23 @@ class FakeBFL:
                     return self._send(200, b"{not json")
                 fake.submitted.append(json.loads(body))
                 port = self.server.server_address[1]
-                return self._send(200, json.dumps({"id": "t1", "polling_url":
-                                                   f"http://127.0.0.1:{port}/v1/get_result?id=t1"}).encode())
+                base = fake.polling_base or f"http://127.0.0.1:{port}"
+                reply = {"id": "t1", "polling_url": f"{base}/v1/get_result?id=t1"}
+                if fake.cost is not None:
+                    reply["cost"] = fake.cost
+                return self._send(200, json.dumps(reply).encode())
 
             def do_GET(self):
+                fake.keys_seen.append((self.path, self.headers.get("x-key")))
                 port = self.server.server_address[1]
                 if self.path.startswith("/v1/get_result"):
                     fake.calls.append("poll")
                     fake._polls += 1
                     if fake._polls <= fake.pending_polls:
                         return self._send(200, b'{"id": "t1", "status": "Pending"}')
+                    if fake.statuses:
+                        status = fake.statuses.pop(0)
+                        return self._send(200, json.dumps({"id": "t1", "status": status}).encode())
                     return self._send(200, json.dumps({"id": "t1", "status": "Ready", "result": {
                         "sample": f"http://127.0.0.1:{port}/delivery/t1.png"}}).encode())
                 if self.path.startswith("/delivery"):

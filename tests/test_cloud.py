@@ -107,27 +107,29 @@ def test_cloud_shoot_charges_per_image_and_the_ledger_balances(fake_bfl, tmp_pat
     assert KEY not in history
 
 
-def test_failed_cloud_job_is_refunded(fake_bfl, tmp_path):
+def test_an_image_the_provider_billed_stays_charged_when_the_job_fails(fake_bfl, tmp_path):
     secrets.save_key("bfl", KEY)
-    fake_bfl.broken_result = True
+    fake_bfl.broken_result = True  # Ready (billed), then the download fails; the variant is tried twice
     store, job = shoot_via_cloud(tmp_path, variants=1)
     ledger = Ledger(store, budget=10.0)
     j = jobs.get_job(store, job)
     assert j["status"] == "failed" and "could not be downloaded" in j["error"]
-    assert ledger.spent(job) == 0 and ledger.hold(job) == 0 and ledger.problems() == []
+    assert ledger.spent(job) == pytest.approx(2 * cloud.price()) and ledger.hold(job) == 0
+    assert ledger.problems() == [] and j["cost"] == pytest.approx(2 * cloud.price())
+    assert [e["kind"] for e in ledger.entries(job)].count("refund") == 0
 
 
 def test_budget_that_runs_out_stops_before_calling(fake_bfl, tmp_path):
     from studio.config import Settings, save_settings
+    from studio.pipeline.ledger import BudgetExceeded
 
     save_settings(Settings(budget=0.07))  # one image's price (0.05) fits, two don't
     secrets.save_key("bfl", KEY)
-    store, job = shoot_via_cloud(tmp_path, variants=2)
-    j = jobs.get_job(store, job)
-    assert j["status"] == "failed" and "budget" in j["error"]
-    ledger = Ledger(store, budget=0.07)
-    assert ledger.spent(job) == 0 and ledger.hold(job) == 0 and ledger.problems() == []
-    assert fake_bfl.calls.count("submit") <= 1
+    with pytest.raises(BudgetExceeded, match=r"needs at least 0.10 .* only 0.07 of the 0.07 budget is left"):
+        shoot_via_cloud(tmp_path, variants=2)  # refused before the job exists: nothing runs, nothing is reserved
+    store = open_store()
+    assert store.one("SELECT COUNT(*) FROM jobs")[0] == 0 and store.one("SELECT COUNT(*) FROM ledger")[0] == 0
+    assert fake_bfl.calls.count("submit") == 0
 
 
 def _policy(policy: str) -> None:
@@ -161,7 +163,7 @@ def test_local_failure_falls_back_to_the_cloud(fake_bfl, tmp_path):
     assert ledger.spent(job) == pytest.approx(cloud.price()) and ledger.problems() == []
 
 
-def test_cloud_failure_falls_back_to_local_and_nothing_is_charged(fake_bfl, tmp_path, studio_home):
+def test_cloud_failure_falls_back_to_local_and_only_the_billed_image_is_charged(fake_bfl, tmp_path, studio_home):
     from studio.models.holder import HOLDER
     from tests.tiny_flux import build_tiny_flux_fill
 
@@ -177,7 +179,8 @@ def test_cloud_failure_falls_back_to_local_and_nothing_is_charged(fake_bfl, tmp_
     assert j["status"] == "done", j["error"]
     assert '"engine": "flux"' in store.one("SELECT data FROM variants WHERE job_id = ?", (job,))["data"]
     ledger = Ledger(store)
-    assert ledger.spent(job) == 0 and ledger.hold(job) == 0 and ledger.problems() == []
+    # the cloud made (and billed) an image whose download failed; the local model then ran for free
+    assert ledger.spent(job) == pytest.approx(cloud.price()) and ledger.hold(job) == 0 and ledger.problems() == []
 
 
 def test_local_only_policy_never_falls_back(fake_bfl, tmp_path):

@@ -215,18 +215,18 @@ def test_ledger_reserve_charge_release_refund(store, ledger, worker):
     assert jobs.get_job(store, ok)["status"] == "done"
     assert ledger.spent(ok) == pytest.approx(0.5) and ledger.hold(ok) == 0
     assert jobs.get_job(store, ok)["cost"] == pytest.approx(0.5)
-    # a job that spends, then fails downstream, is refunded
+    # a job that spends, then fails downstream: what it spent stays spent, the rest of its hold is released
     bad = submit(store, "chain", {"variants": 2, "price": 0.25}, ledger=ledger, reserve=1.0)
     store.conn.execute("UPDATE stage_runs SET stage = 'broken' WHERE job_id = ? AND key = 'pick'", (bad,))
     worker.run_until([bad], timeout=30)
     assert jobs.get_job(store, bad)["status"] == "failed"
-    assert ledger.spent(bad) == 0 and ledger.hold(bad) == 0
+    assert ledger.spent(bad) == pytest.approx(0.5) and ledger.hold(bad) == 0
     kinds = [e["kind"] for e in reversed(ledger.entries(bad))]
-    assert kinds == ["reserve", "charge", "charge", "release", "refund"]
-    # the budget (5.0) holds: 0.5 spent, so 4.6 cannot be reserved
+    assert kinds == ["reserve", "charge", "charge", "release"]
+    # the budget (5.0) holds: 1.0 spent, so 4.1 cannot be reserved
     with pytest.raises(BudgetExceeded):
-        submit(store, "chain", ledger=ledger, reserve=4.6)
-    assert ledger.available() == pytest.approx(4.5)
+        submit(store, "chain", ledger=ledger, reserve=4.1)
+    assert ledger.available() == pytest.approx(4.0)
     assert ledger.problems() == []
 
 
@@ -243,7 +243,7 @@ def test_stopping_a_worker_hands_its_running_stage_back(store, ledger):
     job = submit(store, "sleepy_no_timeout", {"sleep": 1.0}, ledger=ledger, reserve=1.0)
     first = Worker(store, es.REGISTRY, ledger, lease_s=30.0, poll_s=0.05).start()
     _wait_status(store, job, "sleepy_no_timeout", "running")
-    with pytest.raises(jobs.JobError, match="running in a worker"):
+    with pytest.raises(jobs.JobError, match=r"running in a worker.*: wait (29|30) s and retry"):
         jobs.retry(store, job, ledger)
     [stage_thread] = [ex.thread for ex in first._active.values()]
     first.stop()

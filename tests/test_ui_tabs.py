@@ -65,6 +65,11 @@ def _wait_for_batch(bid: str) -> tuple:
 
 
 def test_batch_tab_runs_to_a_zip(tmp_path, studio_home):
+    from studio.config import save_settings
+
+    settings = load_settings()
+    settings.batch_folders = [str(tmp_path)]  # the page may read catalogs and write shots here
+    save_settings(settings)
     for i in range(3):
         _photo(tmp_path / "catalog", f"sku{i}.jpg", seed=i)
     bid, *_ = tab_batch.on_start(str(tmp_path / "catalog"), None, "", "marble", "", "classic", 1)

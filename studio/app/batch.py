@@ -5,8 +5,6 @@ stopped without redoing finished SKUs."""
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import threading
 import time
@@ -15,11 +13,16 @@ from pathlib import Path
 
 from studio.app.batch_input import BatchInput, read_input
 from studio.app.context import ledger, stages
+from studio.app.engines import engine_choices
 from studio.app.shoot import exported, shoot_summary, submit_shoot, waiting_for_review
+from studio.config import data_dir, load_settings
+from studio.csvfile import csv_text
 from studio.imaging.io import IngestError
+from studio.paths import inside, safe_join, safe_name, write_atomic
 from studio.pipeline import jobs
 from studio.pipeline.native import give_back_memory
 from studio.pipeline.worker import Worker
+from studio.scenes import LONG_SIDE
 from studio.store import Store, dumps, loads
 
 PATTERN = "{sku}_{scene}_{n}.{ext}"
@@ -44,17 +47,28 @@ def find_batch(store: Store, out_dir: Path) -> dict | None:
 
 def create_batch(store: Store, source: Path, out_dir: Path, *, scene: str | None = None, preset: str | None = None,
                  engine: str = "classic", variants: int | None = None, pattern: str = PATTERN,
-                 long_side: int | None = None, checked: BatchInput | None = None) -> str:
+                 long_side: int | None = None, checked: BatchInput | None = None,
+                 roots: list[Path] | None = None, out_roots: list[Path] | None = None) -> str:
     """Check the input and record the batch and its items; nothing runs yet. Raises
     BatchInvalid listing every problem that stops it; unusable photos don't stop it —
-    their items are recorded as failed with the reason."""
-    checked = checked or read_input(source, scene, preset)
+    their items are recorded as failed with the reason. With `roots` / `out_roots`
+    (the app's Batch tab), the input must lie in `roots` and `out_dir` in `out_roots`."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BatchInvalid([f"--out {out_dir} is a file, not a folder"])
+    if out_roots is not None and not any(inside(out_dir, r) for r in out_roots):
+        raise BatchInvalid([f"{out_dir} is outside the folders the app may write to: the data dir's batches "
+                            "folder, or a batch folder named in Settings"])
+    checked = checked or read_input(source, scene, preset, roots=roots)
     if checked.errors:
         raise BatchInvalid(checked.problems())
-    try:
-        pattern.format(sku="s", scene="x", n=1, ext="jpg", angle=1)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise BatchInvalid([f"--pattern {pattern!r}: {exc}; use {{sku}}, {{scene}}, {{n}}, {{ext}}, {{angle}}"]) from exc
+    check_pattern(pattern)
+    if variants is not None and not (isinstance(variants, int) and 1 <= variants <= 16):
+        raise BatchInvalid([f"--variants must be a whole number from 1 to 16, not {variants!r}"])
+    if long_side is not None and not (isinstance(long_side, int) and LONG_SIDE[0] <= long_side <= LONG_SIDE[1]):
+        raise BatchInvalid([f"--long-side must be from {LONG_SIDE[0]} to {LONG_SIDE[1]} px, not {long_side!r}"])
+    if engine not in engine_choices():
+        raise BatchInvalid([f"--engine {engine!r} is not available; use {', '.join(engine_choices())}"])
     batch_id = jobs.new_id()
     out = Path(out_dir).resolve()
     options = {"scene": scene, "preset": preset, "engine": engine, "variants": variants, "pattern": pattern,
@@ -71,6 +85,29 @@ def create_batch(store: Store, source: Path, out_dir: Path, *, scene: str | None
     return batch_id
 
 
+def app_read_roots() -> list[Path]:
+    """What the app's Batch tab may read catalogs from: its uploads and the batch folders
+    named in Settings (the CLI reads whatever its user can)."""
+    return [data_dir() / "uploads", *(Path(p).expanduser() for p in load_settings().batch_folders)]
+
+
+def app_write_roots() -> list[Path]:
+    """Where the app's Batch tab may write shots: the data dir's batches folder and the
+    batch folders named in Settings."""
+    return [data_dir() / "batches", *(Path(p).expanduser() for p in load_settings().batch_folders)]
+
+
+def check_pattern(pattern: str) -> None:
+    """File-name patterns make one file name: no folders, no way out of the SKU's folder."""
+    try:
+        sample = pattern.format(sku="s", scene="x", n=1, ext="jpg", angle=1)
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        raise BatchInvalid([f"--pattern {pattern!r}: {exc}; use {{sku}}, {{scene}}, {{n}}, {{ext}}, {{angle}}"]) from exc
+    if any(c in pattern for c in "/\\:") or sample.startswith(".") or safe_name(sample) != sample:
+        raise BatchInvalid([f"--pattern {pattern!r} must make a plain file name (letters, digits, - _ . and "
+                            "spaces; no folders); each SKU's files go in its own folder anyway"])
+
+
 def set_status(store: Store, batch_id: str, status: str) -> None:
     """pause / resume (running) / cancel a batch; `run_batch` notices within a moment."""
     if status not in ("running", "paused", "cancelled"):
@@ -82,14 +119,6 @@ def set_status(store: Store, batch_id: str, status: str) -> None:
                                               "status = 'running'", (batch_id,))]
     for job_id in running:
         {"paused": jobs.pause, "running": jobs.resume}.get(status, lambda s, j: jobs.cancel(s, j))(store, job_id)
-
-
-def _write(path: Path, data: bytes) -> None:
-    """All or nothing: a batch killed mid-write leaves no half image."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _finish_item(store: Store, batch: dict, item: dict) -> None:
@@ -111,9 +140,10 @@ def _finish_item(store: Store, batch: dict, item: dict) -> None:
     files = []
     for n, v in enumerate(ranked, start + 1):
         data, ext = exported(store, item["job_id"], v["index"])
-        name = opts["pattern"].format(sku=item["sku"], scene=s["scene"], n=n, ext=ext, angle=angle + 1)
-        _write(Path(batch["out_dir"]) / item["sku"] / name, data)
-        files.append(f"{item['sku']}/{name}")
+        folder = safe_name(item["sku"])
+        name = opts["pattern"].format(sku=folder, scene=s["scene"], n=n, ext=ext, angle=angle + 1)
+        write_atomic(safe_join(batch["out_dir"], folder, name), data)
+        files.append(f"{folder}/{name}")
     chosen = next(v for v in s["variants"] if v["index"] == s["chosen"])
     result = {**base, "chosen": s["chosen"], "scene": s["scene"], "fidelity": chosen["scores"]["fidelity"],
               "alignment": chosen["scores"]["alignment"], "delta_e": (chosen["delta_e"] or {}).get("mean"),
@@ -224,13 +254,17 @@ def write_report(store: Store, batch_id: str) -> Path:
         per_sku.setdefault(r["sku"], []).append(dict(r))
     extra_cols: list[str] = []
     rows = []
+    files: list[str] = []
     for sku, items in per_sku.items():
         results = [loads(i["result"]) or {} for i in items]
         spec = loads(items[0]["spec"])
-        for k in spec.get("extra", {}):
+        # the catalog's own columns are copied, but never in place of the report's
+        extra = {(k if k not in REPORT_COLUMNS else f"{k} (catalog)"): v for k, v in spec.get("extra", {}).items()}
+        for k in extra:
             if k not in extra_cols:
                 extra_cols.append(k)
         done = [r for i, r in zip(items, results, strict=True) if i["status"] == "done"]
+        files += [f for r in done for f in r["files"]]
         errors = [f"{Path(i['photo']).name}: {i['error']}" for i in items if i["status"] != "done"]
         first = done[0] if done else {}
         rows.append({"sku": sku, "status": "done" if not errors else "failed", "photos": len(items),
@@ -240,13 +274,11 @@ def write_report(store: Store, batch_id: str) -> Path:
                      "time_s": round(sum(r.get("time_s", 0) for r in results), 2),
                      "cost": round(sum(r.get("cost", 0) or 0 for r in results), 4), "error": " | ".join(errors),
                      "files": ";".join(f for r in done for f in r["files"]), "notes": spec.get("notes", ""),
-                     **spec.get("extra", {})})
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=REPORT_COLUMNS + extra_cols, extrasaction="ignore", restval="")
-    writer.writeheader()
-    writer.writerows(rows)
-    _write(out / "report.csv", buf.getvalue().encode("utf-8"))
-    zip_paths(out / "batch.zip", {f: out / f for r in rows for f in (r["files"].split(";") if r["files"] else [])})
+                     **extra})
+    write_atomic(out / "report.csv", csv_text(rows, REPORT_COLUMNS + extra_cols).encode("utf-8"))
+    # only files this batch wrote, inside its folder (an item written by an older version with
+    # an unsafe SKU is left out rather than stopping the report)
+    zip_paths(out / "batch.zip", {f: out / f for f in files if inside(out / f, out)})
     return out / "report.csv"
 
 

@@ -32,6 +32,11 @@ def resolve_engine(engine: str) -> str:
     return registry.pick_generator(engine, load_settings().cloud_policy)
 
 
+def engine_price(engine: str) -> float:
+    """What one image costs on this engine (0 for local ones)."""
+    return registry.generator(engine).price({})
+
+
 def _card():
     from studio.models.devices import detect_card  # imports torch: only on request
 

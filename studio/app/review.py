@@ -1,5 +1,5 @@
 """The review queue: jobs none of whose variants passed the fidelity check, waiting
-for a person to accept one, reject the job (its credits are refunded), or send it
+for a person to accept one, reject the job (its unspent hold is released), or send it
 back with changed parameters."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def accept(store: Store, job_id: str, variant: int) -> str:
 
 
 def reject(store: Store, job_id: str, note: str = "") -> str:
-    """Fail the job; the ledger refunds what it spent when it ends."""
+    """Fail the job; the ledger releases its unspent hold when it ends."""
     job = _waiting(store, job_id)
     jobs.provide_input(store, job["id"], keys.REVIEW, {"action": "reject", "note": note})
     return job["id"]
@@ -43,7 +43,7 @@ def reject(store: Store, job_id: str, note: str = "") -> str:
 def send_back(store: Store, job_id: str, overrides: dict, ledger: Ledger | None = None) -> str:
     """A new job that keeps the cut-out and generates the variants again with
     `overrides` (scene, seed, extra_prompt, engine, fidelity_threshold, ...); this one
-    is rejected (and refunded). Returns the new job's id."""
+    is rejected. Returns the new job's id."""
     job = _waiting(store, job_id)
     stage = queries.stage_of(store, job["id"], keys.generate(0)) or "generate"
     new = jobs.replay(store, stages(), job["id"], stage, overrides, ledger)

@@ -5,20 +5,22 @@ finish of a chosen variant with other colour settings or another preset."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from studio.app.context import Event, ledger, run_jobs, stages
-from studio.app.engines import resolve_engine
+from studio.app.context import BudgetExceeded, Event, ledger, run_jobs, stages
+from studio.app.engines import engine_price, resolve_engine
 from studio.config import data_dir, load_settings
 from studio.imaging.color import Adjustments
 from studio.imaging.compose import placed_layer
 from studio.imaging.io import ingest_file
+from studio.paths import safe_name, unique_path, write_atomic
 from studio.pipeline import jobs, keys, queries
-from studio.scenes import Scene, get_scene
+from studio.scenes import LONG_SIDE, Scene, get_scene
 from studio.store import Store, loads
 
 EXT = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
@@ -35,7 +37,8 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
                  extra_prompt: str = "", adjustments: dict | None = None, long_side: int | None = None,
                  steps: int | None = None, guidance: float | None = None, max_sequence_length: int = 512,
                  allow_cpu_fallback: bool = False, title: str | None = None, batch_id: str | None = None,
-                 reuse_from: str | None = None, then: Callable[[str], None] | None = None) -> str:
+                 reuse_from: str | None = None, then: Callable[[str], None] | None = None,
+                 work_side: int = WORK_SIDE) -> str:
     """Queue a shoot of `photo`; or, with `reuse_from` (a cutout job), of that job's
     photo, taking its segmentation as done and carrying its touch-up edits.
     `then(job_id)` runs in the transaction that creates the job: a record linking to
@@ -43,7 +46,10 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
     settings = load_settings()
     engine = resolve_engine(engine)
     scene = scene or settings.default_scene
-    get_scene(scene)  # a clear error for an unknown scene before anything runs
+    variants = settings.default_variants if variants is None else variants
+    preset = preset or settings.default_preset
+    check_params(scene=scene, preset=preset, variants=variants, long_side=long_side, steps=steps,
+                 guidance=guidance, seed=seed)
     reuse, inputs = {}, {}
     if reuse_from:
         src = jobs.job_params(store, reuse_from)
@@ -56,9 +62,9 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
         img = ingest_file(photo, settings.limits)
         digest, name = store.put_artifact(img.original, "bin"), photo.name
     params = {"photo": digest, "photo_name": name, "segmenter": segmenter,
-              "scene": scene, "variants": variants or settings.default_variants, "engine": engine,
-              "preset": preset or settings.default_preset, "seed": seed, "extra_prompt": extra_prompt,
-              "adjustments": adjustments or {}, "long_side": long_side, "work_side": WORK_SIDE,
+              "scene": scene, "variants": variants, "engine": engine,
+              "preset": preset, "seed": seed, "extra_prompt": extra_prompt,
+              "adjustments": adjustments or {}, "long_side": long_side, "work_side": work_side,
               "steps": steps or settings.default_steps, "guidance": guidance or settings.default_guidance,
               "max_sequence_length": max_sequence_length, "cloud_provider": settings.cloud_provider,
               # with no GPU, may a failed cloud call fall back to a local model on the CPU (minutes)?
@@ -67,12 +73,54 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
               "gate_attempts": settings.gate_attempts}
     if engine == "flux" and settings.vram_plan != "auto":
         params["plan"] = settings.vram_plan  # chosen in the Models tab; "auto" fits the plan to the card
+    check_budget(store, engine, variants)
     with store.tx():
         job = jobs.submit(store, stages(), "shoot", params, title=title or name, batch_id=batch_id, reuse=reuse,
                           inputs=inputs)
         if then is not None:
             then(job)
     return job
+
+
+MAX_SEED = 2**32 - 1
+
+
+def _whole(value, lo: int, hi: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+
+def check_params(*, scene: str, preset: str, variants, long_side=None, steps=None, guidance=None, seed=0) -> None:
+    """Refuse, with one sentence, what would fail later in the job (an unknown preset is
+    otherwise found only at export, after a cloud engine was paid)."""
+    from studio.imaging.export import PRESETS
+
+    get_scene(scene)
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    if not _whole(variants, 1, 16):
+        raise ValueError(f"variants must be a whole number from 1 to 16, not {variants!r}")
+    if long_side is not None and not _whole(long_side, *LONG_SIDE):
+        raise ValueError(f"the long side must be from {LONG_SIDE[0]} to {LONG_SIDE[1]} px, not {long_side!r}")
+    if steps is not None and not _whole(steps, 1, 200):
+        raise ValueError(f"steps must be a whole number from 1 to 200, not {steps!r}")
+    if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, int | float)
+                                 or not math.isfinite(guidance) or not 0 <= guidance <= 100):
+        raise ValueError(f"guidance must be a number from 0 to 100, not {guidance!r}")
+    if not _whole(seed, 0, MAX_SEED):
+        raise ValueError(f"the seed must be a whole number from 0 to {MAX_SEED}, not {seed!r}")
+
+
+def check_budget(store: Store, engine: str, variants: int) -> None:
+    """A paid engine's shoot is refused before it starts when the budget left cannot pay
+    one image per variant (BudgetExceeded, saying how much is left)."""
+    each = engine_price(engine)
+    if not each:
+        return
+    book = ledger(store)
+    left = book.available()
+    if left is not None and each * variants > left + 1e-9:
+        raise BudgetExceeded(f"this shoot needs at least {each * variants:.2f} ({variants} image(s) at {each:.2f}) "
+                             f"but only {max(left, 0):.2f} of the {book.budget:.2f} budget is left (Settings → budget)")
 
 
 def waiting_for_review(store: Store, job_id: str) -> bool:
@@ -114,16 +162,25 @@ def exported(store: Store, job_id: str, index: int) -> tuple[bytes, str]:
     return exp["file"], EXT[exp["format"]]
 
 
-def write_outputs(store: Store, job_id: str, out_dir: Path) -> list[str]:
-    """The chosen shot as <photo>_<scene>.<ext>, the others as <photo>_<scene>_alt<N>.<ext>."""
+def write_outputs(store: Store, job_id: str, out_dir: Path, taken: set[Path] | None = None,
+                  variant: int | None = None) -> list[str]:
+    """The chosen shot as <photo>_<scene>.<ext>, the others as <photo>_<scene>_alt<N>.<ext>
+    (only `variant`, when given). Names already in `taken` (written earlier in the same
+    run: two photos called mug.jpg in different folders) get -2, -3, …"""
     summary = shoot_summary(store, job_id)
-    stem = Path(summary["photo"]).stem
+    if summary["status"] != "done":
+        raise FlowError(f"job {job_id} has no shots to export: {summary.get('error', summary['status'])}")
+    indexes = [v["index"] for v in summary["variants"]]
+    if variant is not None and variant not in indexes:
+        raise FlowError(f"job {job_id} has variants {', '.join(map(str, indexes))}, not {variant}")
+    stem = safe_name(Path(summary["photo"]).stem) or "photo"
+    taken = set() if taken is None else taken
     written = []
-    for v in summary["variants"]:
-        data, ext = exported(store, job_id, v["index"])
-        suffix = "" if v["index"] == summary["chosen"] else f"_alt{v['index']}"
-        path = out_dir / f"{stem}_{summary['scene']}{suffix}.{ext}"
-        path.write_bytes(data)
+    for i in indexes if variant is None else [variant]:
+        data, ext = exported(store, job_id, i)
+        suffix = "" if i == summary["chosen"] else f"_alt{i}"
+        path = unique_path(out_dir / f"{stem}_{summary['scene']}{suffix}.{ext}", taken)
+        write_atomic(path, data)
         written.append(str(path))
     return written
 

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from studio.app.engines import engine_choices, segmenter_choices
 from studio.cli.batch import cmd_batch
 from studio.cli.jobs import cmd_cancel, cmd_history, cmd_replay, cmd_retry, cmd_review, cmd_show
-from studio.cli.photos import cmd_cutout, cmd_ingest_check, cmd_shoot
-from studio.cli.setup import cmd_cloud_key, cmd_models, cmd_scenes, cmd_serve
+from studio.cli.photos import cmd_cutout, cmd_export, cmd_ingest_check, cmd_shoot
+from studio.cli.setup import cmd_cloud_key, cmd_doctor, cmd_models, cmd_scenes, cmd_serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,15 +122,39 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cancel", help="cancel a queued or running job")
     p.add_argument("job")
     p.set_defaults(func=cmd_cancel)
+
+    p = sub.add_parser("export", help="write a finished shoot's files (again), e.g. after a crash")
+    p.add_argument("job")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--variant", type=int, help="only this variant (0-based, as in studio show)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("doctor", help="check the data dir (database, artifacts, ledger, interrupted jobs)")
+    p.add_argument("--repair", action="store_true", help="set a damaged database aside and restore the newest backup")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doctor)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import sqlite3
+
+    from studio.store import StoreError, explain
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    except StoreError as exc:  # a damaged or read-only data dir: one sentence, not a traceback
+        print(f"studio: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as exc:  # damage found past opening (a truncated file reads until it doesn't)
+        from studio.config import data_dir
+
+        print(f"studio: {explain(exc, data_dir())}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from pathlib import Path
@@ -36,12 +37,23 @@ def cmd_ingest_check(args: argparse.Namespace) -> int:
     return 2 if rejected else 0
 
 
+def out_folder(out: str) -> Path:
+    """The --out folder, made if needed; ValueError when it is an existing file."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def cutout_photos(photos: list[Path], out_dir: Path, backend: str = "auto") -> list[dict]:
-    """Cut each photo out through the engine (with a progress bar); one RGBA PNG each."""
+    """Cut each photo out through the engine (with a progress bar); one RGBA PNG each,
+    named after the photo (two photos of the same name get -2, -3, …)."""
     from studio.app.context import open_store
     from studio.app.cutout import cutout_result, submit_cutout
     from studio.cli.progress import run_with_bar
     from studio.imaging.io import IngestError
+    from studio.paths import safe_name, unique_path, write_atomic
 
     store = open_store()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -54,19 +66,27 @@ def cutout_photos(photos: list[Path], out_dir: Path, backend: str = "auto") -> l
             results.append({"photo": str(photo), "ok": False, "error": exc.message})
     if queued:
         run_with_bar([j for _, j in queued])
+    taken: set[Path] = set()
     for photo, job_id in queued:
         r = cutout_result(store, job_id)
         r["photo"] = str(photo)
         if r["ok"]:
-            target = out_dir / f"{photo.stem}.png"
-            r.pop("cutout").save(target)
+            target = unique_path(out_dir / f"{safe_name(photo.stem) or 'photo'}.png", taken)
+            buf = io.BytesIO()
+            r.pop("cutout").save(buf, format="PNG")
+            write_atomic(target, buf.getvalue())
             r["output"] = str(target)
         results.append(r)
     return results
 
 
 def cmd_cutout(args: argparse.Namespace) -> int:
-    results = cutout_photos([Path(p) for p in args.photos], Path(args.out), backend=args.backend)
+    try:
+        out = out_folder(args.out)
+    except ValueError as exc:
+        print(f"studio: {exc}", file=sys.stderr)
+        return 2
+    results = cutout_photos([Path(p) for p in args.photos], out, backend=args.backend)
     if args.json:
         print_json(results)
     else:
@@ -96,10 +116,11 @@ def shoot_photos(photos: list[Path], out_dir: Path, **options) -> list[dict]:
             results.append({"photo": str(photo), "status": "rejected", "error": exc.message})
     if queued:
         run_with_bar(queued)
+    taken: set[Path] = set()
     for job_id in queued:
         summary = shoot_summary(store, job_id)
         if summary["status"] == "done":
-            summary["files"] = write_outputs(store, job_id, out_dir)
+            summary["files"] = write_outputs(store, job_id, out_dir, taken)
         results.append(summary)
     return results
 
@@ -108,7 +129,7 @@ def cmd_shoot(args: argparse.Namespace) -> int:
     from studio.scenes import SceneError
 
     try:
-        results = shoot_photos([Path(p) for p in args.photos], Path(args.out), scene=args.scene,
+        results = shoot_photos([Path(p) for p in args.photos], out_folder(args.out), scene=args.scene,
                                variants=args.variants, engine=args.engine, preset=args.preset, seed=args.seed,
                                segmenter=args.backend, extra_prompt=args.prompt or "", steps=args.steps,
                                guidance=args.guidance)
@@ -137,3 +158,26 @@ def cmd_shoot(args: argparse.Namespace) -> int:
             for f in r["files"]:
                 print(f"  {f}")
     return 0 if all(r["status"] == "done" for r in results) else 2
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """A finished shoot's files, written again (after a crash, or to another folder)."""
+    from studio.app.context import JobError, open_store
+    from studio.app.shoot import FlowError, write_outputs
+
+    try:
+        out = out_folder(args.out)
+        store = open_store()
+        from studio.app.history import get_job
+
+        job = get_job(store, args.job)
+        files = write_outputs(store, job["id"], out, variant=args.variant)
+    except (JobError, FlowError, ValueError) as exc:
+        print(f"studio: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print_json({"job": job["id"], "files": files})
+    else:
+        for f in files:
+            print(f)
+    return 0

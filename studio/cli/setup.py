@@ -73,3 +73,18 @@ def cmd_scenes(args: argparse.Namespace) -> int:
     for e in errors:
         print(f"studio: skipped {e}", file=sys.stderr)
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from studio.app import doctor
+
+    if args.repair:
+        for line in doctor.repair():
+            print(line)
+    report = doctor.check()
+    if args.json:
+        print_json(report)
+    else:
+        for line in report["findings"]:
+            print(("ok: " if report["ok"] else "") + line)
+    return 0 if report["ok"] else 1

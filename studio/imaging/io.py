@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,16 +66,34 @@ def _heif_available() -> bool:
     return True
 
 
-def ingest_file(path: str | Path, limits: Limits | None = None) -> IngestedImage:
+def read_limited(path: str | Path, limit: int) -> bytes:
+    """The bytes of a regular file, refusing folders, devices and pipes (a symlink to
+    /dev/zero never ends) and reading at most `limit` + 1 bytes whatever `stat` said."""
     path = Path(path)
-    limits = limits or Limits()
+    name = path.name or str(path)
     try:
-        size = path.stat().st_size
+        st = path.stat()
     except OSError as exc:
-        raise IngestError("unreadable", f"{path.name}: cannot read the file ({exc.strerror or exc}).") from exc
-    if size > limits.max_upload_bytes:
-        raise IngestError("too_large", f"{path.name}: {size / 1e6:.1f} MB is over the {limits.max_upload_bytes / 1e6:.0f} MB upload limit.")
-    return ingest_bytes(path.read_bytes(), path.name, limits)
+        raise IngestError("unreadable", f"{name}: cannot read the file ({exc.strerror or exc}).") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise IngestError("not_a_file", f"{name}: is a folder, not a photo.")
+    if not stat.S_ISREG(st.st_mode):
+        raise IngestError("not_a_file", f"{name}: is not a regular file (a device or a pipe), so it is not read.")
+    if st.st_size > limit:
+        raise IngestError("too_large", f"{name}: {st.st_size / 1e6:.1f} MB is over the {limit / 1e6:.0f} MB upload limit.")
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise IngestError("unreadable", f"{name}: cannot read the file ({exc.strerror or exc}).") from exc
+    if len(data) > limit:  # it grew while we read it
+        raise IngestError("too_large", f"{name}: over the {limit / 1e6:.0f} MB upload limit.")
+    return data
+
+
+def ingest_file(path: str | Path, limits: Limits | None = None) -> IngestedImage:
+    limits = limits or Limits()
+    return ingest_bytes(read_limited(path, limits.max_upload_bytes), Path(path).name, limits)
 
 
 def ingest_bytes(data: bytes, name: str = "upload", limits: Limits | None = None) -> IngestedImage:

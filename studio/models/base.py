@@ -112,6 +112,7 @@ class Generator:
     backoff_s: ClassVar[float] = 0.0
     time_limit_s: ClassVar[float | None] = None  # per variant, all attempts together (None: no limit)
     local_gpu: ClassVar[bool] = False  # a model on this machine's GPU (what `auto` and fallbacks look for)
+    redraws_product: ClassVar[bool] = True  # False: it only places the cut-out's pixels (the gate need not check)
     prefer_below_gb: ClassVar[float | None] = None  # `auto` prefers it on cards smaller than this
     title: ClassVar[str] = ""
 

@@ -277,6 +277,7 @@ class ClassicGenerator(Generator):
 
     title = "classic compositor"
     reads_prompt = False  # it starts as soon as the cut-out is ready
+    redraws_product = False
 
     def generate(self, request: GenerateRequest) -> Generated:
         c = compose(request.scene, request.cutout, request.seed, request.long_side)

@@ -85,6 +85,7 @@ class BFLFillClient:
         self._http = httpx.Client(timeout=httpx.Timeout(self.limits.read_s, connect=self.limits.connect_s),
                                   follow_redirects=False)  # a redirect would carry the key elsewhere
         self.cost: float | None = None  # what the provider said the last image cost (its credits)
+        self._allowed = self.limits.total_s
 
     def close(self) -> None:
         self._http.close()
@@ -103,11 +104,17 @@ class BFLFillClient:
         if with_key and self.key_allowed(url):
             headers["x-key"] = self._key
         delay = 1.0
+        err: CloudError | None = None
         for attempt in range(self.limits.retries + 1):
             if time.monotonic() > deadline:
-                raise CloudError(f"the cloud took longer than the {self.limits.total_s:g} s allowed ({what})")
+                # the time ran out while retrying: what went wrong is the better answer
+                raise err or CloudError(f"the cloud took longer than the {self._allowed:g} s allowed ({what})")
+            left = deadline - time.monotonic()
             try:
-                r = self._http.request(method, url, headers=headers, **kw)
+                # no single wait outlasts what is left of the variant's time
+                timeout = httpx.Timeout(max(0.1, min(self.limits.read_s, left)),
+                                        connect=max(0.1, min(self.limits.connect_s, left)))
+                r = self._http.request(method, url, headers=headers, timeout=timeout, **kw)
             except httpx.TimeoutException as exc:
                 err = CloudError(f"the cloud did not answer in time ({what})")
                 err.__cause__ = exc
@@ -157,7 +164,8 @@ class BFLFillClient:
         before the download, so a failed download is still paid for in the ledger."""
         limit = self.limits.total_s if time_left_s is None else min(self.limits.total_s, time_left_s)
         if limit <= 0:
-            raise CloudError(f"the {self.limits.total_s:g} s allowed for this variant are used up")
+            raise CloudError("the time allowed for this variant (all its tries together) is used up")
+        self._allowed = limit
         deadline = time.monotonic() + limit
         body = {"image": _png_b64(image.convert("RGB")), "mask": _png_b64(mask.convert("L")), "prompt": prompt,
                 "seed": seed, "steps": steps, "guidance": guidance, "output_format": "png", "safety_tolerance": 2}

@@ -234,8 +234,22 @@ def retry_or_fail(store: Store, run: dict, error: str, next_params: dict | None,
                          "finished_at = ? WHERE id = ?", (error, dumps(history), now, row["id"]))
             _finish_if_complete(conn, row["job_id"], ledger)
             return "failed"
-        _fail_run(conn, row["id"], row["job_id"], row["key"], row["attempt"], error, history, ledger)
+        _fail_run(conn, row["id"], row["job_id"], row["key"], row["attempt"], error, history, ledger,
+                  job_error=first_cause(history, error))
         return "failed"
+
+
+# what the engine writes into a run's history when the worker, not the stage, stopped it
+_NOT_THE_STAGE = ("worker lost (lease expired)", "stopped before it finished")
+
+
+def first_cause(history: list[dict], last: str) -> str:
+    """The error a failed job reports: the first attempt's cause, with the last one's
+    when they differ (a server error, then a budget refusal on the retry, is still the
+    server error)."""
+    first = next((h["error"] for h in history if h.get("error") and h["error"] not in _NOT_THE_STAGE
+                  and "rewound" not in h), last)
+    return last if first == last else f"{first} (then, on the last try: {last})"
 
 
 def rewind(store: Store, run: dict, to: str, params: dict, error: str, details: dict, duration: float) -> bool:
@@ -275,14 +289,15 @@ def rewind(store: Store, run: dict, to: str, params: dict, error: str, details: 
 
 
 def _fail_run(conn, run_id: int, job_id: str, key: str, attempt: int, error: str, history: list,
-              ledger: Ledger | None) -> None:
+              ledger: Ledger | None, job_error: str | None = None) -> None:
     now = time.time()
     conn.execute("UPDATE stage_runs SET status = 'failed', error = ?, history = ?, finished_at = ?, "
                  "lease_owner = NULL, lease_token = NULL WHERE id = ?", (error, dumps(history), now, run_id))
     conn.execute("UPDATE stage_runs SET status = 'skipped' WHERE job_id = ? AND status IN ('blocked','ready','waiting')",
                  (job_id,))
     conn.execute("UPDATE jobs SET status = 'failed', finished_at = ?, error = ?, failed_stage = ?, failed_attempts = ? "
-                 "WHERE id = ? AND status NOT IN ('done','failed','cancelled')", (now, error, key, attempt, job_id))
+                 "WHERE id = ? AND status NOT IN ('done','failed','cancelled')",
+                 (now, job_error or error, key, attempt, job_id))
     if ledger is not None:
         ledger.settle(job_id, succeeded=False)
 
@@ -347,7 +362,11 @@ class JobError(ValueError):
 def get_job(store: Store, job_id: str) -> dict:
     row = store.one("SELECT * FROM jobs WHERE id = ?", (job_id,))
     if row is None:
-        rows = store.query("SELECT * FROM jobs WHERE id LIKE ?", (job_id + "%",))
+        if not job_id:
+            raise JobError("no job id given")
+        # a prefix of the id: % and _ in it are characters, not LIKE's wildcards
+        prefix = job_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = store.query("SELECT * FROM jobs WHERE id LIKE ? ESCAPE '\\'", (prefix + "%",))
         if len(rows) != 1:
             raise JobError(f"no job {job_id!r}" if not rows else f"{job_id!r} matches {len(rows)} jobs")
         row = rows[0]
@@ -390,10 +409,12 @@ def retry(store: Store, job_id: str, ledger: Ledger | None = None) -> None:
     its stages (its process was stopped or killed)."""
     job = get_job(store, job_id)
     if job["status"] in ("queued", "running"):
-        held = store.one("SELECT COUNT(*) FROM stage_runs WHERE job_id = ? AND status = 'running' "
-                         "AND lease_expires >= ?", (job["id"], time.time()))[0]
-        if held:
-            raise JobError(f"job {job['id']} is running in a worker right now; cancel it first to retry")
+        until = store.one("SELECT MAX(lease_expires) FROM stage_runs WHERE job_id = ? AND status = 'running' "
+                          "AND lease_expires >= ?", (job["id"], time.time()))[0]
+        if until:
+            raise JobError(f"job {job['id']} is running in a worker, or its process stopped less than a lease ago: "
+                           f"wait {max(1, round(until - time.time()))} s and retry it then (a stopped process's "
+                           "stages are taken back when their lease runs out); `studio cancel` would end it instead")
     elif job["status"] not in ("failed", "cancelled"):
         raise JobError(f"job {job['id']} is {job['status']}; only failed, cancelled or interrupted jobs "
                        "can be retried")

@@ -3,13 +3,18 @@
 Entries are append-only. For a job:
     hold  = reserve - charge - release     (money set aside, not yet spent)
     spent = charge - refund
-A reservation fails when spent + held across all jobs would pass the budget. When a
-job ends its hold is released; when it fails or is cancelled its charges are refunded.
-`problems()` checks those rules, so "the ledger balances" is a query, not a hope.
+A reservation fails when spent + held across all jobs would pass the budget: the
+budget is checked before a call is made, never after. A charge is money the
+provider took (it billed an image), so it is recorded whatever happens next and is
+never refunded because the job later failed; what a job set aside and did not spend
+is released when its call fails or the job ends. (`refund` entries are what earlier
+versions wrote when a failed job's charges were given back.) `problems()` checks
+these rules, so "the ledger balances" is a query, not a hope.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 from studio.store import Store
@@ -17,8 +22,8 @@ from studio.store import Store
 EPS = 1e-9
 
 
-class BudgetExceeded(Exception):
-    pass
+class BudgetExceeded(ValueError):
+    """The budget left cannot pay for what was asked; the message says how much is left."""
 
 
 class Ledger:
@@ -59,6 +64,8 @@ class Ledger:
         return self.budget - self.spent() - self.hold()
 
     def reserve(self, job_id: str, amount: float, provider: str = "", note: str = "") -> None:
+        if not math.isfinite(amount):
+            raise ValueError(f"cannot reserve {amount!r}")
         if amount <= 0:
             return
         with self.store.tx():
@@ -69,9 +76,13 @@ class Ledger:
             self._add(job_id, "reserve", amount, provider, note)
 
     def charge(self, job_id: str, amount: float, provider: str = "", note: str = "", ref: str | None = None) -> None:
-        """Spend money: from the job's hold first; any excess must fit the budget.
-        A charge with a `ref` already in the ledger is not made twice (a stage re-run
-        after its worker crashed)."""
+        """Record money the provider took: from the job's hold first, any excess as a
+        top-up. It is recorded even past the budget (the money is gone; refusing to
+        write it down would hide it): the budget is checked when money is reserved,
+        before a call. A charge with a `ref` already in the ledger is not made twice (a
+        stage re-run after its worker crashed)."""
+        if not math.isfinite(amount):
+            raise ValueError(f"cannot charge {amount!r}")
         if amount <= 0:
             return
         with self.store.tx():
@@ -79,23 +90,25 @@ class Ledger:
                 return
             extra = amount - max(self.hold(job_id), 0.0)
             if extra > EPS:
-                avail = self.available()
-                if avail is not None and extra > avail + EPS:
-                    raise BudgetExceeded(f"charging {amount:.2f} would pass the {self.budget:.2f} budget")
                 self._add(job_id, "reserve", extra, provider, "top-up to cover the charge")
             self._add(job_id, "charge", amount, provider, note, ref)
             self._update_cost(job_id)
 
+    def release(self, job_id: str, amount: float, note: str = "") -> None:
+        """Give back part of a job's hold at once (a call that failed before the
+        provider billed it), so a retry's reservation does not count it twice."""
+        with self.store.tx():
+            amount = min(amount, self.hold(job_id))
+            if amount > EPS:
+                self._add(job_id, "release", amount, note=note)
+
     def settle(self, job_id: str, succeeded: bool) -> None:
-        """Called once a job ends: release what is held; refund everything if it failed."""
+        """Called once a job ends, however it ended: release what is held and not
+        spent. What the provider billed stays spent (`succeeded` is kept for callers)."""
         with self.store.tx():
             held = self.hold(job_id)
             if held > EPS:
-                self._add(job_id, "release", held, note="job ended")
-            if not succeeded:
-                spent = self.spent(job_id)
-                if spent > EPS:
-                    self._add(job_id, "refund", spent, note="job failed or was cancelled")
+                self._add(job_id, "release", held, note="job ended" if succeeded else "job failed or was cancelled")
             self._update_cost(job_id)
 
     def _update_cost(self, job_id: str) -> None:
@@ -117,8 +130,6 @@ class Ledger:
                 out.append(f"{job_id}: negative hold {hold:.4f} or spend {spent:.4f}")
             if status in ("done", "failed", "cancelled") and abs(hold) > EPS:
                 out.append(f"{job_id}: {status} but still holds {hold:.4f}")
-            if status in ("failed", "cancelled") and abs(spent) > EPS:
-                out.append(f"{job_id}: {status} but {spent:.4f} was not refunded")
         if self.budget is not None and self.spent() + self.hold() > self.budget + EPS:
             out.append(f"spent + held {self.spent() + self.hold():.4f} is over the budget {self.budget:.4f}")
         return out

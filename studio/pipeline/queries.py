@@ -108,6 +108,12 @@ def record_variant(store: Store, job_id: str, index: int, seed: int, data: dict)
         (job_id, index, seed, json.dumps(data)))
 
 
+def variant_data(store: Store, job_id: str, index: int) -> dict:
+    """What the variant's generation recorded (engine, plan, seed's round, ...)."""
+    row = store.one("SELECT data FROM variants WHERE job_id = ? AND idx = ?", (job_id, index))
+    return loads(row["data"]) if row and row["data"] else {}
+
+
 def update_variant(store: Store, job_id: str, index: int, fields: dict) -> None:
     """Merge fields into a variant's data (scores, the gate's verdict). (Variant data is
     written with json.dumps' default spacing, as it always was.)"""
@@ -116,3 +122,21 @@ def update_variant(store: Store, job_id: str, index: int, fields: dict) -> None:
         data = {**(loads(row["data"]) if row and row["data"] else {}), **fields}
         conn.execute("INSERT INTO variants(job_id, idx, seed, data) VALUES (?, ?, NULL, ?) "
                      "ON CONFLICT(job_id, idx) DO UPDATE SET data = excluded.data", (job_id, index, json.dumps(data)))
+
+
+def referenced_artifacts(store: Store) -> set[str]:
+    """Every artifact a stored stage output refers to (what `studio doctor` checks)."""
+    from studio.pipeline.codec import artifact_hashes
+
+    out: set[str] = set()
+    for (outputs,) in store.query("SELECT outputs FROM stage_runs WHERE outputs IS NOT NULL"):
+        out.update(artifact_hashes(loads(outputs)))
+    return out
+
+
+def interrupted_jobs(store: Store, now: float) -> list[str]:
+    """Jobs left queued or running with no live worker on them (a killed process)."""
+    rows = store.query(
+        "SELECT j.id FROM jobs j WHERE j.status IN ('queued','running') AND NOT EXISTS (SELECT 1 FROM stage_runs sr "
+        "WHERE sr.job_id = j.id AND sr.status = 'running' AND sr.lease_expires >= ?) ORDER BY j.created_at", (now,))
+    return [r[0] for r in rows]

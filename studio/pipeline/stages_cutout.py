@@ -9,7 +9,7 @@ from PIL import Image
 from studio.imaging import masks
 from studio.imaging.compose import rgb_array
 from studio.pipeline import keys
-from studio.pipeline.stage import RetryPolicy, Stage, StageContext
+from studio.pipeline.stage import Rejected, RetryPolicy, Stage, StageContext
 
 
 def ingest(ctx: StageContext) -> dict:
@@ -58,8 +58,14 @@ def matte(ctx: StageContext, image: Image.Image, alpha: Image.Image) -> dict:
     with the crop param, cropped to the product (as `crop_to_alpha` would crop it)."""
     rgb = rgb_array(image)
     a = np.asarray(alpha, dtype=np.float32) / 255.0
+    win = masks.region(np.asarray(alpha) > 8, 0)
+    if ctx.params.get("crop") and win is None:
+        # a shoot needs a product to place; a cut-out job (the page's first step) is kept
+        # empty instead, so the person can paint the product in
+        raise Rejected("no product found in the photo: paint it in with the touch-up brush (Studio tab), or try "
+                       "another cut-out backend (--backend)")
     fg = masks.decontaminate(rgb, a)
-    if ctx.params.get("crop") and (win := masks.region(np.asarray(alpha) > 8, 0)) is not None:
+    if ctx.params.get("crop"):
         fg, a = fg[win], a[win]
     return {"cutout": Image.fromarray(masks.to_rgba(fg, a), "RGBA")}
 

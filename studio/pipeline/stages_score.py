@@ -33,7 +33,18 @@ def score(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict)
 def _stronger(round_: int) -> dict:
     """What the next generation of a rejected variant changes: always the seed; then
     the model may no longer repaint the product's rim; then the scene loses its props."""
-    return {"round": round_, "rim_px": 0 if round_ >= 1 else 3, "simple_scene": round_ >= 2}
+    return {"round": round_, "rim_px": 0 if round_ >= 1 else 3, "simple_scene": round_ >= 2,
+            "variant_started_at": None}  # a new round has its own time limit
+
+
+def _redrew_product(ctx: StageContext, index: int) -> bool:
+    """Whether the engine that made this variant draws over the product (models do; the
+    classic compositor only ever places the cut-out's own pixels)."""
+    from studio.models.registry import GENERATORS, generator
+    from studio.pipeline.queries import variant_data
+
+    engine = variant_data(ctx.store, ctx.job_id, index).get("engine") or ctx.params.get("engine") or "classic"
+    return engine not in GENERATORS or generator(engine).redraws_product
 
 
 def gate(ctx: StageContext, fidelity: dict, reason: str) -> dict:
@@ -41,7 +52,12 @@ def gate(ctx: StageContext, fidelity: dict, reason: str) -> dict:
     limit = int(ctx.params.get("gate_attempts", DEFAULT_GATE_ATTEMPTS))
     verdict = {"passed": bool(fidelity["passed"]), "score": fidelity["score"], "reason": reason,
                "rounds": ctx.attempt}
-    if not fidelity["passed"] and ctx.attempt < limit:
+    if not verdict["passed"] and not _redrew_product(ctx, index):
+        # the product is the cut-out's own pixels, pasted exactly: nothing to regenerate.
+        # (The score is kept: on a plain product over a look-alike backdrop the colour
+        # terms can mistake the scene for the product.)
+        verdict.update(passed=True, reason=f"exact paste of the cut-out ({reason})")
+    if not verdict["passed"] and ctx.attempt < limit:
         raise Rewind(reason, to=keys.generate(index), params=_stronger(ctx.attempt), details=fidelity)
     ctx.update_variant(index, fidelity=fidelity, gate=verdict)
     return {"verdict": verdict}

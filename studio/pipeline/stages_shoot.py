@@ -60,9 +60,13 @@ def engine_of(params: dict) -> str:
 
 def generate(ctx: StageContext, cutout: Image.Image, prompt: str = "", simple_prompt: str = "",
              negative: str = "") -> dict:
-    """One variant, by the engine's generator (from the model registry). Money a cloud
-    engine costs is set aside before the call and charged only when an image arrives."""
-    from studio.models.base import GenerateRequest
+    """One variant, by the engine's generator (from the model registry). Money a paid
+    engine costs is set aside before the call (the budget is checked then), charged
+    when the provider bills the image, and given back at once when the call fails
+    before that (so a retry does not count it twice)."""
+    import time
+
+    from studio.models.base import BackendUnavailable, GenerateRequest
     from studio.models.inpaint_common import fill_canvas
     from studio.models.registry import generator
     from studio.scenes import get_scene
@@ -71,31 +75,48 @@ def generate(ctx: StageContext, cutout: Image.Image, prompt: str = "", simple_pr
     backend = generator(engine)
     why = backend.unavailable()
     if why:
-        from studio.models.base import BackendUnavailable
-
         raise BackendUnavailable(why)
     p = ctx.params
+    # the variant's time limit counts all its attempts: the first one's start is kept in
+    # the params the next attempt gets (a gate round starts the clock again)
+    if not p.get("variant_started_at"):
+        p["variant_started_at"] = time.time()
+    time_left = None
+    if backend.time_limit_s is not None:
+        time_left = backend.time_limit_s - (time.time() - float(p["variant_started_at"]))
     scene = get_scene(p["scene"])
     seed = _seed(ctx)
+    cost = backend.price(p)
+    provider = getattr(backend, "provider", "")
+    billed = []
+
+    def on_billed() -> None:
+        if not billed:
+            billed.append(True)
+            ctx.charge(cost, provider, note=f"{ctx.key}")
+
     request = GenerateRequest(
         scene=scene, cutout=cutout, prompt=simple_prompt if p.get("simple_scene") else prompt,
         negative_prompt=negative, seed=seed, steps=p.get("steps"), guidance=p.get("guidance"), plan=p.get("plan"),
         long_side=p.get("long_side"), rim_px=int(p.get("rim_px", 3)),
         max_sequence_length=int(p.get("max_sequence_length", 512)),
-        on_progress=lambda i, n: ctx.progress(i / n, f"step {i}/{n}"), cancelled=ctx.cancelled)
+        on_progress=lambda i, n: ctx.progress(i / n, f"step {i}/{n}"), cancelled=ctx.cancelled,
+        time_left_s=time_left, on_billed=on_billed if cost else None)
     if backend.canvas_multiple:
         request.canvas, request.mask, request.box = fill_canvas(scene, cutout, p.get("long_side"),
                                                                 erode_px=request.rim_px,
                                                                 multiple=backend.canvas_multiple)
-    cost = backend.price(p)
-    provider = getattr(backend, "provider", "")
     if cost:
-        # a failed call's hold is released when the job ends
         ctx.ledger.reserve(ctx.job_id, cost, provider, note=f"{ctx.key} attempt {ctx.attempt}")
-    result = backend.generate(request)
-    ctx.check_cancelled()
+    try:
+        result = backend.generate(request)
+        ctx.check_cancelled()
+    except BaseException:
+        if cost and not billed:
+            ctx.ledger.release(ctx.job_id, cost, note=f"{ctx.key} attempt {ctx.attempt} failed before billing")
+        raise
     if cost:
-        ctx.charge(cost, provider, note=f"{ctx.key}")
+        on_billed()  # a backend that does not report billing is paid on delivery
     info = {"engine": engine, **result.info, **({"cost": cost} if cost else {}), "round": p.get("round", 0)}
     ctx.record_variant(seed, info)
     return {"image": result.image, "box": result.box.as_dict(), "seed": seed}

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from studio.config import data_dir
+from studio.paths import inside
 from studio.scenes import Scene, load_scenes
 
 SIDE = 320
@@ -40,21 +41,39 @@ def _key(scene: Scene) -> str:
 
 
 def thumbnail(scene: Scene) -> Path:
-    if scene.thumbnail and scene.source:
-        own = (Path(scene.source).parent / scene.thumbnail).resolve()
-        if own.is_file():
-            return own
+    """A JPEG in the data dir's cache (the only kind of file the gallery serves): the
+    template's own picture when it names one inside its folder, else a render."""
     folder = data_dir() / "cache" / "scene-thumbnails"
     path = folder / f"{scene.id}-{_key(scene)}.jpg"
-    if not path.is_file():
+    if path.is_file():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    image = _own_picture(scene)
+    if image is None:
         from studio.app.shoot import scene_preview
 
-        folder.mkdir(parents=True, exist_ok=True)
-        shot = scene_preview(scene, _stand_in(), SIDE)
-        tmp = path.with_name(f".{path.name}.tmp")
-        shot.convert("RGB").save(tmp, "JPEG", quality=85)
-        tmp.replace(path)
+        image = scene_preview(scene, _stand_in(), SIDE)
+    tmp = path.with_name(f".{path.name}.tmp")
+    image.convert("RGB").save(tmp, "JPEG", quality=85)
+    tmp.replace(path)
     return path
+
+
+def _own_picture(scene: Scene) -> Image.Image | None:
+    """The template's `thumbnail` image, if it lies in the template's folder and opens."""
+    if not (scene.thumbnail and scene.source):
+        return None
+    base = Path(scene.source).parent
+    own = base / scene.thumbnail
+    if not inside(own, base) or not own.is_file():
+        return None
+    try:
+        with Image.open(own) as im:
+            im.load()
+            im.thumbnail((SIDE, SIDE))
+            return im.copy()
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
 
 
 def gallery(category: str = "all", search: str = "") -> list[tuple[str, str, str]]:

@@ -4,10 +4,42 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+
+from studio.paths import inside
 
 
 class ServeError(ValueError):
     pass
+
+
+# What the page needs from the data dir: exported files, batch outputs, and the cache
+# (Gradio's upload cache, scene and batch thumbnails). Never `secrets/`, `settings.json`,
+# `studio.db`, `artifacts/`, `models/` or `uploads/`.
+SERVED = ("exports", "batches", "cache")
+NEVER = ("secrets", "settings.json", "studio.db", "studio.db-wal", "studio.db-shm", "artifacts", "models", "uploads",
+         "backups")
+
+
+def served_dirs() -> list[Path]:
+    from studio.config import data_dir
+
+    root = data_dir()
+    for name in SERVED:
+        (root / name).mkdir(parents=True, exist_ok=True)
+    return [root / name for name in SERVED]
+
+
+def blocked_paths() -> list[Path]:
+    """Blocked even if a served folder were a link into them (Gradio checks these first)."""
+    from studio.config import data_dir
+
+    root = data_dir()
+    return [root / name for name in NEVER]
+
+
+def is_served(path: Path) -> bool:
+    return any(inside(path, d) for d in served_dirs())
 
 
 def resolve_bind(listen: bool, auth: str | None) -> tuple[str, tuple[str, str] | None]:
@@ -31,8 +63,8 @@ def launch(port: int = 7860, listen: bool = False, auth: str | None = None, open
     host, creds = resolve_bind(listen, auth)
     from studio.config import data_dir, load_settings
 
-    # Gradio keeps uploads and outputs in its cache: put it inside the data dir, the
-    # only folder the app serves files from
+    # Gradio keeps uploads and outputs in its cache: put it inside the data dir's cache,
+    # one of the few folders the app serves files from
     os.environ["GRADIO_TEMP_DIR"] = str(data_dir() / "cache" / "gradio")
     from studio.ui.app import CSS, build_app, theme, theme_js
 
@@ -46,7 +78,8 @@ def launch(port: int = 7860, listen: bool = False, auth: str | None = None, open
         auth=creds,
         inbrowser=open_browser,
         max_file_size=settings.limits.max_upload_bytes,
-        allowed_paths=[str(data_dir())],
+        allowed_paths=[str(p) for p in served_dirs()],
+        blocked_paths=[str(p) for p in blocked_paths()],
         show_error=False,
         quiet=True,
         theme=theme(),

@@ -16,6 +16,8 @@ from studio.app import batch as batches
 from studio.app.context import open_store
 from studio.app.engines import engine_choices
 from studio.config import data_dir
+from studio.paths import safe_name, unique_path
+from studio.ui.serve import is_served
 from studio.ui.views import readable, table
 
 _runners: dict[str, threading.Thread] = {}
@@ -44,18 +46,24 @@ def _source(path: str, files: list[str] | None) -> Path:
     # uploaded photos become a folder input: one SKU per file, named after the file
     folder = data_dir() / "uploads" / f"batch-{time.strftime('%Y%m%d-%H%M%S')}"
     folder.mkdir(parents=True, exist_ok=True)
+    taken: set[Path] = set()
     for f in files:
-        shutil.copyfile(f, folder / Path(f).name)
+        name = safe_name(Path(f).name) or "photo"
+        shutil.copyfile(f, unique_path(folder / name, taken))
     return folder
 
 
 @readable
 def on_start(path: str, files: list[str] | None, out: str, scene: str, preset: str, engine: str, variants: float):
     src = _source(path, files)
-    out_dir = Path(out.strip()).expanduser() if out and out.strip() else data_dir() / "batches" / src.stem
+    name = safe_name(src.stem) or "batch"
+    out_dir = Path(out.strip()).expanduser() if out and out.strip() else data_dir() / "batches" / name
     store = open_store()
+    # the page reads only uploads and the folders named in Settings, and writes only there
+    # or in the data dir: whoever can reach the page must not reach the rest of the disk
     bid = batches.create_batch(store, src, out_dir, scene=scene or None, preset=preset or None, engine=engine,
-                               variants=int(variants))
+                               variants=int(variants), roots=batches.app_read_roots(),
+                               out_roots=batches.app_write_roots())
     _run_in_background(bid)
     return bid, *on_status(bid)
 
@@ -81,19 +89,15 @@ def on_status(batch_id: str):
     zip_ready = Path(s["zip"]).is_file() and s["status"] in ("done", "cancelled")
     if zip_ready:
         md += f"\n\nZip: `{s['zip']}` · report: `{s['report']}`"
-    # the app serves files from its data dir only; a zip saved elsewhere is opened from disk
-    served = zip_ready and _inside_data_dir(Path(s["zip"]))
+    # the app serves only its own folders; a zip saved elsewhere is opened from disk
+    served = zip_ready and is_served(Path(s["zip"]))
     return md, table(rows, ["sku", "status", "photo", "files", "error"]), shots, gr.update(
         value=s["zip"] if served else None, visible=served)
 
 
-def _inside_data_dir(path: Path) -> bool:
-    return path.resolve().is_relative_to(data_dir().resolve())
-
-
 def _servable(path: Path) -> Path:
-    """The image itself when it is in the data dir; else a small copy in its cache."""
-    if _inside_data_dir(path):
+    """The image itself when the app serves its folder; else a small copy in its cache."""
+    if is_served(path):
         return path
     import hashlib
 

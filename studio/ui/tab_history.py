@@ -115,7 +115,7 @@ def on_reject(job_id: str, note: str):
     store = open_store()
     review.reject(store, job_id, note)
     run_jobs([job_id], store=store)
-    return f"Rejected `{job_id}`; what it spent is refunded."
+    return f"Rejected `{job_id}`; nothing more is spent (what the provider billed stays charged)."
 
 
 def build() -> gr.Dataframe:
@@ -143,7 +143,7 @@ def build() -> gr.Dataframe:
         variant = gr.Number(label="Accept variant #", value=1, precision=0)
         accept = gr.Button("Accept")
         note = gr.Textbox(label="Reject note")
-        reject = gr.Button("Reject (refund)")
+        reject = gr.Button("Reject")
     result = gr.Markdown()
 
     outs = [grid, thumbs, queue_md, job]

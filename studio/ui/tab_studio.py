@@ -15,6 +15,7 @@ from studio.app.engines import engine_choices, plan_note
 from studio.app.history import cancel, get_job
 from studio.config import data_dir, load_settings
 from studio.imaging.export import PRESETS
+from studio.paths import inside
 from studio.ui import workbench
 from studio.ui.views import (
     active_job,
@@ -62,11 +63,21 @@ def on_photos(files: list[str] | None, state: dict, request: gr.Request, progres
     return (gr.update(choices=choices, value=paths[0]), *out)
 
 
+def _uploaded(path: str) -> Path:
+    """A photo the page may open: one uploaded to it (Gradio's upload cache) or the
+    sample. The dropdown's value comes from the browser, so it is checked: a path to
+    anything else on this computer is refused."""
+    roots = (data_dir() / "cache" / "gradio", data_dir() / "uploads")
+    if not any(inside(path, r) for r in roots):
+        raise gr.Error("Pick one of the photos you uploaded.")
+    return Path(path)
+
+
 @readable
 def on_pick(path: str | None, state: dict, request: gr.Request, progress=gr.Progress()):
     if not path:
         raise gr.Error("Pick a photo first.")
-    view = workbench.cut_out(Path(path), on_event=tracker(progress, session_of(request), "cut-out"))
+    view = workbench.cut_out(_uploaded(path), on_event=tracker(progress, session_of(request), "cut-out"))
     state = {"cutout": view["job"], "photo": path}
     return _cutout_outputs(view, state)
 

@@ -1,0 +1,283 @@
+"""A generated corpus of product photos as people take them, with true masks.
+
+Products (bottles, boxes, mugs with a handle hole, jars, shoes, flat items, glass)
+on home backgrounds (a bedsheet with folds, wood grain, a wall over a table, paper
+with a vignette, dark cloth, a busy shelf), with soft cast shadows that are
+background, not product; framed small, large or touching the border; 256 px to
+12 MP, 1:4 to 4:1; saved as JPEG, PNG, WebP, greyscale, 16-bit, palette, RGBA with
+transparency, CMYK and with EXIF rotations. Everything is made here from a seed:
+nothing is downloaded.
+
+`specs()` lists them; `render(spec)` draws one (RGB and the true mask, upright);
+`encode(spec, rgb)` gives the file's bytes as they would arrive.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+PRODUCTS = ("bottle", "box", "mug", "jar", "shoe", "flat", "glass")
+BACKGROUNDS = ("bedsheet", "wood", "wall-table", "paper", "dark", "busy")
+FRAMINGS = ("normal", "small", "large", "border", "normal")
+LONG_SIDES = (640, 256, 1024, 384, 800, 512, 1600, 2048, 720, 3000, 4000)
+ASPECTS = ((4, 3), (1, 1), (3, 4), (2, 1), (1, 2), (3, 2), (4, 1), (2, 3), (1, 4))
+FORMATS = ("jpeg", "png", "webp", "L", "I;16", "P", "RGBA", "CMYK", "jpeg-exif")
+EXIF_ROTATIONS = (6, 3, 8)  # 90° clockwise, 180°, 90° anticlockwise
+
+
+@dataclass(frozen=True)
+class Spec:
+    index: int
+    product: str
+    background: str
+    framing: str
+    shadow: bool
+    width: int
+    height: int
+    fmt: str
+    rotation: int  # EXIF orientation written into the file (1 = none)
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return (f"{self.index:03d}-{self.product}-{self.background}-{self.framing}"
+                f"{'-shadow' if self.shadow else ''}-{self.width}x{self.height}-{self.fmt.replace(';', '')}")
+
+    @property
+    def ext(self) -> str:
+        return {"jpeg": "jpg", "jpeg-exif": "jpg", "CMYK": "jpg", "webp": "webp", "I;16": "png", "L": "png",
+                "P": "png", "RGBA": "png", "png": "png"}[self.fmt]
+
+
+def specs() -> list[Spec]:
+    """210 photos: every product on every background in five framings; sizes, aspect
+    ratios, file kinds and rotations cycle with co-prime periods so they mix."""
+    out = []
+    i = 0
+    for framing_n, framing in enumerate(FRAMINGS):
+        for product in PRODUCTS:
+            for background in BACKGROUNDS:
+                long = LONG_SIDES[i % len(LONG_SIDES)]
+                aw, ah = ASPECTS[i % len(ASPECTS)]
+                # the short side is at least 256 px (the upload minimum): thin photos are longer
+                long = max(long, int(256 * max(aw, ah) / min(aw, ah)))
+                w, h = (long, round(long * ah / aw)) if aw >= ah else (round(long * aw / ah), long)
+                if w * h > 12_000_000:  # 12 MP at most, as phones take
+                    f = (12_000_000 / (w * h)) ** 0.5
+                    w, h = int(w * f), int(h * f)
+                fmt = FORMATS[i % len(FORMATS)]
+                rotation = EXIF_ROTATIONS[(i // len(FORMATS)) % len(EXIF_ROTATIONS)] if fmt == "jpeg-exif" else 1
+                out.append(Spec(i, product, background, framing, (i + framing_n) % 2 == 0, w, h, fmt, rotation,
+                                1000 + i))
+                i += 1
+    return out
+
+
+def fast_subset() -> list[Spec]:
+    """A spread of the corpus for the default test run: every product, background,
+    framing and file kind at least once, nothing over 1 MP."""
+    chosen: list[Spec] = []
+    need = {("product", p) for p in PRODUCTS} | {("background", b) for b in BACKGROUNDS} | {
+        ("framing", f) for f in FRAMINGS} | {("fmt", f) for f in FORMATS}
+    for s in specs():
+        if s.width * s.height > 1_000_000:
+            continue
+        keys = {("product", s.product), ("background", s.background), ("framing", s.framing), ("fmt", s.fmt)}
+        if keys & need:
+            chosen.append(s)
+            need -= keys
+    return chosen
+
+
+# -- drawing -----------------------------------------------------------------------
+
+def _noise(h: int, w: int, rng: np.random.Generator, cell: float) -> np.ndarray:
+    small = rng.normal(0, 1, (max(2, int(h / cell) + 1), max(2, int(w / cell) + 1))).astype(np.float32)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def _background(kind: str, h: int, w: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """RGB float image and the floor line (share of height) where a product stands."""
+    ys = np.linspace(0, 1, h, dtype=np.float32)[:, None]
+    xs = np.linspace(0, 1, w, dtype=np.float32)[None, :]
+    s = max(h, w)
+    if kind == "bedsheet":  # soft folds: long ridges with light and shade, a fine weave
+        base = np.array(rng.choice([[226, 214, 196], [200, 212, 228], [236, 236, 232]]), np.float32)
+        angle = rng.uniform(-0.6, 0.6)
+        u = xs * np.cos(angle) * w + ys * np.sin(angle) * h
+        folds = np.sin(u / s * rng.uniform(8, 14) + _noise(h, w, rng, s / 4) * 1.5)
+        light = 1 + 0.07 * folds + 0.03 * _noise(h, w, rng, s / 10)
+        img = base * light[..., None] + _noise(h, w, rng, 2.5)[..., None] * 2.5
+        return img, 0.75
+    if kind == "wood":  # planks with warped grain and knots
+        base = np.array(rng.choice([[176, 128, 84], [140, 98, 64], [204, 170, 128]]), np.float32)
+        plank = np.floor(ys * rng.uniform(4, 7))
+        grain = np.sin((xs * w) / rng.uniform(5, 12) + _noise(h, w, rng, s / 6) * 4 + plank * 3)
+        img = base * (1 + 0.08 * grain + 0.05 * (plank % 2) - 0.04 * _noise(h, w, rng, s / 20))[..., None]
+        seams = (np.abs(((ys * rng.uniform(4, 7)) % 1) - 0.5) > 0.49).astype(np.float32)
+        img *= (1 - 0.25 * np.broadcast_to(seams, (h, w)))[..., None]
+        return img, 0.8
+    if kind == "wall-table":  # a painted wall over a table top: the horizon crosses the photo
+        horizon = rng.uniform(0.35, 0.55)
+        wall = np.array(rng.choice([[214, 206, 190], [180, 196, 204], [222, 218, 210]]), np.float32)
+        table = np.array(rng.choice([[150, 110, 80], [96, 92, 88], [236, 234, 228]]), np.float32)
+        t = np.clip((ys - horizon) / 0.004, 0, 1)
+        img = wall * (1 - t)[..., None] + table * t[..., None]
+        img = img * (1 - 0.12 * (1 - ys))[..., None] + _noise(h, w, rng, 3)[..., None] * 2
+        img = np.broadcast_to(img, (h, w, 3)).copy()
+        return img, min(0.92, horizon + 0.3)
+    if kind == "paper":  # white paper with a vignette
+        r2 = (xs - 0.5) ** 2 + (ys - 0.5) ** 2
+        img = np.full((h, w, 3), 242, np.float32) * (1 - 0.35 * r2)[..., None]
+        return img + _noise(h, w, rng, 3)[..., None] * 1.5, 0.78
+    if kind == "dark":  # dark cloth
+        img = np.array([38, 40, 48], np.float32) * (1 + 0.15 * _noise(h, w, rng, s / 8))[..., None]
+        return img + _noise(h, w, rng, 2)[..., None] * 3, 0.8
+    if kind == "busy":  # a shelf with other things on it
+        img = np.full((h, w, 3), 190, np.float32) + _noise(h, w, rng, s / 10)[..., None] * 10
+        for _ in range(18):
+            c = rng.uniform(30, 230, 3)
+            x0, y0 = int(rng.uniform(0, w)), int(rng.uniform(0, h))
+            rw, rh = int(rng.uniform(0.03, 0.12) * w), int(rng.uniform(0.03, 0.12) * h)
+            cv2.rectangle(img, (x0, y0), (x0 + rw, y0 + rh), c.tolist(), -1)
+        return cv2.GaussianBlur(img, (0, 0), 1.2), 0.8
+    raise ValueError(kind)
+
+
+def _product_mask(kind: str, bw: int, bh: int) -> np.ndarray:
+    """The product's silhouette filling a bw × bh box (True inside)."""
+    m = np.zeros((bh, bw), np.uint8)
+    cx = bw // 2
+    if kind == "bottle":
+        cv2.ellipse(m, (cx, int(bh * 0.68)), (int(bw * 0.45), int(bh * 0.31)), 0, 0, 360, 1, -1)
+        cv2.rectangle(m, (int(bw * 0.05), int(bh * 0.5)), (int(bw * 0.95), int(bh * 0.97)), 1, -1)
+        cv2.rectangle(m, (int(bw * 0.36), 0), (int(bw * 0.64), int(bh * 0.5)), 1, -1)
+    elif kind == "box":
+        pts = np.array([[0.05, 0.12], [0.8, 0.0], [0.98, 0.85], [0.2, 1.0]]) * [bw - 1, bh - 1]
+        cv2.fillPoly(m, [pts.astype(np.int32)], 1)
+    elif kind == "mug":
+        body = int(bw * 0.68)
+        cv2.rectangle(m, (0, int(bh * 0.05)), (body, bh - 1), 1, -1)
+        cy = int(bh * 0.48)
+        cv2.ellipse(m, (body, cy), (bw - body - 1, int(bh * 0.3)), 0, -90, 90, 1, -1)
+        cv2.ellipse(m, (body, cy), (max(1, int((bw - body) * 0.55)), int(bh * 0.17)), 0, -90, 90, 0, -1)  # the hole
+    elif kind == "jar":
+        cv2.rectangle(m, (0, int(bh * 0.18)), (bw - 1, bh - 1), 1, -1)
+        cv2.rectangle(m, (int(bw * 0.08), 0), (int(bw * 0.92), int(bh * 0.2)), 1, -1)  # the lid
+    elif kind == "shoe":
+        cv2.ellipse(m, (int(bw * 0.5), int(bh * 0.78)), (int(bw * 0.5), int(bh * 0.22)), 0, 0, 360, 1, -1)
+        cv2.ellipse(m, (int(bw * 0.3), int(bh * 0.5)), (int(bw * 0.3), int(bh * 0.48)), 0, 180, 360, 1, -1)
+        cv2.rectangle(m, (0, int(bh * 0.5)), (int(bw * 0.9), int(bh * 0.85)), 1, -1)
+    elif kind == "flat":  # a card or a folded shirt lying flat
+        cv2.rectangle(m, (0, 0), (bw - 1, bh - 1), 1, -1)
+    elif kind == "glass":
+        cv2.ellipse(m, (cx, int(bh * 0.7)), (int(bw * 0.48), int(bh * 0.29)), 0, 0, 360, 1, -1)
+        cv2.rectangle(m, (int(bw * 0.02), int(bh * 0.1)), (int(bw * 0.98), int(bh * 0.75)), 1, -1)
+    else:
+        raise ValueError(kind)
+    return m.astype(bool)
+
+
+PRODUCT_SHAPE = {"bottle": (0.38, 1.0), "box": (1.0, 0.8), "mug": (1.0, 0.75), "jar": (0.8, 1.0), "shoe": (1.0, 0.45),
+                 "flat": (1.0, 0.7), "glass": (0.6, 1.0)}
+
+
+def _product_colours(kind: str, bh: int, bw: int, rng: np.random.Generator) -> np.ndarray:
+    xs = np.linspace(-1, 1, bw, dtype=np.float32)[None, :, None]
+    base = rng.uniform(30, 225, 3).astype(np.float32)
+    shade = 1 - 0.25 * xs ** 2 + 0.1 * xs  # round things are lit from the left and turn away at the sides
+    img = np.broadcast_to(base, (bh, bw, 3)) * shade
+    if kind in ("box", "jar", "bottle"):  # a label
+        y0, y1 = int(bh * 0.55), int(bh * 0.8)
+        img = img.copy()
+        img[y0:y1] = np.array(rng.uniform(200, 250, 3), np.float32) * shade[0]
+        for k in range(3):
+            y = y0 + (k + 1) * (y1 - y0) // 4
+            img[y:y + max(1, bh // 80), int(bw * 0.2):int(bw * 0.8)] = 40
+    if kind == "flat":
+        img = img + _noise(bh, bw, rng, max(4, bw / 12))[..., None] * 12
+    return img
+
+
+def render(spec: Spec) -> tuple[np.ndarray, np.ndarray]:
+    """(RGB uint8 photo, true mask bool), upright."""
+    rng = np.random.default_rng(spec.seed)
+    W, H = spec.width, spec.height
+    img, floor = _background(spec.background, H, W, rng)
+    rel_w, rel_h = PRODUCT_SHAPE[spec.product]
+    share = {"normal": 0.45, "small": 0.12, "large": 0.85, "border": 0.55}[spec.framing]
+    scale = share * min(W / rel_w, H / rel_h)
+    bw, bh = max(12, int(rel_w * scale)), max(12, int(rel_h * scale))
+    bw, bh = min(bw, W), min(bh, H)
+    x = int((W - bw) / 2 + rng.uniform(-0.1, 0.1) * W)
+    y = int(floor * H - bh)
+    if spec.framing == "border":  # cut by the photo's edge
+        x = -bw // 4 if rng.random() < 0.5 else W - bw + bw // 4
+    x = int(np.clip(x, -bw // 4, W - bw + bw // 4))
+    y = int(np.clip(y, 0, H - bh))
+    shape = _product_mask(spec.product, bw, bh)
+    mask = np.zeros((H, W), bool)
+    xs0, xs1 = max(0, x), min(W, x + bw)
+    mask[y:y + bh, xs0:xs1] = shape[:, xs0 - x: xs1 - x]
+    if spec.shadow:  # a soft cast shadow on the background, thrown to one side: not product
+        sh = np.zeros((H, W), np.float32)
+        off = int(bw * rng.uniform(0.15, 0.35)) * (1 if rng.random() < 0.5 else -1)
+        m8 = mask.astype(np.uint8)
+        moved = np.roll(np.roll(m8, off, axis=1), int(bh * 0.04), axis=0).astype(np.float32)
+        sh = np.maximum(sh, moved * 0.9)
+        sh = cv2.GaussianBlur(sh, (0, 0), max(2.0, bw / 25))
+        img = img * (1 - 0.45 * sh[..., None])
+    behind = img[y:y + bh, xs0:xs1].copy()
+    colours = _product_colours(spec.product, bh, bw, rng)
+    if spec.product == "glass":  # mostly what lies behind it, tinted, with a highlight
+        colours = np.zeros((bh, bw, 3), np.float32)
+        colours[:, xs0 - x: xs1 - x] = behind * 0.75 + np.array([40, 60, 70], np.float32) * 0.25
+        colours[:, int(bw * 0.2):int(bw * 0.26)] += 60
+    soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 0.8)[..., None]
+    layer = np.zeros((H, W, 3), np.float32)
+    layer[y:y + bh, xs0:xs1] = colours[:, xs0 - x: xs1 - x]
+    img = img * (1 - soft) + layer * soft
+    img += rng.normal(0, 2.0, img.shape).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8), mask
+
+
+_UNROTATE = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
+
+
+def encode(spec: Spec, rgb: np.ndarray) -> bytes:
+    """The file as a camera, a phone or an editor would have saved it."""
+    im = Image.fromarray(rgb, "RGB")
+    buf = io.BytesIO()
+    if spec.fmt == "jpeg":
+        im.save(buf, "JPEG", quality=90)
+    elif spec.fmt == "jpeg-exif":
+        # the camera stores the sensor's pixels and a tag saying how to turn them upright
+        exif = Image.Exif()
+        exif[0x0112] = spec.rotation
+        im.transpose(_UNROTATE[spec.rotation]).save(buf, "JPEG", quality=90, exif=exif.tobytes())
+    elif spec.fmt == "png":
+        im.save(buf, "PNG", compress_level=1)
+    elif spec.fmt == "webp":
+        im.save(buf, "WEBP", quality=85)
+    elif spec.fmt == "L":
+        im.convert("L").save(buf, "PNG", compress_level=1)
+    elif spec.fmt == "I;16":
+        grey = np.asarray(im.convert("L"), np.uint16) * 257
+        Image.fromarray(grey.astype("<u2")).save(buf, "PNG", compress_level=1)  # mode I;16
+    elif spec.fmt == "P":
+        im.quantize(64).save(buf, "PNG", compress_level=1)
+    elif spec.fmt == "RGBA":  # a cut-out someone made elsewhere: transparent round the edges
+        a = np.full(rgb.shape[:2], 255, np.uint8)
+        m = max(2, min(rgb.shape[:2]) // 20)
+        a[:m], a[-m:], a[:, :m], a[:, -m:] = 0, 0, 0, 0
+        Image.fromarray(np.dstack([rgb, a]), "RGBA").save(buf, "PNG", compress_level=1)
+    elif spec.fmt == "CMYK":
+        im.convert("CMYK").save(buf, "JPEG", quality=90)
+    else:
+        raise ValueError(spec.fmt)
+    return buf.getvalue()

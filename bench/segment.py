@@ -1,6 +1,6 @@
 """Cut-out speed: time and peak memory per image at 1, 4 and 12 MP.
 
-    python bench/segment.py [--backend classic|rmbg] [--repeat 3]
+    python bench/segment.py [--backend classic|birefnet|birefnet-lite|rmbg] [--repeat 3]
 
 Classic target: under 1.5 s for a 12 MP photo on 2 cores. The RMBG path runs where
 the model is installed (and a GPU is present for meaningful figures).
@@ -27,7 +27,7 @@ SIZES = {"1 MP": (866, 1155), "4 MP": (1732, 2309), "12 MP": (3000, 4000)}
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--backend", default="classic", choices=["classic", "rmbg"])
+    ap.add_argument("--backend", default="classic", choices=["classic", "birefnet", "birefnet-lite", "rmbg"])
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     from studio.models.registry import pick_segmenter

@@ -64,6 +64,9 @@ class Settings:
     # folders on this computer the app's Batch tab may read catalogs from and write shots
     # to (besides uploads and the data dir); the CLI is not limited by it
     batch_folders: list = field(default_factory=list)
+    # what the pictures are for: "commercial" (selling; our users' default) or "personal".
+    # `auto` never picks a model whose licence forbids the declared use
+    usage: str = "commercial"
     extra: dict = field(default_factory=dict)  # keys this version does not know, kept as-is
 
     def models_path(self) -> Path:
@@ -90,6 +93,7 @@ def load_settings() -> Settings:
     return _from_dict(raw)
 
 
+USAGES = ("commercial", "personal")
 MAX_BUDGET = 1_000_000.0  # more than anyone spends on images; larger "budgets" are typos or attempts to switch it off
 # value checks beyond the type: (test, what a good value is)
 _RANGES = {
@@ -100,6 +104,7 @@ _RANGES = {
     "fidelity_threshold": (lambda v: math.isfinite(v) and 0 <= v <= 1, "a number from 0 to 1"),
     "gate_attempts": (lambda v: 1 <= v <= 10, "a whole number from 1 to 10"),
     "batch_folders": (lambda v: all(isinstance(x, str) and x.strip() for x in v), "a list of folder paths"),
+    "usage": (lambda v: v in USAGES, "commercial or personal"),
 }
 
 

@@ -104,6 +104,25 @@ def model_size_gb(model_id: str) -> float:
     return registry.specs()[model_id].size_gb
 
 
+def licence_line(model_id: str) -> str:
+    """The model's licence and what it requires of a seller, in one line."""
+    return registry.specs()[model_id].licence_line()
+
+
+def needs_licence(model_id: str) -> bool:
+    """Whether the declared use in the settings is not allowed by the model's licence."""
+    return not registry.specs()[model_id].allowed_for(load_settings().usage)
+
+
+def backend_facts(name: str) -> dict:
+    """A cut-out backend's title and licence, by the name a Segmentation carries."""
+    for spec in registry.specs().values():
+        if spec.kind == "segment" and name in (spec.id, spec.title):
+            return {"title": spec.title or spec.id, "licence": spec.licence, "commercial_use": spec.commercial_use}
+    return {"title": "classic" if name == "classic" else name, "licence": "Studio's own (Apache-2.0)",
+            "commercial_use": "yes"}
+
+
 def download(model_id: str, token: str | None = None) -> Path:
     return registry.download(model_id, token=token)
 

@@ -23,6 +23,9 @@ def cmd_models(args: argparse.Namespace) -> int:
             print("studio: which model? e.g. studio models download flux-fill-dev", file=sys.stderr)
             return 2
         try:
+            if args.model in engines.model_ids():
+                # what the licence allows, before the bytes: a seller must know before using it
+                print(("note: " if engines.needs_licence(args.model) else "") + engines.licence_line(args.model))
             print(f"installed in {engines.download(args.model, token=args.token)}")
         except engines.DownloadError as exc:
             print(f"studio: {exc}", file=sys.stderr)
@@ -42,7 +45,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     print(f"VRAM plan: {plan['id']} — {plan['note']}")
     for m in report["models"]:
         state = f"installed at {m['path']}" if m["installed"] else "missing"
-        print(f"  {m['repo_id']:<48} {m['kind']:<9} {m['size_gb']:>5.1f} GB  {state}")
+        print(f"  {m['id']:<15} {m['kind']:<9} {m['size_gb']:>5.1f} GB  {m['licence']:<38} "
+              f"commercial: {m['commercial_use']:<12} {state}")
     return 0
 
 

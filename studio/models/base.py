@@ -25,6 +25,8 @@ class BackendUnavailable(RuntimeError):
     """The backend can't run here (weights missing, no key, a package absent); the
     message says what to do."""
 
+    for_people = True  # the job records the sentence as it is
+
 
 class OutOfVram(RuntimeError):
     """A local model ran out of GPU memory; `next_plan` is the tighter plan to retry on."""
@@ -34,17 +36,40 @@ class OutOfVram(RuntimeError):
         self.next_plan = next_plan
 
 
+COMMERCIAL_USE = ("yes", "no", "paid-licence")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Weights a backend needs: where they come from, which files make them whole,
-    their size and their licence."""
+    their size, the memory they run in, and their licence — what a seller may do with
+    them is part of the product."""
 
     id: str
     repo_id: str
     kind: str  # "segment" | "generate" | "score"
     files: tuple[str, ...]  # must all be present for the model to count as installed
-    size_gb: float
-    licence: str
+    size_gb: float  # on disk
+    licence: str  # its name
+    licence_url: str
+    commercial_use: str  # "yes" | "no" | "paid-licence" (only under a licence bought from its maker)
+    licence_note: str  # one line: what the licence asks of a seller
+    vram_gb: float  # GPU memory it runs in (its lightest plan, fp16/bf16)
+    title: str = ""
+
+    def __post_init__(self) -> None:
+        if self.commercial_use not in COMMERCIAL_USE:
+            raise ValueError(f"{self.id}: commercial_use must be one of {COMMERCIAL_USE}")
+
+    def allowed_for(self, usage: str) -> bool:
+        """Whether a person with this declared use may run it without buying a licence."""
+        return usage != "commercial" or self.commercial_use == "yes"
+
+    def licence_line(self) -> str:
+        """One line for people: the licence, and what it requires of them."""
+        verdict = {"yes": "commercial use allowed", "no": "not for commercial use",
+                   "paid-licence": "commercial use needs a licence from its maker"}[self.commercial_use]
+        return f"{self.title or self.id}: {self.licence} ({verdict}). {self.licence_note} {self.licence_url}"
 
 
 # -- segmenters ------------------------------------------------------------------

@@ -48,6 +48,7 @@ class CloudError(RuntimeError):
     `billed`: the provider made (and charged for) an image before things went wrong."""
 
     billed = False
+    for_people = True
 
 
 @dataclass(frozen=True)

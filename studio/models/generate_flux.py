@@ -26,7 +26,10 @@ WEIGHTS = ModelSpec(
     ("model_index.json", "transformer/config.json", "vae/config.json", "text_encoder/config.json",
      "text_encoder_2/config.json", "tokenizer/tokenizer_config.json", "tokenizer_2/tokenizer_config.json",
      "scheduler/scheduler_config.json"), 57.9,
-    "FLUX.1 [dev] Non-Commercial License (outputs may be used commercially; accept it on the model page)")
+    "FLUX.1 [dev] Non-Commercial License",
+    "https://huggingface.co/black-forest-labs/FLUX.1-Fill-dev/blob/main/LICENSE.md", "paid-licence",
+    "Running it for revenue-generating work needs BFL's commercial licence; accept the licence on the model "
+    "page to download it.", 6.0, "FLUX.1 Fill [dev]")
 
 # FLUX.1 Fill [dev]: a 12B transformer (23.8 GB in bf16), T5-XXL (9.5 GB), CLIP-L and the VAE.
 PLANS: tuple[Plan, ...] = (

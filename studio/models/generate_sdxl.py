@@ -18,7 +18,10 @@ DEFAULT_GUIDANCE = 7.5
 WEIGHTS = ModelSpec(
     "sdxl-inpaint", "diffusers/stable-diffusion-xl-1.0-inpainting-0.1", "generate",
     ("model_index.json", "unet/config.json", "vae/config.json", "text_encoder/config.json",
-     "text_encoder_2/config.json", "scheduler/scheduler_config.json"), 13.9, "CreativeML Open RAIL++-M")
+     "text_encoder_2/config.json", "scheduler/scheduler_config.json"), 13.9, "CreativeML Open RAIL++-M",
+    "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0/blob/main/LICENSE.md", "yes",
+    "Commercial use is allowed; the licence's use restrictions (its Attachment A) apply to what you make.", 6.0,
+    "SDXL inpainting 0.1")
 
 
 def sdxl_plan(card: Card | None) -> Plan:

@@ -26,10 +26,13 @@ GENERATORS: dict[str, str] = {
     "sdxl": "studio.models.generate_sdxl:SDXLInpaintGenerator",
     "cloud": "studio.models.generate_cloud:BFLCloudGenerator",
 }
-# segmenter id → class (`auto` is resolved by `pick_segmenter`)
+# segmenter id → class; the order is `auto`'s order of preference among the models a
+# person's declared use allows (the classic one, which needs no weights, comes last)
 SEGMENTERS: dict[str, str] = {
-    "classic": "studio.models.segment_classic:ClassicSegmenter",
+    "birefnet": "studio.models.segment_birefnet:BiRefNetSegmenter",
     "rmbg": "studio.models.segment_rmbg:RMBGSegmenter",
+    "birefnet-lite": "studio.models.segment_birefnet:BiRefNetLiteSegmenter",
+    "classic": "studio.models.segment_classic:ClassicSegmenter",
 }
 # modules whose WEIGHTS / CLIP_WEIGHTS list what else can be installed (scorers)
 SCORERS: tuple[str, ...] = ("studio.models.score_clip",)
@@ -108,8 +111,10 @@ def model_table(models_dir: Path | None = None) -> list[dict]:
     rows = []
     for spec in specs().values():
         path = locate(spec, models_dir)
-        rows.append({"id": spec.id, "repo_id": spec.repo_id, "kind": spec.kind, "installed": path is not None,
-                     "path": str(path) if path else None, "size_gb": spec.size_gb, "licence": spec.licence})
+        rows.append({"id": spec.id, "title": spec.title or spec.id, "repo_id": spec.repo_id, "kind": spec.kind,
+                     "installed": path is not None, "path": str(path) if path else None, "size_gb": spec.size_gb,
+                     "vram_gb": spec.vram_gb, "licence": spec.licence, "licence_url": spec.licence_url,
+                     "commercial_use": spec.commercial_use, "licence_note": spec.licence_note})
     return rows
 
 
@@ -170,22 +175,39 @@ def segmenter_choices() -> list[str]:
     return ["auto", *SEGMENTERS]
 
 
-def pick_segmenter(name: str = "auto"):
-    """The segmenter to use: `auto` takes RMBG-2.0 when installed, else the classic one."""
-    if name not in segmenter_choices():
+def segmenter_class(name: str):
+    if name not in SEGMENTERS:
         raise ValueError(f"unknown segmenter {name!r}; choose from {', '.join(segmenter_choices())}")
-    classic = _load(SEGMENTERS["classic"])
-    if name == "classic":
-        return classic()
-    rmbg = _load(SEGMENTERS["rmbg"])
-    path = locate(rmbg.weights)
+    return _load(SEGMENTERS[name])
+
+
+def auto_segmenters(usage: str) -> list[str]:
+    """The installed segmenters `auto` may pick under this declared use, best first
+    (always ending with the classic one)."""
+    out = []
+    for name in SEGMENTERS:
+        weights = segmenter_class(name).weights
+        if weights is None or (weights.allowed_for(usage) and locate(weights) is not None):
+            out.append(name)
+    return out
+
+
+def pick_segmenter(name: str = "auto", usage: str = "commercial"):
+    """The segmenter to use. `auto`: the first installed model the declared use allows
+    (BiRefNet before RMBG-2.0, which is non-commercial), else the classic one. A model
+    named explicitly must be installed (BackendUnavailable says how), whatever its licence."""
+    if name == "auto":
+        name = auto_segmenters(usage)[0]
+    cls = segmenter_class(name)
+    if cls.weights is None:
+        return cls()
+    path = locate(cls.weights)
     if path is None:
-        if name == "rmbg":
-            raise BackendUnavailable(
-                "RMBG-2.0 is not installed: put briaai/RMBG-2.0 in the models folder "
-                f"({load_settings().models_path()}) or the Hugging Face cache")
-        return classic()
-    return rmbg(path)
+        w = cls.weights
+        raise BackendUnavailable(
+            f"{w.title or w.id} is not installed: `studio models download {w.id}`, or put {w.repo_id} in the "
+            f"models folder ({load_settings().models_path()}) or the Hugging Face cache")
+    return cls(path)
 
 
 def local_generators() -> list[str]:

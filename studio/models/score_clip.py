@@ -22,12 +22,15 @@ from PIL import Image
 from studio.models.base import ModelSpec
 from studio.models.holder import HOLDER
 
+_MIT = "https://opensource.org/license/mit"
 # open_clip layout; the small one is the default
 WEIGHTS = (
     ModelSpec("clip-vit-b-32", "laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "score",
-              ("open_clip_config.json", "open_clip_model.safetensors"), 0.6, "MIT"),
+              ("open_clip_config.json", "open_clip_model.safetensors"), 0.6, "MIT", _MIT, "yes",
+              "Commercial use is allowed; keep the licence notice.", 0.5, "CLIP ViT-B/32 (LAION-2B)"),
     ModelSpec("clip-vit-l-14", "laion/CLIP-ViT-L-14-laion2B-s32B-b82K", "score",
-              ("open_clip_config.json", "open_clip_model.safetensors"), 1.7, "MIT"),
+              ("open_clip_config.json", "open_clip_model.safetensors"), 1.7, "MIT", _MIT, "yes",
+              "Commercial use is allowed; keep the licence notice.", 1.0, "CLIP ViT-L/14 (LAION-2B)"),
 )
 CLIP_MODELS = tuple(w.id for w in WEIGHTS)
 PROMPT = "a photo of a {}"

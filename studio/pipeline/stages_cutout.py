@@ -9,7 +9,7 @@ from PIL import Image
 from studio.imaging import masks
 from studio.imaging.compose import rgb_array
 from studio.pipeline import keys
-from studio.pipeline.stage import Rejected, RetryPolicy, Stage, StageContext
+from studio.pipeline.stage import Rejected, Stage, StageContext
 
 
 def ingest(ctx: StageContext) -> dict:
@@ -31,13 +31,31 @@ def ingest(ctx: StageContext) -> dict:
 
 
 def segment(ctx: StageContext, image: Image.Image) -> dict:
+    """The product's matte. A backend named by the person runs or fails with the reason
+    (never silently swapped); `auto` takes the best installed model their declared use
+    allows, and falls back to the classic cut-out, saying so, when that model fails."""
+    from studio.config import load_settings
     from studio.models.registry import pick_segmenter
 
-    seg = pick_segmenter(ctx.params.get("segmenter", "auto"))
+    name = ctx.params.get("segmenter", "auto")
+    usage = ctx.params.get("usage") or load_settings().usage
+    seg = pick_segmenter(name, usage)
+    notes: list[str] = []
+    weights = getattr(seg, "weights", None)
+    if weights is not None and not weights.allowed_for(usage):
+        notes.append(weights.licence_line())  # named explicitly: it runs, and says what its licence asks
     ctx.progress(0.1, f"cutting out with {seg.name}")
-    result = seg.segment(image)
+    try:
+        result = seg.segment(image)
+    except Exception as exc:
+        if name != "auto" or seg.name == "classic":
+            raise
+        from studio.models.segment_classic import ClassicSegmenter
+
+        notes.append(f"{seg.name} failed ({type(exc).__name__}: {exc}); used the classic cut-out instead")
+        result = ClassicSegmenter().segment(image)
     return {"alpha": _alpha_image(result.alpha), "backend": result.backend, "confidence": result.confidence,
-            "notes": result.notes}
+            "notes": notes + list(result.notes)}
 
 
 def touchup(ctx: StageContext, image: Image.Image, alpha: Image.Image) -> dict:
@@ -77,10 +95,7 @@ def _alpha_image(alpha: np.ndarray) -> Image.Image:
 
 STAGES = [
     Stage("ingest", ingest, outputs=("image", "notes")),
-    Stage("segment", segment, inputs=("image",), outputs=("alpha", "backend", "confidence", "notes"),
-          retry=RetryPolicy(max_attempts=2,
-                            # a model that fails (e.g. out of memory) gets one more try on the classic backend
-                            adjust=lambda p, attempt, exc: {**p, "segmenter": "classic"})),
+    Stage("segment", segment, inputs=("image",), outputs=("alpha", "backend", "confidence", "notes")),
     Stage("touchup", touchup, inputs=("image", "alpha"), outputs=("alpha", "edits")),
     Stage("matte", matte, inputs=("image", "alpha"), outputs=("cutout",)),
 ]

@@ -293,7 +293,9 @@ class Worker:
 
 
 def _describe(exc: BaseException) -> str:
+    """An error as the job records it: a sentence meant for people as it is, anything
+    else with its type (a bug report needs it)."""
     text = str(exc)
-    if isinstance(exc, Rejected | TimeoutError):
+    if isinstance(exc, Rejected | TimeoutError) or getattr(exc, "for_people", False):
         return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

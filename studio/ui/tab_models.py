@@ -9,7 +9,8 @@ from studio.app import engines
 from studio.config import load_settings
 from studio.ui.views import readable, table
 
-COLUMNS = ["id", "kind", "installed", "size_gb", "repo_id", "licence", "path"]
+COLUMNS = ["id", "kind", "installed", "size_gb", "vram_gb", "licence", "commercial_use", "licence_note",
+           "licence_url", "repo_id", "path"]
 
 
 @readable
@@ -40,7 +41,7 @@ def on_download(model_id: str, token: str, progress=gr.Progress(track_tqdm=True)
     if progress is not None:
         progress(0, desc=f"downloading {model_id} ({engines.model_size_gb(model_id)} GB)")
     path = engines.download(model_id, token=token.strip() or None)
-    return f"Installed {model_id} in `{path}`.", on_models()
+    return f"Installed {model_id} in `{path}`. {engines.licence_line(model_id)}", on_models()
 
 
 @readable

@@ -33,8 +33,10 @@ def on_ledger():
 
 @readable
 def on_save(provider: str, key: str, budget: float, policy: str, variants: float, steps: float, preset: str,
-            scene: str, theme: str):
+            scene: str, theme: str, usage: str | None = None):
     settings = load_settings()
+    if usage:
+        settings.usage = usage
     settings.cloud_provider, settings.cloud_policy = provider, policy
     settings.budget = float(budget)
     settings.default_variants, settings.default_steps = int(variants), int(steps)
@@ -68,11 +70,13 @@ def build() -> None:
         preset = gr.Dropdown(list(PRESETS), value=s.default_preset, label="Default preset")
         scene = gr.Dropdown(sorted(load_scenes()), value=s.default_scene, label="Default scene")
         theme = gr.Radio(["light", "dark", "system"], value=s.theme, label="Theme")
+    usage = gr.Radio(["commercial", "personal"], value=s.usage, elem_id="usage",
+                     label="What the pictures are for (auto never picks a model whose licence forbids it)")
     gr.Markdown(f"**Data dir:** `{data_dir()}` (set `STUDIO_HOME` to move it) · **settings:** `{settings_path()}`")
     save = gr.Button("Save settings", variant="primary")
     saved = gr.Markdown()
     spent = gr.Markdown()
     grid = gr.Dataframe(headers=LEDGER_COLUMNS, interactive=False, label="Ledger (newest first)")
-    save.click(on_save, [provider, key, budget, policy, variants, steps, preset, scene, theme],
+    save.click(on_save, [provider, key, budget, policy, variants, steps, preset, scene, theme, usage],
                [saved, key, key_now, spent, grid], api_name="save_settings")
     return spent, grid

@@ -11,7 +11,7 @@ import gradio as gr
 
 from studio.app import shoot, touchup
 from studio.app.context import TERMINAL, open_store
-from studio.app.engines import engine_choices, plan_note
+from studio.app.engines import backend_facts, engine_choices, plan_note
 from studio.app.history import cancel, get_job
 from studio.config import data_dir, load_settings
 from studio.imaging.export import PRESETS
@@ -46,8 +46,9 @@ def sample_photo() -> str:
 
 def _cutout_outputs(view: dict, state: dict) -> tuple:
     notes = "".join(f"\n- {n}" for n in view["notes"])
-    info = (f"**Cut-out:** {view['backend']} backend, confidence {view['confidence']:.2f}; "
-            f"{view['edits']} touch-up edit(s).{notes}")
+    facts = backend_facts(view["backend"])
+    info = (f"**Cut-out:** {facts['title']} ({facts['licence']}; commercial use: {facts['commercial_use']}), "
+            f"confidence {view['confidence']:.2f}; {view['edits']} touch-up edit(s).{notes}")
     editor = {"background": mask_overlay(view["image"], view["alpha"]), "layers": [], "composite": None}
     return state, on_checkerboard(view["cutout"]), info, editor
 

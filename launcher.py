@@ -33,7 +33,13 @@ from pathlib import Path  # noqa: E402
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from installer.torch_build import apply_override, choose_torch_build, detect_nvidia_driver  # noqa: E402
+from installer.torch_build import (  # noqa: E402
+    apply_override,
+    choose_torch_build,
+    detect_nvidia_driver,
+    detect_nvidia_memory_gb,
+    quant_extra,
+)
 
 VENV = Path(os.environ.get("STUDIO_VENV", ROOT / ".venv"))
 STAMP = VENV / "studio-install.json"
@@ -76,7 +82,13 @@ def pip(args: list[str], what: str) -> None:
 
 def setup(extras: set[str]) -> None:
     """Create .venv and install torch + the package, unless the stamp says it is current."""
-    build = apply_override(choose_torch_build(platform.system(), platform.machine(), detect_nvidia_driver()))
+    driver = detect_nvidia_driver()
+    build = apply_override(choose_torch_build(platform.system(), platform.machine(), driver))
+    memory = detect_nvidia_memory_gb() if driver else None
+    # the 4-bit plans are how cards under 24 GB run the big models: they need bitsandbytes
+    add_quant = quant_extra(memory) and "quant" not in extras
+    if add_quant:
+        extras = extras | {"quant"}
     key = install_key(build.key())
     stamp = read_stamp()
     if stamp.get("key") == key and extras <= set(stamp.get("extras", [])) and venv_python().exists():
@@ -92,6 +104,8 @@ def setup(extras: set[str]) -> None:
         except Exception as exc:  # venv raises CalledProcessError, OSError, ...
             fail(f"could not create the virtual environment {VENV}: {exc}")
     print(f"studio: torch {build.torch} ({build.note})", flush=True)
+    if add_quant:
+        print(f"studio: an NVIDIA card with {memory:.0f} GB: installing bitsandbytes for the 4-bit plans", flush=True)
     if stamp.get("torch") != build.key():
         pip(["install", *build.pip_args()], f"installing torch {build.torch} / torchvision {build.torchvision}")
     spec = "." + (f"[{','.join(sorted(extras))}]" if extras else "")

@@ -1,10 +1,10 @@
-"""FLUX.1 Fill [dev] transformer speed on a GPU, per VRAM plan.
+"""FLUX.1 Fill [dev] and FLUX.2 [klein] 4B transformer speed on a GPU, per VRAM plan.
 
-    python bench/flux_gpu.py [--steps 28] [--size 1024] [--budgets 8,12,16,24]
-    python bench/flux_gpu.py --tiny      # a CPU smoke run of this script's code path
+    python bench/flux_gpu.py [--model fill|klein] [--steps 28] [--size 1024] [--budgets 8,12,16,24]
+    python bench/flux_gpu.py --tiny [--model klein]   # a CPU smoke run of this script's code path
 
-The transformer is built from FLUX.1 Fill [dev]'s published config with random
-weights (speed does not depend on the values). Text encoders and the VAE are left
+The transformer is built from the model's published config with random weights
+(speed does not depend on the values); klein runs 4 steps by default. Text encoders and the VAE are left
 out: per image they cost well under one transformer step. For each plan it prints
 seconds per step and per image and peak VRAM, also under simulated smaller cards
 (`torch.cuda.set_per_process_memory_fraction`), next to the compute floor: FLOPs
@@ -27,18 +27,26 @@ FILL_DEV = dict(patch_size=1, in_channels=384, out_channels=64, num_layers=19, n
 TINY = dict(patch_size=1, in_channels=20, out_channels=8, num_layers=1, num_single_layers=1, attention_head_dim=16,
             num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32, guidance_embeds=True,
             axes_dims_rope=(4, 4, 8))
+# black-forest-labs/FLUX.2-klein-4B transformer/config.json (5 double, 20 single blocks; Qwen3 embeddings 3 × 2560)
+KLEIN_4B = dict(patch_size=1, in_channels=128, num_layers=5, num_single_layers=20, attention_head_dim=128,
+                num_attention_heads=24, joint_attention_dim=7680, timestep_guidance_channels=256, mlp_ratio=3.0,
+                axes_dims_rope=(32, 32, 32, 32), guidance_embeds=False)
+TINY_KLEIN = dict(patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=16,
+                  num_attention_heads=2, joint_attention_dim=48, timestep_guidance_channels=32, mlp_ratio=3.0,
+                  axes_dims_rope=(4, 4, 4, 4), guidance_embeds=False)
 TEXT_TOKENS = 512
 
 
 def flops_per_step(cfg: dict, image_tokens: int, text_tokens: int = TEXT_TOKENS) -> float:
     """Forward FLOPs of one transformer call (matmuls and attention; 2 FLOPs per MAC)."""
     d = cfg["attention_head_dim"] * cfg["num_attention_heads"]
+    r = cfg.get("mlp_ratio", 4.0)
     n = image_tokens + text_tokens
-    # double-stream block: qkv+out for both streams, MLP (4x) for both, joint attention
-    double = 2 * (2 * image_tokens * d * 4 * d + 2 * image_tokens * d * 8 * d) \
-        + 2 * (2 * text_tokens * d * 4 * d + 2 * text_tokens * d * 8 * d) + 2 * 2 * n * n * d
-    # single-stream block: fused qkv + mlp in (3d + 4d), out from (d + 4d) to d, attention
-    single = 2 * n * d * 7 * d + 2 * n * 5 * d * d + 2 * 2 * n * n * d
+    # double-stream block: qkv+out for both streams, MLP (r×, in and out) for both, joint attention
+    double = 2 * (2 * image_tokens * d * 4 * d + 2 * image_tokens * d * 2 * r * d) \
+        + 2 * (2 * text_tokens * d * 4 * d + 2 * text_tokens * d * 2 * r * d) + 2 * 2 * n * n * d
+    # single-stream block: fused qkv + mlp in (3d + rd), out from (d + rd) to d, attention
+    single = 2 * n * d * (3 + r) * d + 2 * n * (1 + r) * d * d + 2 * 2 * n * n * d
     return cfg["num_layers"] * double + cfg["num_single_layers"] * single
 
 
@@ -63,7 +71,10 @@ def matmul_rate(device: str, dtype) -> float:
 
 def run_plan(cfg: dict, plan_id: str, size: int, steps: int, device: str, budget_gb: float | None) -> dict:
     import torch
-    from diffusers import FluxTransformer2DModel
+    from diffusers import Flux2Transformer2DModel, FluxTransformer2DModel
+
+    klein = "mlp_ratio" in cfg
+    model_cls = Flux2Transformer2DModel if klein else FluxTransformer2DModel
 
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     if device == "cuda":
@@ -72,21 +83,24 @@ def run_plan(cfg: dict, plan_id: str, size: int, steps: int, device: str, budget
         total = torch.cuda.get_device_properties(0).total_memory / 1024**3
         torch.cuda.set_per_process_memory_fraction(min(1.0, (budget_gb or total) / total))
     with torch.device("meta"):
-        model = FluxTransformer2DModel(**cfg)
+        model = model_cls(**cfg)
     model = model.to_empty(device="cpu").to(dtype)
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.02)
     if device == "cuda":
-        if plan_id == "bf16-resident" or plan_id == "bf16-model-offload":
+        base = plan_id.removeprefix("klein-")
+        if base in ("bf16-resident", "bf16-model-offload"):
             model.to("cuda")  # for the transformer alone both plans keep it resident while it runs
-        elif plan_id == "fp8-model-offload":
-            model.to("cuda")
+        elif base in ("fp8-model-offload", "fp8-group-offload"):
             model.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype)
-        elif plan_id in ("nf4-group-offload", "sequential-offload"):
+            if base == "fp8-model-offload":
+                model.to("cuda")
+            else:
+                model.enable_group_offload(onload_device=torch.device("cuda"), offload_device=torch.device("cpu"),
+                                           offload_type="leaf_level", use_stream=True, low_cpu_mem_usage=True)
+        elif base in ("sequential-offload", "bf16-sequential"):
             model.enable_group_offload(onload_device=torch.device("cuda"), offload_device=torch.device("cpu"),
-                                       offload_type="leaf_level" if plan_id == "sequential-offload" else "block_level",
-                                       num_blocks_per_group=None if plan_id == "sequential-offload" else 2,
-                                       use_stream=True)
+                                       offload_type="leaf_level", use_stream=True, low_cpu_mem_usage=True)
         else:
             return {"plan": plan_id, "skipped": "needs bitsandbytes NF4 weights (not built here)"}
     lat = size // 16  # 8x VAE, 2x2 packing
@@ -95,17 +109,26 @@ def run_plan(cfg: dict, plan_id: str, size: int, steps: int, device: str, budget
     x = torch.randn(1, tokens, c_in, device=device, dtype=dtype)
     txt = torch.randn(1, TEXT_TOKENS if device == "cuda" else 16, cfg["joint_attention_dim"], device=device,
                       dtype=dtype)
-    pooled = torch.randn(1, cfg["pooled_projection_dim"], device=device, dtype=dtype)
-    img_ids = torch.zeros(tokens, 3, device=device)
+    axes = 4 if klein else 3
+    img_ids = torch.zeros(tokens, axes, device=device)
     img_ids[:, 1] = torch.arange(lat, device=device).repeat_interleave(lat)
     img_ids[:, 2] = torch.arange(lat, device=device).repeat(lat)
-    txt_ids = torch.zeros(txt.shape[1], 3, device=device)
-    guidance = torch.full((1,), 30.0, device=device, dtype=dtype)
+    txt_ids = torch.zeros(txt.shape[1], axes, device=device)
+    if klein:  # batched ids, no pooled text, no guidance embedding (step-distilled)
+        img_ids, txt_ids = img_ids[None], txt_ids[None]
 
-    def step(t: float):
-        return model(hidden_states=x, encoder_hidden_states=txt, pooled_projections=pooled,
-                     timestep=torch.full((1,), t, device=device, dtype=dtype), img_ids=img_ids, txt_ids=txt_ids,
-                     guidance=guidance, return_dict=False)[0]
+        def step(t: float):
+            return model(hidden_states=x, encoder_hidden_states=txt, timestep=torch.full((1,), t, device=device,
+                                                                                         dtype=dtype),
+                         img_ids=img_ids, txt_ids=txt_ids, guidance=None, return_dict=False)[0]
+    else:
+        pooled = torch.randn(1, cfg["pooled_projection_dim"], device=device, dtype=dtype)
+        guidance = torch.full((1,), 30.0, device=device, dtype=dtype)
+
+        def step(t: float):
+            return model(hidden_states=x, encoder_hidden_states=txt, pooled_projections=pooled,
+                         timestep=torch.full((1,), t, device=device, dtype=dtype), img_ids=img_ids, txt_ids=txt_ids,
+                         guidance=guidance, return_dict=False)[0]
 
     try:
         with torch.inference_mode():
@@ -129,23 +152,27 @@ def main() -> None:
     import torch
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=28)
+    ap.add_argument("--model", choices=["fill", "klein"], default="fill")
+    ap.add_argument("--steps", type=int, help="default: 28 for fill, 4 for klein")
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--budgets", default="8,12,16,24")
     ap.add_argument("--tiny", action="store_true", help="tiny config on the CPU: checks this script only")
     args = ap.parse_args()
     device = "cuda" if torch.cuda.is_available() and not args.tiny else "cpu"
-    cfg = TINY if args.tiny else FILL_DEV
-    steps = 2 if args.tiny else args.steps
+    klein = args.model == "klein"
+    cfg = (TINY_KLEIN if klein else TINY) if args.tiny else (KLEIN_4B if klein else FILL_DEV)
+    steps = 2 if args.tiny else (args.steps or (4 if klein else 28))
     size = 64 if args.tiny else args.size
     name = torch.cuda.get_device_name(0) if device == "cuda" else "CPU"
     rate = matmul_rate(device, torch.bfloat16 if device == "cuda" else torch.float32)
     tokens = (size // 16) ** 2
     floor = flops_per_step(cfg, tokens) / rate
-    print(f"device: {name}; config: {'tiny' if args.tiny else 'FLUX.1 Fill [dev]'}; {size}x{size}, {steps} steps")
+    title = "FLUX.2 [klein] 4B" if klein else "FLUX.1 Fill [dev]"
+    print(f"device: {name}; config: {'tiny ' if args.tiny else ''}{title}; {size}x{size}, {steps} steps")
     print(f"measured matmul rate: {rate / 1e12:.1f} TFLOP/s; FLOPs per step: {flops_per_step(cfg, tokens) / 1e12:.2f} T;"
           f" compute floor: {floor:.3f} s/step")
-    plans = ["bf16-resident", "fp8-model-offload", "nf4-group-offload", "sequential-offload"]
+    plans = (["klein-bf16-resident", "klein-fp8-model-offload", "klein-bf16-sequential"] if klein else
+             ["bf16-resident", "fp8-model-offload", "fp8-group-offload", "sequential-offload"])
     budgets: list[float | None] = [None] + ([float(b) for b in args.budgets.split(",")] if device == "cuda" else [])
     print(f"{'plan':<22} {'budget':>7} {'s/step':>8} {'s/image':>8} {'peak GB':>8} {'x floor':>8}")
     for plan in plans if device == "cuda" else plans[:1]:

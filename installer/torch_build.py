@@ -110,6 +110,31 @@ def detect_nvidia_driver() -> str | None:
     return line.strip() or None
 
 
+def detect_nvidia_memory_gb() -> float | None:
+    """The first NVIDIA card's memory in GB from nvidia-smi, or None when there is none."""
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return None
+    try:
+        out = subprocess.run([exe, "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    try:
+        return float(out.stdout.strip().splitlines()[0]) / 1024 if out.returncode == 0 else None
+    except (ValueError, IndexError):
+        return None
+
+
+# Cards under this run the 4-bit (NF4) plans, which need bitsandbytes (the `quant` extra).
+QUANT_BELOW_GB = 24.0
+
+
+def quant_extra(memory_gb: float | None) -> bool:
+    """Whether this machine's card needs the 4-bit plans (an NVIDIA card under 24 GB)."""
+    return memory_gb is not None and memory_gb < QUANT_BELOW_GB
+
+
 def apply_override(build: TorchBuild, env: dict[str, str] | None = None) -> TorchBuild:
     """STUDIO_TORCH_INDEX_URL forces an index (e.g. the CPU-only wheels)."""
     env = os.environ if env is None else env

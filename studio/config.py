@@ -67,6 +67,9 @@ class Settings:
     # what the pictures are for: "commercial" (selling; our users' default) or "personal".
     # `auto` never picks a model whose licence forbids the declared use
     usage: str = "commercial"
+    # model ids whose commercial licence you bought from its maker (e.g. "flux-fill-dev" with
+    # BFL's, "rmbg-2.0" with BRIA's): `auto` may then pick them under commercial use
+    licences_held: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)  # keys this version does not know, kept as-is
 
     def models_path(self) -> Path:
@@ -105,6 +108,7 @@ _RANGES = {
     "gate_attempts": (lambda v: 1 <= v <= 10, "a whole number from 1 to 10"),
     "batch_folders": (lambda v: all(isinstance(x, str) and x.strip() for x in v), "a list of folder paths"),
     "usage": (lambda v: v in USAGES, "commercial or personal"),
+    "licences_held": (lambda v: all(isinstance(x, str) for x in v), "a list of model ids"),
 }
 
 

@@ -164,11 +164,13 @@ def test_local_failure_falls_back_to_the_cloud(fake_bfl, tmp_path):
 
 
 def test_cloud_failure_falls_back_to_local_and_only_the_billed_image_is_charged(fake_bfl, tmp_path, studio_home):
+    from studio.config import Settings, save_settings
     from studio.models.holder import HOLDER
     from tests.tiny_flux import build_tiny_flux_fill
 
     build_tiny_flux_fill(studio_home / "models" / "black-forest-labs--FLUX.1-Fill-dev")
-    _policy("cloud-fallback")
+    # FLUX.1 Fill [dev] is non-commercial: a fallback may go to it only with BFL's licence held
+    save_settings(Settings(cloud_policy="cloud-fallback", licences_held=["flux-fill-dev"]))
     secrets.save_key("bfl", KEY)
     fake_bfl.broken_result = True
     try:

@@ -38,8 +38,9 @@ def flux_call(path, plan, device, cut, prompt, seed, steps, on_step=None, cancel
     request = GenerateRequest(load_scenes()["marble"], cut, prompt, seed=seed, steps=steps, long_side=64,
                               max_sequence_length=16, canvas=canvas, mask=mask, box=box, on_progress=on_step,
                               cancelled=cancelled)
-    pipe = generate_flux.load_pipeline(path, plan, device)
-    return generate_flux.run_pipeline(pipe, request, steps, 30.0).convert("RGB").resize(canvas.size)
+    gen = generate_flux.FluxFillGenerator()
+    pipe = gen.load(path, plan, device)
+    return gen._image(gen.run(pipe, request, steps, 30.0), plan, None).resize(canvas.size)
 
 
 def test_saved_in_the_real_layout_and_found_by_the_registry(tiny_flux):
@@ -102,15 +103,14 @@ def test_whole_shoot_with_flux_keeps_product_pixels(tiny_flux, tmp_path):
 
 
 @pytest.mark.cuda
-@pytest.mark.parametrize("plan_id", ["bf16-resident", "bf16-model-offload", "fp8-model-offload", "nf4-model-offload",
-                                     "nf4-group-offload", "sequential-offload"])
+@pytest.mark.parametrize("plan_id", [p.id for p in generate_flux.PLANS])
 def test_every_vram_plan_places_and_runs_on_a_gpu(tiny_flux, plan_id):
     """Each plan's placement code (offload hooks, fp8 layerwise casting, NF4) on a real GPU."""
     from dataclasses import replace
 
     from studio.models.generate_flux import BY_ID
 
-    if BY_ID[plan_id].quantization == "nf4":
+    if "bitsandbytes" in BY_ID[plan_id].needs:
         pytest.importorskip("bitsandbytes", reason="NF4 plans need the quant extra")
     photo, truth = make_case("red-bottle-on-gradient")
     cut = Image.fromarray(np.dstack([photo, truth.astype(np.uint8) * 255]), "RGBA")

@@ -78,3 +78,27 @@ def test_shortcut_points_at_the_launcher(system, name):
     fname, text = shortcut_text(system, "/usr/bin/python3", Path("/opt/studio"))
     assert fname == name
     assert "/opt/studio/launcher.py" in text.replace("\\", "/")
+
+
+def test_a_card_under_24gb_gets_bitsandbytes_and_says_so(launcher, capsys, monkeypatch, tmp_path):
+    """The 4-bit plans are how 8-16 GB cards run the big models: the install adds the quant extra."""
+    py = launcher.venv_python()
+    py.parent.mkdir(parents=True)
+    calls = tmp_path / "pip-calls"
+    py.write_text(f"#!/bin/sh\necho \"$@\" >> {calls}\nexit 0\n")
+    py.chmod(0o755)
+    disk_with_free(monkeypatch, launcher, 10**12)
+    monkeypatch.setattr(launcher, "detect_nvidia_driver", lambda: "575.57")
+    monkeypatch.setattr(launcher, "detect_nvidia_memory_gb", lambda: 16.0)
+    launcher.setup(set())
+    out = capsys.readouterr().out
+    assert "an NVIDIA card with 16 GB: installing bitsandbytes for the 4-bit plans" in out
+    assert "install -e .[quant]" in calls.read_text()
+    assert json.loads(launcher.STAMP.read_text())["extras"] == ["quant"]
+    # a 24 GB card, or no NVIDIA card, does not need it
+    for memory in (24.0, None):
+        calls.unlink()
+        launcher.STAMP.unlink()
+        monkeypatch.setattr(launcher, "detect_nvidia_memory_gb", lambda m=memory: m)
+        launcher.setup(set())
+        assert "[quant]" not in calls.read_text() and "bitsandbytes" not in capsys.readouterr().out

@@ -144,7 +144,8 @@ def test_a_failed_load_rolls_back_to_the_model_that_worked():
 
 def test_engines_and_fallbacks_read_the_registry(monkeypatch):
     assert registry.engines()[:1] == ["classic"] and {"flux", "sdxl", "cloud"} <= set(registry.engines())
-    assert registry.local_generators() == ["flux", "sdxl"] and registry.cloud_generators() == ["cloud"]
+    # auto's order among local models (issue 19): klein 4B, SDXL inpainting, FLUX.1 Fill [dev]
+    assert registry.local_generators() == ["klein", "sdxl", "flux"] and registry.cloud_generators() == ["cloud"]
     # nothing installed, no key: auto is the classic compositor under every policy
     for policy in ("local-only", "cloud-only", "cloud-fallback"):
         assert registry.pick_generator("auto", policy) == "classic"

@@ -41,7 +41,7 @@ def test_whole_shoot_with_sdxl_keeps_product_pixels(studio_home, tmp_path):
         run_jobs([job], timeout=600)
         j = jobs.get_job(store, job)
         assert j["status"] == "done", j["error"]
-        assert HOLDER.big_key is not None and HOLDER.big_key[1] == "sdxl"  # the holder holds exactly this one pipeline
+        assert HOLDER.big_key is not None and HOLDER.big_key[1] == "SDXL inpainting"  # exactly this one pipeline
         gen = stage_output(store, job, "generate[0]")
         assert gen["seed"] == 9 and gen["image"].size == (48, 64)
         box = Box(**gen["box"])

@@ -19,7 +19,9 @@ CONFIG = {
 
 
 def build_tiny_clip(root: Path, repo: str = "laion--CLIP-ViT-B-32-laion2B-s34B-b79K", aesthetic: bool = False,
-                    seed: int = 0) -> Path:
+                    seed: int = 0, head_for: str | None = "laion2b/ViT-B-32", head_in: int | None = None) -> Path:
+    """`head_for`: the embeddings the aesthetic head says it was trained on (None: no
+    metadata, as LAION's own file, which means OpenAI ViT-L/14); `head_in`: its input size."""
     import open_clip
     import torch
     from safetensors.torch import save_file
@@ -31,10 +33,10 @@ def build_tiny_clip(root: Path, repo: str = "laion--CLIP-ViT-B-32-laion2B-s34B-b
     model = open_clip.create_model(f"local-dir:{path}")  # random init: no weights there yet
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path / "open_clip_model.safetensors"))
     if aesthetic:  # LAION's head shape (linear layers only), scaled down
-        dims = [CONFIG["model_cfg"]["embed_dim"], 16, 8, 1]
+        dims = [head_in or CONFIG["model_cfg"]["embed_dim"], 16, 8, 1]
         head = {}
         for i, (a, b) in enumerate(zip(dims, dims[1:], strict=False)):
             head[f"layers.{i * 2}.weight"] = torch.randn(b, a) * 0.3
             head[f"layers.{i * 2}.bias"] = torch.randn(b) * 0.1
-        save_file(head, str(path / "aesthetic.safetensors"))
+        save_file(head, str(path / "aesthetic.safetensors"), metadata={"clip": head_for} if head_for else None)
     return path

@@ -106,3 +106,63 @@ def build_tiny_sdxl_inpaint(folder: Path) -> Path:
                                             requires_aesthetics_score=False, force_zeros_for_empty_prompt=True)
     pipe.save_pretrained(folder)
     return folder
+
+
+def qwen_tokenizer():
+    """A Qwen2 fast tokenizer built locally, with a chat template (the klein pipeline
+    wraps the prompt as a chat message, as Qwen3's template does)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import Qwen2TokenizerFast
+
+    words = ("a an the of on in with and product photograph professional standing marble table wall light soft "
+             "bottle box mug red blue green white user assistant").split()
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<unk>"]
+    tok = Tokenizer(models.WordLevel({t: i for i, t in enumerate(specials + words)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    qwen = Qwen2TokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<|endoftext|>",
+                              eos_token="<|im_end|>", bos_token=None, model_max_length=512)
+    qwen.chat_template = ("{% for message in messages %}<|im_start|>{{ message['role'] }} {{ message['content'] }}"
+                          "<|im_end|> {% endfor %}{% if add_generation_prompt %}<|im_start|>assistant {% endif %}")
+    return qwen
+
+
+def build_tiny_flux2_klein(folder: Path) -> Path:
+    """A tiny FLUX.2 [klein] made of the real classes, saved as the real repository is:
+    its model_index names the text-to-image `Flux2KleinPipeline`, step-distilled
+    (`is_distilled`); the text encoder is a Qwen3 with 28 layers (the pipeline reads
+    hidden layers 9, 18 and 27, as for the real one)."""
+    import torch
+    from diffusers import (
+        AutoencoderKLFlux2,
+        FlowMatchEulerDiscreteScheduler,
+        Flux2KleinPipeline,
+        Flux2Transformer2DModel,
+    )
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    torch.manual_seed(0)
+    hidden = 16
+    text_encoder = Qwen3ForCausalLM(Qwen3Config(vocab_size=64, hidden_size=hidden, intermediate_size=32,
+                                                num_hidden_layers=28, num_attention_heads=2, num_key_value_heads=1,
+                                                head_dim=8, max_position_embeddings=1024, tie_word_embeddings=True))
+    transformer = Flux2Transformer2DModel(patch_size=1, in_channels=16, num_layers=1, num_single_layers=1,
+                                          attention_head_dim=16, num_attention_heads=2, joint_attention_dim=3 * hidden,
+                                          timestep_guidance_channels=32, axes_dims_rope=(4, 4, 4, 4),
+                                          guidance_embeds=False)
+    vae = AutoencoderKLFlux2(block_out_channels=(8,), down_block_types=("DownEncoderBlock2D",),
+                             up_block_types=("UpDecoderBlock2D",), layers_per_block=1, latent_channels=4,
+                             norm_num_groups=4, sample_size=32)
+    pipe = Flux2KleinPipeline(scheduler=FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True), vae=vae,
+                              text_encoder=text_encoder, tokenizer=qwen_tokenizer(), transformer=transformer,
+                              is_distilled=True)
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def plant_in_hf_cache(hub: Path, repo_id: str, build, revision: str = "fedcba9876543210") -> Path:
+    """A model built by `build(folder)` where huggingface_hub leaves a download."""
+    base = hub / f"models--{repo_id.replace('/', '--')}"
+    snap = build(base / "snapshots" / revision)
+    (base / "refs").mkdir(parents=True, exist_ok=True)
+    (base / "refs" / "main").write_text(revision)
+    return snap

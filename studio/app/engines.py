@@ -29,7 +29,8 @@ def resolve_engine(engine: str) -> str:
     it; else the classic compositor. A named engine is checked against the registry."""
     if engine != "auto" and engine not in registry.engines():
         raise ValueError(f"engine {engine!r} is not available; use {', '.join(engine_choices())}")
-    return registry.pick_generator(engine, load_settings().cloud_policy)
+    s = load_settings()
+    return registry.pick_generator(engine, s.cloud_policy, s.usage, tuple(s.licences_held))
 
 
 def engine_price(engine: str) -> float:
@@ -50,11 +51,18 @@ def plan_note(engine: str, variants: int) -> dict:
     resolved = resolve_engine(engine)
     out: dict = {"engine": resolved, "plan": None, "cost": 0.0}
     backend = registry.generator(resolved)
+    if backend.weights is not None:
+        w = backend.weights
+        out["model"] = {"title": w.title or w.id, "licence": w.licence, "commercial_use": w.commercial_use,
+                        "licence_line": w.licence_line(),
+                        "allowed": registry.licensed(w, settings.usage, tuple(settings.licences_held))}
     if backend.local_gpu:
         card = _card()
         forced = settings.vram_plan if settings.vram_plan in {p.id for p in backend.plans()} else None
         plan = backend.plan(card, 1024 * 1024, forced)  # "auto" fits the plan to the card
-        out["plan"] = {"card": f"{card.name}, {card.total_gb:.0f} GB" if card else "no CUDA GPU", **plan.as_dict()}
+        where = f"{card.name}, {card.total_gb:.0f} GB" if card else "no CUDA GPU"
+        out["plan"] = {"card": where, **plan.as_dict()} if plan else {"card": where, "id": "none",
+                                                                      "note": "no plan runs on this card"}
     each = backend.price({})
     if each:
         # a variant the gate rejects is generated again, up to gate_attempts times
@@ -63,25 +71,31 @@ def plan_note(engine: str, variants: int) -> dict:
     return out
 
 
-def _flux():
-    return registry.generator("flux")
+def plan_ids(engine: str) -> list[str]:
+    return [p.id for p in registry.generator(engine).plans()]
 
 
 def gpu_report() -> dict:
-    """The card, the plan the main local model would take on it, every plan, and the
-    plan chosen in the settings."""
+    """The card; for each local model, the plan it would take on it (remembering those
+    that ran out of memory here; None when none can run on this card) and its plans;
+    the plan chosen in the settings. `plan`/`plans` are the first model's (klein 4B)."""
     card = _card()
-    flux = _flux()
-    plan = flux.plan(card, 1024 * 1024)  # remembers the plans that ran out of memory on this card
+    models = {}
+    for engine in registry.local_generators():
+        g = registry.generator(engine)
+        plan = g.plan(card, 1024 * 1024)
+        models[engine] = {"title": g.title, "plan": plan.as_dict() if plan else None,
+                          "plans": [p.as_dict() for p in g.plans()]}
+    first = next(iter(models.values()))
     return {"card": None if card is None else {"name": card.name, "total_gb": round(card.total_gb, 1),
                                                "free_gb": round(card.free_gb, 1),
                                                "capability": ".".join(map(str, card.capability))},
-            "plan": plan.as_dict(), "plans": [p.as_dict() for p in flux.plans()],
+            "plan": first["plan"], "plans": first["plans"], "models": models,
             "chosen": load_settings().vram_plan}
 
 
 def plan_choices() -> list[str]:
-    return ["auto", *[p.id for p in _flux().plans()]]
+    return ["auto", *[p for e in registry.local_generators() for p in plan_ids(e)]]
 
 
 def set_plan(plan: str) -> None:
@@ -111,7 +125,17 @@ def licence_line(model_id: str) -> str:
 
 def needs_licence(model_id: str) -> bool:
     """Whether the declared use in the settings is not allowed by the model's licence."""
-    return not registry.specs()[model_id].allowed_for(load_settings().usage)
+    s = load_settings()
+    return not registry.licensed(registry.specs()[model_id], s.usage, tuple(s.licences_held))
+
+
+def engine_note(engine: str) -> str | None:
+    """For an engine named explicitly whose model the declared use does not allow: one
+    line saying what its licence requires (it runs all the same)."""
+    if engine not in registry.engines():
+        return None
+    w = registry.generator(engine).weights
+    return w.licence_line() if w is not None and needs_licence(w.id) else None
 
 
 def backend_facts(name: str) -> dict:

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from studio.app.context import BudgetExceeded, Event, ledger, run_jobs, stages
-from studio.app.engines import engine_price, resolve_engine
+from studio.app.engines import engine_price, plan_ids, resolve_engine
 from studio.config import data_dir, load_settings
 from studio.imaging.color import Adjustments
 from studio.imaging.compose import placed_layer
@@ -65,13 +65,14 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
               "scene": scene, "variants": variants, "engine": engine,
               "preset": preset, "seed": seed, "extra_prompt": extra_prompt,
               "adjustments": adjustments or {}, "long_side": long_side, "work_side": work_side,
-              "steps": steps or settings.default_steps, "guidance": guidance or settings.default_guidance,
+              # None: each model's own defaults (FLUX.1 Fill's are the Settings tab's)
+              "steps": steps, "guidance": guidance,
               "max_sequence_length": max_sequence_length, "cloud_provider": settings.cloud_provider,
               # with no GPU, may a failed cloud call fall back to a local model on the CPU (minutes)?
               "allow_cpu_fallback": allow_cpu_fallback,
               "clip_model": settings.clip_model, "fidelity_threshold": settings.fidelity_threshold,
               "gate_attempts": settings.gate_attempts}
-    if engine == "flux" and settings.vram_plan != "auto":
+    if settings.vram_plan != "auto" and settings.vram_plan in plan_ids(engine):
         params["plan"] = settings.vram_plan  # chosen in the Models tab; "auto" fits the plan to the card
     check_budget(store, engine, variants)
     with store.tx():

@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", choices=segmenter_choices(), default="auto", help="cut-out backend")
     p.add_argument("--prompt", help="extra words for the scene (added, never replacing the preservation rules)")
+    p.add_argument("--long-side", type=int, help="canvas long side in px, 64-4096 (default: the scene's; smaller: "
+                                                 "quicker previews)")
     p.add_argument("--zip", action="store_true", help="also write every shot into DIR/shots.zip")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_shoot)

@@ -126,13 +126,18 @@ def shoot_photos(photos: list[Path], out_dir: Path, **options) -> list[dict]:
 
 
 def cmd_shoot(args: argparse.Namespace) -> int:
+    from studio.app.engines import engine_note
     from studio.scenes import SceneError
+
+    note = engine_note(args.engine)
+    if note:  # named explicitly: it runs, and the person is told what its licence requires
+        print(f"note: {note}", file=sys.stderr)
 
     try:
         results = shoot_photos([Path(p) for p in args.photos], out_folder(args.out), scene=args.scene,
                                variants=args.variants, engine=args.engine, preset=args.preset, seed=args.seed,
                                segmenter=args.backend, extra_prompt=args.prompt or "", steps=args.steps,
-                               guidance=args.guidance)
+                               guidance=args.guidance, long_side=args.long_side)
     except (SceneError, ValueError) as exc:
         print(f"studio: {exc}", file=sys.stderr)
         return 2

@@ -36,13 +36,16 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report)
         return 0
-    card, plan = gpu["card"], gpu["plan"]
+    card = gpu["card"]
     if card is None:
         print("GPU: none found (CUDA) — local generation would run on the CPU; the classic engine is the default")
     else:
         print(f"GPU: {card['name']}, {card['total_gb']:.1f} GB ({card['free_gb']:.1f} GB free), "
               f"compute {card['capability']}")
-    print(f"VRAM plan: {plan['id']} — {plan['note']}")
+    for engine, m in gpu["models"].items():
+        p = m["plan"]
+        print(f"VRAM plan for {m['title']} ({engine}): " + (f"{p['id']} — {p['note']}" if p else
+                                                              "none runs on this card"))
     for m in report["models"]:
         state = f"installed at {m['path']}" if m["installed"] else "missing"
         print(f"  {m['id']:<15} {m['kind']:<9} {m['size_gb']:>5.1f} GB  {m['licence']:<38} "

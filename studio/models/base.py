@@ -28,12 +28,34 @@ class BackendUnavailable(RuntimeError):
     for_people = True  # the job records the sentence as it is
 
 
-class OutOfVram(RuntimeError):
-    """A local model ran out of GPU memory; `next_plan` is the tighter plan to retry on."""
+class PlanFailed(RuntimeError):
+    """A local model's VRAM plan did not work here (it failed to load, ran out of memory,
+    or made a black or NaN image); `next_plan` is the plan to retry on (None: no other
+    plan can help). The message, the reason, goes into the variant's history."""
+
+    for_people = True
 
     def __init__(self, message: str, next_plan: str | None):
         super().__init__(message)
         self.next_plan = next_plan
+
+
+class OutOfVram(PlanFailed):
+    """The plan ran out of GPU memory."""
+
+
+class BlankImage(PlanFailed):
+    """The generator returned an image that is all black or not finite (what fp16 does to
+    some models on cards without bf16)."""
+
+
+def is_blank(rgb: np.ndarray) -> bool:
+    """All black (nothing over 3 of 255), or not finite: no scene, whatever it shows."""
+    if rgb.dtype.kind == "f":
+        if not np.isfinite(rgb).all():
+            return True
+        return float(rgb.max()) <= 3 / 255
+    return int(rgb.max()) <= 3
 
 
 COMMERCIAL_USE = ("yes", "no", "paid-licence")
@@ -138,7 +160,6 @@ class Generator:
     time_limit_s: ClassVar[float | None] = None  # per variant, all attempts together (None: no limit)
     local_gpu: ClassVar[bool] = False  # a model on this machine's GPU (what `auto` and fallbacks look for)
     redraws_product: ClassVar[bool] = True  # False: it only places the cut-out's pixels (the gate need not check)
-    prefer_below_gb: ClassVar[float | None] = None  # `auto` prefers it on cards smaller than this
     title: ClassVar[str] = ""
 
     def unavailable(self) -> str | None:

@@ -1,15 +1,19 @@
 """The GPU, and the VRAM plan: how a big diffusion model is placed on this card.
 
-Plans go from roomiest to tightest. `choose_plan` takes the first that fits the
-card (leaving headroom for the desktop and activations) and that has not already
-run out of memory on this card; `remember_oom` records such a failure so the next
-shot starts on the tighter plan straight away.
+Each model backend lists its plans, roomiest to tightest. `choose_plan` takes the
+first that can run here: its packages installed (NF4 needs bitsandbytes), its
+precision possible on this card (bf16 needs Ampere or newer; a model that turns out
+black or NaN in fp16 is not offered in fp16), within the card's memory (leaving
+headroom for the desktop and activations), and not known to have run out of memory
+on this card (`remember_oom` records that, so the next shot starts on the tighter
+plan straight away). `next_plan` is where a failed load or a failed image goes next.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 HEADROOM_GB = 1.0  # the desktop, the browser and CUDA's own context
@@ -43,11 +47,17 @@ class Plan:
     offload: str | None  # None | "model" | "group" | "sequential"
     text_encoders: str  # "gpu" (resident) | "offloaded" (moved off the GPU between prompts)
     vae_tiling: bool
-    min_vram_gb: float  # what the backend's model needs at 1024²
+    min_vram_gb: float  # what the backend's model needs at 1024² (measured peaks where published)
     note: str
+    needs: tuple[str, ...] = ()  # Python packages it cannot load without
+    fp16_ok: bool = True  # False: on a card without bf16 the model gives black or NaN images: not offered
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def missing(self) -> list[str]:
+        """Packages the plan needs that are not installed."""
+        return [pkg for pkg in self.needs if importlib.util.find_spec(pkg) is None]
 
 
 CPU_PLAN = Plan("cpu", "fp32", None, None, "gpu", True, 0.0, "no CUDA GPU: runs on the CPU (minutes per step)")
@@ -66,34 +76,51 @@ def detect_card() -> Card | None:
     return Card(props.name, total / 1024**3, free / 1024**3, (props.major, props.minor))
 
 
+def has_bf16(card: Card) -> bool:
+    return card.capability >= (8, 0)  # Ampere or newer
+
+
+def runnable(plan: Plan, card: Card) -> bool:
+    """Whether the plan can load on this card at all (packages, precision)."""
+    return not plan.missing() and (has_bf16(card) or plan.fp16_ok)
+
+
 def choose_plan(card: Card | None, plans: tuple[Plan, ...], canvas_px: int = 1024 * 1024,
-                exclude: set[str] | None = None) -> Plan:
-    """The roomiest of a backend's `plans` that fits `card`, skipping those in
-    `exclude` (known to OOM)."""
+                exclude: set[str] | None = None) -> Plan | None:
+    """The roomiest of a backend's runnable `plans` that fits `card`, skipping those
+    in `exclude` (known to run out of memory here); the tightest runnable one, with a
+    warning in its note, when none fits; None when none can run on this card."""
     if card is None:
         return CPU_PLAN
     exclude = exclude or set()
     usable = card.total_gb - HEADROOM_GB
     # larger canvases need more activation memory; 1 GB per extra megapixel is a fair rule
     usable -= max(0.0, canvas_px / 1e6 - 1.05)
-    precision = "bf16" if card.capability >= (8, 0) else "fp16"  # bf16 needs Ampere or newer
-    for plan in plans:
+    precision = "bf16" if has_bf16(card) else "fp16"
+    candidates = [p for p in plans if runnable(p, card)]
+    if not candidates:
+        return None
+    for plan in candidates:
         if plan.id in exclude or plan.min_vram_gb > usable:
             continue
-        tiling = plan.vae_tiling or canvas_px > 1.6e6
-        return Plan(plan.id, precision, plan.quantization, plan.offload, plan.text_encoders, tiling,
-                    plan.min_vram_gb, plan.note)
-    last = plans[-1]
-    return Plan(last.id, precision, last.quantization, last.offload, last.text_encoders, True, last.min_vram_gb,
-                last.note + " (this card is below its minimum; expect out-of-memory)")
+        return replace(plan, precision=precision, vae_tiling=plan.vae_tiling or canvas_px > 1.6e6)
+    last = candidates[-1]
+    return replace(last, precision=precision, vae_tiling=True,
+                   note=last.note + " (this card is below its minimum; expect out-of-memory)")
 
 
-def tighter(plan: Plan, plans: tuple[Plan, ...]) -> Plan | None:
-    """The next tighter of `plans`, for a retry after CUDA ran out of memory."""
+def tighter(plan: Plan, plans: tuple[Plan, ...], card: Card | None = None, without: str | None = None
+            ) -> Plan | None:
+    """The next tighter of `plans` after `plan` (for a retry after CUDA ran out of memory
+    or the plan failed to load): with a card, only plans that can run on it; with
+    `without`, only plans that do not need that package."""
     ids = [p.id for p in plans]
-    if plan.id not in ids or ids.index(plan.id) == len(ids) - 1:
+    if plan.id not in ids:
         return None
-    return plans[ids.index(plan.id) + 1]
+    for p in plans[ids.index(plan.id) + 1:]:
+        if (card is None or runnable(p, card)) and (without is None or without not in p.needs):
+            return p
+    return None
 
 
 class PlanMemory:
@@ -119,7 +146,7 @@ class PlanMemory:
         data = self._read()
         data[card.name] = sorted(set(data.get(card.name, [])) | {plan.id})
         self.path.write_text(json.dumps(data, indent=2))
-        return tighter(plan, plans)
+        return tighter(plan, plans, card)
 
-    def plan_for(self, card: Card | None, plans: tuple[Plan, ...], canvas_px: int = 1024 * 1024) -> Plan:
+    def plan_for(self, card: Card | None, plans: tuple[Plan, ...], canvas_px: int = 1024 * 1024) -> Plan | None:
         return choose_plan(card, plans, canvas_px, self.failed(card) if card else set())

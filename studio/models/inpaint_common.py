@@ -1,16 +1,31 @@
-"""What the inpainting backends (FLUX Fill, SDXL inpaint) share: the canvas with the
-product placed and the mask of what to paint, and the per-step callback that reports
-progress and stops between steps when asked."""
+"""What the local inpainting backends (FLUX.1 Fill, FLUX.2 klein, SDXL inpainting)
+share: the canvas with the product placed and the mask of what to paint, the per-step
+callback that reports progress and stops between steps when asked, and the life of a
+diffusers model on this machine's GPU (`DiffusersInpainter`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
 
 import cv2
 import numpy as np
 from PIL import Image
 
 from studio.imaging.compose import Box, crop_to_alpha, over, paste_layer, place, resize_product
+from studio.models.base import (
+    BackendUnavailable,
+    BlankImage,
+    Generated,
+    GenerateRequest,
+    Generator,
+    OutOfVram,
+    PlanFailed,
+    is_blank,
+)
+from studio.models.devices import CPU_PLAN, Card, Plan, PlanMemory, choose_plan, has_bf16, tighter
+from studio.models.holder import HOLDER
 from studio.scenes import Scene
 
 # FLUX works on 16-px multiples (8× VAE, then 2×2 patches); SDXL on 8.
@@ -48,3 +63,91 @@ def step_callback(steps: int, on_step: Callable[[int, int], None] | None,
         return kwargs
 
     return step_end
+
+
+class DiffusersInpainter(Generator):
+    """The shared life of a local diffusers inpainting model: pick its VRAM plan for the
+    card, have the model holder load it (one big model on the GPU at a time), run it, and
+    turn what goes wrong into the next plan to try. A subclass names its weights, its
+    plans, its defaults, how to load its pipeline and how to call it."""
+
+    device = "gpu"
+    local_gpu = True
+    canvas_multiple = MULTIPLE
+    max_attempts = 4  # an out-of-memory, a failed load or a black image each move to the next plan
+    plan_list: ClassVar[tuple[Plan, ...]] = ()
+    default_steps: ClassVar[int] = 28
+    default_guidance: ClassVar[float] = 7.0
+
+    def plans(self) -> tuple[Plan, ...]:
+        return self.plan_list
+
+    def plan(self, card: Card | None, canvas_px: int, forced: str | None = None) -> Plan | None:
+        if card is None:
+            return CPU_PLAN
+        if forced:
+            chosen = [p for p in self.plan_list if p.id == forced]
+            if chosen:  # a retry's next plan, or one set in the Models tab: fitted to the card all the same
+                return choose_plan(card, tuple(chosen), canvas_px)
+        return PlanMemory().plan_for(card, self.plan_list, canvas_px)
+
+    def load(self, path: Path, plan: Plan, device: str):
+        raise NotImplementedError
+
+    def run(self, pipe, request: GenerateRequest, steps: int, guidance: float) -> np.ndarray:
+        """The pipeline called with `output_type="np"`: (1, H, W, 3) floats in [0, 1]."""
+        raise NotImplementedError
+
+    def settings_defaults(self) -> tuple[int | None, float | None]:
+        """Steps and guidance the settings set for this model (None: its own)."""
+        return None, None
+
+    def generate(self, request: GenerateRequest) -> Generated:
+        import torch
+
+        from studio.models.devices import detect_card
+        from studio.models.registry import locate
+
+        path = locate(self.weights)
+        if path is None:
+            raise BackendUnavailable(self.unavailable())
+        card = detect_card()
+        canvas = request.canvas
+        plan = self.plan(card, canvas.width * canvas.height, request.plan)
+        if plan is None:
+            raise BackendUnavailable(f"{self.title} has no plan that runs on {card.name}: " + (
+                "it needs bf16 (an Ampere or newer card)" if not has_bf16(card) else "a package it needs is missing"))
+        device = "cuda" if card else "cpu"
+        set_steps, set_guidance = self.settings_defaults()
+        steps = int(request.steps or set_steps or self.default_steps)
+        guidance = float(request.guidance if request.guidance is not None else set_guidance or self.default_guidance)
+        key = (str(path), self.title, plan.id, plan.precision, device)
+        try:
+            with HOLDER.lock:
+                try:
+                    pipe = HOLDER.get(key, lambda: self.load(path, plan, device), big=True)
+                except torch.cuda.OutOfMemoryError:
+                    raise
+                except Exception as exc:  # a missing package, a plan this setup cannot place
+                    raise self._load_failure(exc, plan, card) from exc
+                images = self.run(pipe, request, steps, guidance)
+        except torch.cuda.OutOfMemoryError as exc:
+            HOLDER.release()
+            nxt = PlanMemory().remember_oom(card, plan, self.plan_list) if card else None
+            raise OutOfVram(f"out of GPU memory on plan {plan.id}", nxt.id if nxt else None) from exc
+        return Generated(self._image(images, plan, card).resize(canvas.size), request.box,
+                         {"plan": plan.id, "steps": steps})
+
+    def _load_failure(self, exc: Exception, plan: Plan, card: Card | None) -> PlanFailed:
+        missing = next((pkg for pkg in plan.needs if pkg in str(exc) or pkg in plan.missing()), None)
+        nxt = tighter(plan, self.plan_list, card, without=missing) if card else None
+        return PlanFailed(f"{self.title} could not load on plan {plan.id} ({type(exc).__name__}: {exc})",
+                          nxt.id if nxt else None)
+
+    def _image(self, images: np.ndarray, plan: Plan, card: Card | None) -> Image.Image:
+        arr = images[0] if images.ndim == 4 else images
+        if is_blank(arr):
+            nxt = tighter(plan, self.plan_list, card) if card else None
+            why = " (fp16 on a card without bf16)" if plan.precision == "fp16" else ""
+            raise BlankImage(f"{self.title} made a black or NaN image on plan {plan.id}{why}", nxt.id if nxt else None)
+        return Image.fromarray(np.clip(arr * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")

@@ -19,11 +19,13 @@ from pathlib import Path
 from studio.config import load_settings
 from studio.models.base import BackendUnavailable, Generator, ModelSpec
 
-# engine id → generator class; the order is `auto`'s order of preference among local models
+# engine id → generator class; the order is `auto`'s order of preference among the
+# local models a person's declared use allows
 GENERATORS: dict[str, str] = {
     "classic": "studio.models.generate_classic:ClassicGenerator",
-    "flux": "studio.models.generate_flux:FluxFillGenerator",
+    "klein": "studio.models.generate_klein:KleinGenerator",
     "sdxl": "studio.models.generate_sdxl:SDXLInpaintGenerator",
+    "flux": "studio.models.generate_flux:FluxFillGenerator",
     "cloud": "studio.models.generate_cloud:BFLCloudGenerator",
 }
 # segmenter id → class; the order is `auto`'s order of preference among the models a
@@ -84,7 +86,8 @@ def _candidates(spec: ModelSpec, models_dir: Path) -> list[Path]:
 
 
 def _complete(path: Path, spec: ModelSpec) -> bool:
-    return all((path / f).exists() for f in spec.files)
+    """Every file the model needs is there (`a|b` in `files`: either of them)."""
+    return all(any((path / alt).exists() for alt in f.split("|")) for f in spec.files)
 
 
 def locate(spec: ModelSpec | str, models_dir: Path | None = None) -> Path | None:
@@ -181,23 +184,29 @@ def segmenter_class(name: str):
     return _load(SEGMENTERS[name])
 
 
-def auto_segmenters(usage: str) -> list[str]:
+def licensed(weights: ModelSpec | None, usage: str, held: tuple[str, ...] = ()) -> bool:
+    """Whether the declared use may run this model: its licence allows it, or the person
+    recorded that they hold the licence its maker sells (`licences_held` in the settings)."""
+    return weights is None or weights.allowed_for(usage) or weights.id in held
+
+
+def auto_segmenters(usage: str, held: tuple[str, ...] = ()) -> list[str]:
     """The installed segmenters `auto` may pick under this declared use, best first
     (always ending with the classic one)."""
     out = []
     for name in SEGMENTERS:
         weights = segmenter_class(name).weights
-        if weights is None or (weights.allowed_for(usage) and locate(weights) is not None):
+        if weights is None or (licensed(weights, usage, held) and locate(weights) is not None):
             out.append(name)
     return out
 
 
-def pick_segmenter(name: str = "auto", usage: str = "commercial"):
+def pick_segmenter(name: str = "auto", usage: str = "commercial", held: tuple[str, ...] = ()):
     """The segmenter to use. `auto`: the first installed model the declared use allows
     (BiRefNet before RMBG-2.0, which is non-commercial), else the classic one. A model
     named explicitly must be installed (BackendUnavailable says how), whatever its licence."""
     if name == "auto":
-        name = auto_segmenters(usage)[0]
+        name = auto_segmenters(usage, held)[0]
     cls = segmenter_class(name)
     if cls.weights is None:
         return cls()
@@ -223,36 +232,40 @@ def _installed(engine: str) -> bool:
     return generator(engine).unavailable() is None
 
 
-def pick_generator(engine: str, policy: str) -> str:
-    """The engine a shoot runs: a named one as it is; `auto` takes a local model when
-    one is installed and a CUDA GPU is present (unless the policy is cloud-only), else
-    the cloud when a key is set and the policy allows it, else the classic compositor."""
+def _usable_locals(usage: str, held: tuple[str, ...]) -> list[str]:
+    return [e for e in local_generators() if licensed(_load(GENERATORS[e]).weights, usage, held) and _installed(e)]
+
+
+def pick_generator(engine: str, policy: str, usage: str = "commercial", held: tuple[str, ...] = ()) -> str:
+    """The engine a shoot runs: a named one as it is. `auto` (unless the policy is
+    cloud-only) takes the first installed local model that the declared use allows and
+    that has a plan for this card (klein 4B, then SDXL inpainting, then FLUX.1 Fill only
+    under `personal` use or with BFL's licence held), when a CUDA GPU is present; else
+    the cloud, when a key is set and the policy allows it; else the classic compositor."""
     if engine != "auto":
         return engine
     cloud = next((e for e in cloud_generators() if _installed(e)), None)
     if policy == "cloud-only" and cloud:
         return cloud
-    local = [e for e in local_generators() if _installed(e)]
+    local = _usable_locals(usage, held)
     if policy != "cloud-only" and local:
         from studio.models.devices import detect_card  # imports torch: only when a local model exists
 
         card = detect_card()
         if card is not None:
-            # a lighter model wins on the cards it is made for
             for e in local:
-                below = _load(GENERATORS[e]).prefer_below_gb
-                if below is not None and card.total_gb < below:
+                if generator(e).plan(card, 1024 * 1024) is not None:  # e.g. no FLUX.1 on a card without bf16
                     return e
-            return local[0]
     if policy == "cloud-fallback" and cloud:
         return cloud
     return "classic"
 
 
-def fallback_engine(engine: str, policy: str, allow_cpu: bool) -> str | None:
+def fallback_engine(engine: str, policy: str, allow_cpu: bool, usage: str = "commercial",
+                    held: tuple[str, ...] = ()) -> str | None:
     """Under the cloud-fallback policy, where a variant goes when its engine failed: a
-    local model → the cloud (with a key); the cloud → a local model that is installed,
-    with a GPU present (or `allow_cpu`)."""
+    local model → the cloud (with a key); the cloud → a local model that is installed
+    and allowed, with a GPU present (or `allow_cpu`)."""
     if policy != "cloud-fallback":
         return None
     if engine in local_generators():
@@ -261,4 +274,4 @@ def fallback_engine(engine: str, policy: str, allow_cpu: bool) -> str | None:
 
     if detect_card() is None and not allow_cpu:
         return None
-    return next((e for e in local_generators() if _installed(e)), None)
+    return next(iter(_usable_locals(usage, held)), None)

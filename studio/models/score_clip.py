@@ -23,36 +23,55 @@ from studio.models.base import ModelSpec
 from studio.models.holder import HOLDER
 
 _MIT = "https://opensource.org/license/mit"
+# open_clip saves its weights under any of these names (open_clip.factory looks for each)
+_WEIGHT_FILES = "open_clip_model.safetensors|open_clip_pytorch_model.safetensors|open_clip_pytorch_model.bin|" \
+                "open_clip_pytorch_model.pth"
+_NOTE = "Commercial use is allowed; keep the licence notice."
 # open_clip layout; the small one is the default
 WEIGHTS = (
     ModelSpec("clip-vit-b-32", "laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "score",
-              ("open_clip_config.json", "open_clip_model.safetensors"), 0.6, "MIT", _MIT, "yes",
-              "Commercial use is allowed; keep the licence notice.", 0.5, "CLIP ViT-B/32 (LAION-2B)"),
+              ("open_clip_config.json", _WEIGHT_FILES), 0.6, "MIT", _MIT, "yes", _NOTE, 0.5,
+              "CLIP ViT-B/32 (LAION-2B)"),
     ModelSpec("clip-vit-l-14", "laion/CLIP-ViT-L-14-laion2B-s32B-b82K", "score",
-              ("open_clip_config.json", "open_clip_model.safetensors"), 1.7, "MIT", _MIT, "yes",
-              "Commercial use is allowed; keep the licence notice.", 1.0, "CLIP ViT-L/14 (LAION-2B)"),
+              ("open_clip_config.json", _WEIGHT_FILES), 1.7, "MIT", _MIT, "yes", _NOTE, 1.0,
+              "CLIP ViT-L/14 (LAION-2B)"),
+    # OpenAI's ViT-L/14: the embeddings LAION's aesthetic predictor was trained on
+    ModelSpec("clip-vit-l-14-openai", "timm/vit_large_patch14_clip_224.openai", "score",
+              ("open_clip_config.json", _WEIGHT_FILES), 1.7, "MIT", "https://github.com/openai/CLIP/blob/main/LICENSE",
+              "yes", _NOTE, 1.0, "CLIP ViT-L/14 (OpenAI)"),
 )
 CLIP_MODELS = tuple(w.id for w in WEIGHTS)
+# whose embeddings each model makes: an aesthetic head works only on the ones it was trained on
+EMBEDDINGS = {"clip-vit-b-32": "laion2b/ViT-B-32", "clip-vit-l-14": "laion2b/ViT-L-14",
+              "clip-vit-l-14-openai": "openai/ViT-L-14"}
+# LAION's improved aesthetic predictor (sac+logos+ava1-l14-linearMSE) was trained on these;
+# a head file may name others in its safetensors metadata ("clip")
+DEFAULT_HEAD_EMBEDDINGS = "openai/ViT-L-14"
 PROMPT = "a photo of a {}"
 
 
 def _aesthetic_layers(path: Path):
+    """(linear layers, whose embeddings they were trained on), or None when there is no head."""
     import torch
 
     for name in ("aesthetic.safetensors", "aesthetic.pth"):
         f = path / name
         if not f.exists():
             continue
+        trained_on = DEFAULT_HEAD_EMBEDDINGS
         if f.suffix == ".safetensors":
+            from safetensors import safe_open
             from safetensors.torch import load_file
 
             state = load_file(str(f))
+            with safe_open(str(f), "pt") as meta:
+                trained_on = (meta.metadata() or {}).get("clip", trained_on)
         else:
             state = torch.load(f, map_location="cpu", weights_only=True)
         idx = sorted({int(k.split(".")[1]) for k in state if k.startswith("layers.") and k.endswith(".weight")})
         if not idx:
             raise ValueError(f"{f} holds no layers.N.weight tensors")
-        return [(state[f"layers.{i}.weight"].float(), state[f"layers.{i}.bias"].float()) for i in idx]
+        return [(state[f"layers.{i}.weight"].float(), state[f"layers.{i}.bias"].float()) for i in idx], trained_on
     return None
 
 
@@ -61,7 +80,7 @@ class ClipScorer:
 
     name = "clip"
 
-    def __init__(self, path: Path, device: str = "cpu"):
+    def __init__(self, path: Path, device: str = "cpu", model_id: str = "clip-vit-b-32"):
         import open_clip
         import torch
 
@@ -71,9 +90,24 @@ class ClipScorer:
         if device.startswith("cuda"):
             self.model.half()
         self.tokenizer = open_clip.get_tokenizer(f"local-dir:{self.path}")
-        self.aesthetic = _aesthetic_layers(self.path)
         self._torch = torch
         self._lock = threading.Lock()  # one forward at a time per model
+        self.notes: list[str] = []
+        self.aesthetic = self._fitting_head(_aesthetic_layers(self.path), EMBEDDINGS.get(model_id, model_id))
+
+    def _fitting_head(self, head, embeddings: str):
+        """The aesthetic head, if it was trained on this CLIP's embeddings (same model,
+        same size); else None, with a note saying why it is left out."""
+        if head is None:
+            return None
+        layers, trained_on = head
+        size = int(self.embed_texts(["a photo"]).shape[1])
+        wanted = int(layers[0][0].shape[1])
+        if trained_on != embeddings or wanted != size:
+            self.notes.append(f"aesthetic head left out: it was trained on {trained_on} embeddings ({wanted}-d); "
+                              f"this CLIP makes {embeddings} embeddings ({size}-d)")
+            return None
+        return layers
 
     def _dtype(self):
         return next(self.model.parameters()).dtype
@@ -132,4 +166,4 @@ def get_scorer(model_id: str | None = None) -> ClipScorer | None:
     from studio.models.devices import torch_device
 
     device = torch_device()
-    return HOLDER.get((str(path), "clip", device), lambda: ClipScorer(path, device))
+    return HOLDER.get((str(path), "clip", device), lambda: ClipScorer(path, device, model_id))

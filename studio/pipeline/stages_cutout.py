@@ -38,11 +38,12 @@ def segment(ctx: StageContext, image: Image.Image) -> dict:
     from studio.models.registry import pick_segmenter
 
     name = ctx.params.get("segmenter", "auto")
-    usage = ctx.params.get("usage") or load_settings().usage
-    seg = pick_segmenter(name, usage)
+    settings = load_settings()
+    usage, held = ctx.params.get("usage") or settings.usage, tuple(settings.licences_held)
+    seg = pick_segmenter(name, usage, held)
     notes: list[str] = []
     weights = getattr(seg, "weights", None)
-    if weights is not None and not weights.allowed_for(usage):
+    if weights is not None and not weights.allowed_for(usage) and weights.id not in held:
         notes.append(weights.licence_line())  # named explicitly: it runs, and says what its licence asks
     ctx.progress(0.1, f"cutting out with {seg.name}")
     try:

@@ -66,7 +66,7 @@ def generate(ctx: StageContext, cutout: Image.Image, prompt: str = "", simple_pr
     before that (so a retry does not count it twice)."""
     import time
 
-    from studio.models.base import BackendUnavailable, GenerateRequest
+    from studio.models.base import BackendUnavailable, BlankImage, GenerateRequest, is_blank
     from studio.models.inpaint_common import fill_canvas
     from studio.models.registry import generator
     from studio.scenes import get_scene
@@ -111,6 +111,8 @@ def generate(ctx: StageContext, cutout: Image.Image, prompt: str = "", simple_pr
     try:
         result = backend.generate(request)
         ctx.check_cancelled()
+        if is_blank(np.asarray(result.image)):  # every engine: a black image is a failed attempt
+            raise BlankImage(f"{engine} made a black image", None)
     except BaseException:
         if cost and not billed:
             ctx.ledger.release(ctx.job_id, cost, note=f"{ctx.key} attempt {ctx.attempt} failed before billing")
@@ -123,14 +125,18 @@ def generate(ctx: StageContext, cutout: Image.Image, prompt: str = "", simple_pr
 
 
 def _adjust_generator(params: dict, attempt: int, exc: BaseException) -> dict:
-    """Out of VRAM: the next tighter plan. Otherwise, per policy, the other engine."""
+    """A plan that failed (out of memory, a load that needs what is missing, a black or
+    NaN image): the next plan, the reason kept in the history. Otherwise, per policy,
+    the other engine."""
     from studio.config import load_settings
-    from studio.models.base import OutOfVram
+    from studio.models.base import PlanFailed
     from studio.models.registry import fallback_engine
 
-    if isinstance(exc, OutOfVram) and exc.next_plan:
+    if isinstance(exc, PlanFailed) and exc.next_plan:
         return {**params, "plan": exc.next_plan}
-    other = fallback_engine(engine_of(params), load_settings().cloud_policy, bool(params.get("allow_cpu_fallback")))
+    s = load_settings()
+    other = fallback_engine(engine_of(params), s.cloud_policy, bool(params.get("allow_cpu_fallback")), s.usage,
+                            tuple(s.licences_held))
     return {**params, "engine_override": other} if other else params
 
 

@@ -21,16 +21,19 @@ def on_models():
 @readable
 def on_detect() -> str:
     gpu = engines.gpu_report()  # imports torch: only on request
-    card, plan = gpu["card"], gpu["plan"]
-    chosen = gpu["chosen"]
+    card, chosen = gpu["card"], gpu["chosen"]
     head = (f"**GPU:** {card['name']}, {card['total_gb']:.1f} GB ({card['free_gb']:.1f} GB free), compute "
             f"{card['capability']}" if card else "**GPU:** none found (CUDA unavailable): "
-            "the classic engine and the CPU cut-out work; local FLUX would take minutes per step")
-    lines = [head, f"**Plan for FLUX.1 Fill at 1024²:** `{plan['id']}` — {plan['note']}",
-             f"**Plan in use:** `{chosen}`" + (" (fits the plan to the card)" if chosen == "auto" else " (set here)"),
-             "", "| plan | needs | offload | quantization |", "|---|---|---|---|"]
-    lines += [f"| {p['id']} | {p['min_vram_gb']:.0f} GB | {p['offload'] or '–'} | {p['quantization'] or '–'} |"
-              for p in gpu["plans"]]
+            "the classic engine and the CPU cut-out work; local models would take minutes per step")
+    lines = [head, f"**Plan in use:** `{chosen}`" + (" (fits each model's plan to the card)" if chosen == "auto"
+                                                     else " (set here)")]
+    for m in gpu["models"].values():
+        p = m["plan"]
+        lines += ["", f"**{m['title']} at 1024²:** " + (f"`{p['id']}` — {p['note']}" if p else
+                                                        "no plan runs on this card"),
+                  "", "| plan | needs | offload | quantization | packages |", "|---|---|---|---|---|"]
+        lines += [f"| {q['id']} | {q['min_vram_gb']:g} GB | {q['offload'] or '–'} | {q['quantization'] or '–'} | "
+                  f"{', '.join(q['needs']) or '–'} |" for q in m["plans"]]
     return "\n".join(lines)
 
 

@@ -66,7 +66,7 @@ def build() -> None:
         budget = gr.Number(value=s.budget, label="Budget (the price table's currency)")
     with gr.Row():
         variants = gr.Slider(1, 8, value=s.default_variants, step=1, label="Default variants")
-        steps = gr.Slider(4, 50, value=s.default_steps, step=1, label="Default steps (FLUX)")
+        steps = gr.Slider(4, 50, value=s.default_steps, step=1, label="Default steps (FLUX.1 Fill; the other models use their own)")
         preset = gr.Dropdown(list(PRESETS), value=s.default_preset, label="Default preset")
         scene = gr.Dropdown(sorted(load_scenes()), value=s.default_scene, label="Default scene")
         theme = gr.Radio(["light", "dark", "system"], value=s.theme, label="Theme")

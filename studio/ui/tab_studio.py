@@ -156,6 +156,11 @@ def on_scene_select(ids: list[str], evt: gr.SelectData):
 def on_plan(engine: str, variants: float) -> str:
     note = plan_note(engine, int(variants))
     text = f"**Engine:** {note['engine']}"
+    if note.get("model"):
+        m = note["model"]
+        text += f" · **Model:** {m['title']} ({m['licence']}; commercial use: {m['commercial_use']})"
+        if not m["allowed"]:
+            text += f" · ⚠ {m['licence_line']}"
     if note["plan"]:
         p = note["plan"]
         text += f" · **GPU:** {p['card']} · **VRAM plan:** {p['id']} ({p['note']})"

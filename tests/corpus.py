@@ -281,3 +281,23 @@ def encode(spec: Spec, rgb: np.ndarray) -> bytes:
     else:
         raise ValueError(spec.fmt)
     return buf.getvalue()
+
+
+HOME_PRODUCTS = ("bottle", "box", "mug", "jar", "shoe")
+HOME_BACKGROUNDS = ("bedsheet", "wood", "wall-table", "paper")
+
+
+def home_set(seeds: int = 2, width: int = 1600, height: int = 1200) -> list[Spec]:
+    """The cut-out benchmark (issue 20): bottles, boxes, mugs with handle holes, jars and
+    shoes on bedsheets, wood, a wall over a table and paper, with and without a soft
+    cast shadow, about 2 MP, PNG (what the segmenter sees is the pixels, not the file)."""
+    out = []
+    i = 0
+    for seed in range(seeds):
+        for product in HOME_PRODUCTS:
+            for background in HOME_BACKGROUNDS:
+                for shadow in (False, True):
+                    out.append(Spec(i, product, background, "normal", shadow, width, height, "png", 1,
+                                    5000 + 97 * seed + i))
+                    i += 1
+    return out

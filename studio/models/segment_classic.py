@@ -8,8 +8,14 @@ wall, paper).
    so soft shadows count less), plus regions enclosed by strong edges (white on white),
    with a mild centre prior.
 3. Seed OpenCV GrabCut with it (border = background, strong saliency = foreground).
-4. Clean up (main components, enclosed holes that do not look like background),
-   upscale, and snap the edge to the photo with a guided filter at full size.
+4. Clean up (main components, enclosed holes that do not look like background).
+5. Take out cast shadows: regions darker than the background behind them by the same
+   factor in every channel, with a soft edge against the lit background; a small
+   enclosed hole as dark as the shadow (a mug's handle) goes with them.
+6. Upscale, and snap the edge to the photo with a guided filter at full size.
+
+Floorboard seams close regions too; those reaching across the photo are not products.
+OpenCV's random generator is seeded: the same photo gives the same cut-out.
 
 Confidence is an honest estimate from how well the result separates from the
 background model and how much the seeds and GrabCut agree.
@@ -51,6 +57,7 @@ class ClassicSegmenter:
 
     # -- the work at working resolution ------------------------------------
     def _segment_small(self, rgb: np.ndarray):
+        cv2.setRNGSeed(0)  # k-means and GrabCut draw from OpenCV's generator: same photo, same cut-out
         h, w = rgb.shape[:2]
         lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
         lab[..., 0] *= 0.5  # lightness counts half: shadows and shading are not product
@@ -84,7 +91,7 @@ class ClassicSegmenter:
         edges = cv2.Canny(grey, hi / 3, hi)
         edges[border] = 0
         closed = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9)))
-        filled = masks.fill_holes(closed.astype(np.float32) / 255.0) > 0.5
+        filled = self._drop_spanning(masks.fill_holes(closed.astype(np.float32) / 255.0) > 0.5, band)
         filled = masks.keep_main_components(filled.astype(np.float32), 0.2) > 0.5
         edge_score = filled.astype(np.float32) * 0.6
 
@@ -110,6 +117,8 @@ class ClassicSegmenter:
         fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         fg = masks.keep_main_components(fg)
         fg = self._fill_product_holes(fg, bg_dist, noise)
+        # after the holes are filled: a hole the shadow falls through is opened again here
+        fg = masks.keep_main_components(self._drop_cast_shadows(rgb, fg))
         return fg, seed, bg_dist
 
     @staticmethod
@@ -148,6 +157,160 @@ class ClassicSegmenter:
         spread = ratio.std(axis=-1) / np.maximum(mean, 1e-3)
         spread = cv2.GaussianBlur(spread, (0, 0), 1.5)
         return (mean > 0.3) & (mean < 0.93) & (spread < 0.04)
+
+    @staticmethod
+    def _drop_spanning(region: np.ndarray, band: int) -> np.ndarray:
+        """Without the parts that reach across the photo, side to side or top to bottom:
+        floorboards and the seams between them enclose such areas, products do not."""
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(region.astype(np.uint8), connectivity=8)
+        h, w = region.shape
+        out = region.copy()
+        reach = band + 2
+        for i in range(1, n):
+            x, y, bw, bh = stats[i, :4]
+            if (x <= reach and x + bw >= w - reach) or (y <= reach and y + bh >= h - reach):
+                out[labels == i] = False
+        return out
+
+    @staticmethod
+    def _background_behind(rgb: np.ndarray, fg: np.ndarray) -> np.ndarray:
+        """The background as it would be without the foreground: the colours around it
+        spread inwards (normalised convolution at growing widths, first along the rows:
+        a wall over a table changes from row to row, not along one), float RGB. Wide
+        blurs are done on a shrunken grid (they keep no detail finer than it anyway)."""
+        h, w = fg.shape
+        known = (cv2.dilate(fg.astype(np.uint8), np.ones((5, 5), np.uint8)) == 0).astype(np.float32)
+        img = rgb.astype(np.float32)
+        stack = np.dstack([img * known[..., None], known])
+
+        def spread(sx: float, sy: float, fx: int, fy: int) -> tuple[np.ndarray, np.ndarray]:
+            small = cv2.resize(stack, (max(1, w // fx), max(1, h // fy)), interpolation=cv2.INTER_AREA)
+            small = cv2.GaussianBlur(small, (0, 0), sigmaX=max(0.5, sx / fx), sigmaY=max(0.5, sy / fy))
+            big = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+            return big[..., :3], big[..., 3]
+
+        out = np.zeros_like(img)
+        done = np.zeros((h, w), bool)
+        side = max(h, w)
+        passes = [(0.15 * side, 1.0, 8, 1, 0.02), (0.5 * side, 2.0, 8, 1, 0.02)]
+        sigma = max(4.0, 0.04 * side)
+        while sigma < 2 * side:
+            passes.append((sigma, sigma, 4, 4, 0.05))
+            sigma *= 2
+        for sx, sy, fx, fy, enough in passes:
+            if done.all():
+                break
+            colour, weight = spread(sx, sy, fx, fy)
+            ok = (weight > enough) & ~done
+            out[ok] = colour[ok] / weight[ok, None]
+            done |= ok
+        out[~done] = img[known > 0].mean(axis=0) if known.any() else img.mean(axis=(0, 1))
+        return out
+
+    @classmethod
+    def _drop_cast_shadows(cls, rgb: np.ndarray, fg: np.ndarray) -> np.ndarray:
+        """Take out of the foreground what is the background in shadow: regions darker
+        than the background behind them by the same factor in every channel, whose edge
+        against the lit background is soft (a product's edge is sharp)."""
+        f = fg > 0.5
+        if f.sum() < 50:
+            return fg
+        bg = cls._background_behind(rgb, f)
+        ratio = (rgb.astype(np.float32) + 4.0) / (bg + 4.0)
+        level = ratio.mean(axis=-1)
+        tint = ratio.std(axis=-1) / np.maximum(level, 1e-3)
+        # darker than the background behind (or as light: GrabCut sometimes takes some lit
+        # background along), by the same factor in every channel
+        neutral = (level > 0.3) & (level < 1.06) & (cv2.GaussianBlur(tint, (0, 0), 1.0) < 0.05)
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+        def gradient(sigma: float) -> np.ndarray:
+            g = cv2.GaussianBlur(grey, (0, 0), sigma)
+            return np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))
+
+        fine, coarse = gradient(1.0), gradient(3.0)
+        outside = cv2.dilate((~f).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        rim = f & outside  # the foreground's edge against the background
+        if not rim.any():
+            return fg
+        # How soft an edge is, whatever its contrast: blurring more lowers a sharp edge's
+        # gradient about threefold (σ 1 → 3) but a soft one's much less (a shadow's
+        # penumbra of ~3 px keeps ~70%). Peaks are compared near each pixel.
+        k3, k5 = np.ones((3, 3), np.uint8), np.ones((5, 5), np.uint8)
+        keep = cv2.dilate(coarse, k5) / np.maximum(cv2.dilate(fine, k5), 1e-3)
+        # Sharp edges (the product's own) cut the shaded areas apart: a pale label is not
+        # one region with the shadow beside the bottle. Judged by softness, not contrast:
+        # a shadow's outer edge can be as strong as a label's, and a product's shaded side
+        # can meet its shadow with a small step.
+        texture = float(np.percentile(fine[~f], 75)) if (~f).any() else 0.0
+        weak = max(12.0, 2.0 * texture)
+        sharp = (fine > weak) & (cv2.dilate(coarse, k3) < 0.6 * cv2.dilate(fine, k3))
+        shaded = f & neutral & ~(cv2.dilate(sharp.astype(np.uint8), k3) > 0)
+        n, labels = cv2.connectedComponents(shaded.astype(np.uint8), connectivity=8)
+        if n <= 1:
+            return fg
+        # where the rim has no edge at all, the background simply goes on: soft
+        softness = np.where(fine < weak, 1.0, keep)
+        core = level < 0.88
+        removed = np.zeros_like(f)
+        flat = np.zeros_like(f)  # the shadows' cores, as dark as they get
+        shadow_levels, enclosed = [], []
+        for i in range(1, n):
+            comp = labels == i
+            dark = comp & core
+            if dark.sum() < 20:
+                continue  # lit background, or a speck
+            edge = comp & rim
+            if edge.sum() < 8:
+                enclosed.append(comp)  # not on the outline: a dark part of the product, or a hole
+            elif np.median(softness[edge]) > 0.58:
+                removed |= comp
+                deepest = float(np.percentile(level[dark], 10))
+                shadow_levels.append(deepest)
+                flat |= comp & (level < deepest + 0.12)
+        # A small hole (a mug's handle) the shadow falls through is as dark as the shadow's
+        # core beside it, give or take the background's own light and shade. The shadow may
+        # lie outside the foreground already: then its core is read in a ring round it.
+        if enclosed and not shadow_levels:
+            near = ~f & (cv2.distanceTransform((~f).astype(np.uint8), cv2.DIST_L2, 3) < 0.05 * max(f.shape))
+            outside_shadow = near & neutral & core
+            if outside_shadow.sum() >= max(200, 0.05 * f.sum()):
+                shadow_levels.append(float(np.percentile(level[outside_shadow], 10)))
+        for comp in enclosed:
+            hole = float(np.median(level[comp & core]))
+            if comp.sum() < 0.1 * f.sum() and any(s - 0.1 < hole < s + 0.08 for s in shadow_levels):
+                removed |= comp
+                flat |= comp
+        if not removed.any():
+            return fg
+        # Lighter than a shadow's core, in a notch of what is left and nearer to it than to
+        # the background: the product's own shaded side running into its shadow without an
+        # edge (a pale label on the dark side of a bottle). A shadow lightens outwards.
+        product = (f & ~removed).astype(np.uint8)
+        notch = cv2.morphologyEx(product, cv2.MORPH_CLOSE, cv2.getStructuringElement(
+            cv2.MORPH_ELLIPSE, (2 * round(0.03 * max(f.shape)) + 1,) * 2)) > 0
+        light = removed & ~flat & (level < 0.95) & notch & (
+            cv2.distanceTransform(f.astype(np.uint8), cv2.DIST_L2, 3)
+            > cv2.distanceTransform(1 - product, cv2.DIST_L2, 3))
+        removed &= ~light
+        # up to the product's edge: the band the sharp-edge cut left beside the shadow
+        grow = f & neutral & ~sharp & ~light
+        for _ in range(2):
+            removed |= (cv2.dilate(removed.astype(np.uint8), k3) > 0) & grow
+        # and the edge itself: each pixel to the side whose colour it has nearby
+        band = (cv2.dilate(removed.astype(np.uint8), k5) > 0) & f & ~removed
+        img = rgb.astype(np.float32)
+        sides = []
+        for side in (removed, f & ~removed & ~band):
+            w = cv2.GaussianBlur(side.astype(np.float32), (0, 0), 2.0)
+            mean = cv2.GaussianBlur(img * side[..., None], (0, 0), 2.0) / np.maximum(w, 1e-3)[..., None]
+            sides.append(np.where(w > 1e-3, np.linalg.norm(img - mean, axis=-1), np.inf))
+        removed |= band & (sides[0] < sides[1])
+        if removed.sum() > 0.5 * f.sum():
+            return fg  # most of what stands out: a glass, a grey product, not its shadow
+        out = fg.copy()
+        out[removed] = 0
+        return out
 
     @staticmethod
     def _fill_product_holes(fg: np.ndarray, bg_dist: np.ndarray, noise: float) -> np.ndarray:

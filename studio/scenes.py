@@ -67,6 +67,16 @@ class Reflection:
 
 
 @dataclass(frozen=True)
+class Prop:
+    """A simple object the classic compositor sets beside the product (models read the
+    prompt's props instead): where it goes is each variant's own."""
+
+    shape: str = "sphere"  # sphere, block, disc (lying flat)
+    color: str = "#d9d2c7"
+    size: float = 0.12  # its height as a share of the product's
+
+
+@dataclass(frozen=True)
 class Classic:
     backdrop: str = "sweep"
     colors: tuple[str, ...] = ("#f2f2f2", "#d9d9d9")
@@ -76,6 +86,7 @@ class Classic:
     horizon: float = 0.65  # where wall meets floor (sweep, wall-floor), as a share of height
     vignette: float = 0.15
     grade: str = "#ffffff"  # a global tint that sits the product in the scene's light
+    props: tuple[Prop, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -151,6 +162,22 @@ class _Reader:
             raise self.fail(extra[0], "is not a known field")
 
 
+PROP_SHAPES = ("sphere", "block", "disc")
+
+
+def _props(cl: _Reader) -> tuple[Prop, ...]:
+    raw = cl.data.get("props", [])
+    if not isinstance(raw, list) or len(raw) > 4 or not all(isinstance(x, dict) for x in raw):
+        raise cl.fail("props", "must be up to 4 tables like {shape = \"sphere\", color = \"#d9d2c7\", size = 0.12}",
+                      raw)
+    out = []
+    for i, item in enumerate(raw):
+        p = _Reader(item, cl.where, f"{cl.prefix}props[{i}].")
+        p.unknown({"shape", "color", "size"})
+        out.append(Prop(p.str("shape", "sphere", PROP_SHAPES), p.color("color", "#d9d2c7"), p.num("size", 0.12, 0.02, 0.6)))
+    return tuple(out)
+
+
 def parse_scene(data: dict, where: str) -> Scene:
     r = _Reader(data, where)
     r.unknown({"id", "title", "category", "thumbnail", "prompt", "canvas", "placement", "lighting", "shadow",
@@ -189,20 +216,38 @@ def parse_scene(data: dict, where: str) -> Scene:
     rf.unknown({"strength", "falloff"})
     reflection = Reflection(rf.num("strength", 0.0, 0, 1), rf.num("falloff", 0.25, 0.02, 1))
     cl = r.table("classic")
-    cl.unknown({"backdrop", "colors", "texture", "texture_color", "texture_strength", "horizon", "vignette", "grade"})
+    cl.unknown({"backdrop", "colors", "texture", "texture_color", "texture_strength", "horizon", "vignette", "grade",
+                "props"})
     colors = cl.data.get("colors", ["#f2f2f2", "#d9d9d9"])
     if not isinstance(colors, list) or not 1 <= len(colors) <= 4 or not all(
             isinstance(x, str) and _HEX.match(x) for x in colors):
         raise cl.fail("colors", "must be a list of 1 to 4 colours like #a1b2c3", colors)
     classic = Classic(cl.str("backdrop", "sweep", BACKDROPS), tuple(colors), cl.str("texture", "none", TEXTURES),
                       cl.color("texture_color", "#808080"), cl.num("texture_strength", 0.5, 0, 1),
-                      cl.num("horizon", 0.65, 0.2, 0.95), cl.num("vignette", 0.15, 0, 1), cl.color("grade", "#ffffff"))
+                      cl.num("horizon", 0.65, 0.2, 0.95), cl.num("vignette", 0.15, 0, 1), cl.color("grade", "#ffffff"),
+                      _props(cl))
     return Scene(sid, r.str("title"), r.str("category", choices=CATEGORIES), prompt,
                  (int(m.group(1)), int(m.group(2))), size, placement, lighting, shadow, reflection, classic,
                  r.str("thumbnail", ""), where)
 
 
+# Parsed scene files by (path, modification time, size): every stage of a shoot asks
+# for its scene, and parsing all of them each time costs more than the stage's work.
+_PARSED: dict[tuple[str, int, int], Scene] = {}
+
+
 def load_file(path: Path) -> Scene:
+    try:
+        st = path.stat()
+        key = (str(path), st.st_mtime_ns, st.st_size)
+    except OSError as exc:
+        raise SceneError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    if key not in _PARSED:
+        _PARSED[key] = _load_file(path)
+    return _PARSED[key]
+
+
+def _load_file(path: Path) -> Scene:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

@@ -18,6 +18,7 @@ import io
 import json
 import os
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
@@ -26,8 +27,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sqlite_utils
 from PIL import Image
+
+
+def _import_sqlite_utils():
+    """sqlite-utils imports pandas whenever it is installed (gradio brings it along):
+    0.6 s of every CLI start, to map pandas types we never insert. Hidden while
+    sqlite-utils loads; anything that imports pandas later still gets it."""
+    hide = "pandas" not in sys.modules
+    if hide:
+        sys.modules["pandas"] = None  # type: ignore[assignment]  # import → ImportError
+    try:
+        import sqlite_utils
+    finally:
+        if hide:
+            del sys.modules["pandas"]
+    return sqlite_utils
+
+
+sqlite_utils = _import_sqlite_utils()
 
 # Each migration takes the database from version i to i + 1. Never edit one that
 # has shipped; append a new one.

@@ -301,3 +301,35 @@ def home_set(seeds: int = 2, width: int = 1600, height: int = 1200) -> list[Spec
                                     5000 + 97 * seed + i))
                     i += 1
     return out
+
+
+def cup_from_above(h: int = 900, w: int = 1200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A cup of coffee on a saucer photographed from above on a wooden table, with its
+    true mask: round rim and saucer, coffee and crema inside, a handle sticking out; no
+    base to stand on (a top view)."""
+    rng = np.random.default_rng(seed)
+    img, _ = _background("wood", h, w, rng)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    cx, cy, r = w * 0.5, h * 0.5, min(h, w) * 0.24
+    d = np.hypot(xs - cx, ys - cy)
+    saucer = d < r * 1.45
+    handle = ((xs - (cx + r * 1.12)) / (r * 0.32)) ** 2 + ((ys - cy) / (r * 0.13)) ** 2 < 1
+    mask = saucer | handle
+    # soft shadow of the whole, down and to the right
+    sh = cv2.GaussianBlur(np.roll(np.roll(mask.astype(np.float32), int(r * 0.08), 0), int(r * 0.08), 1), (0, 0), r * 0.08)
+    img = img * (1 - 0.35 * sh[..., None])
+    china = np.array([238, 236, 230], np.float32)
+    light = 1 - 0.12 * np.clip((xs - cx + ys - cy) / (2 * r), -1, 1)  # lit from the top left
+    cup = china * light[..., None]
+    ring = np.clip(1 - np.abs(d - r * 1.02) / (r * 0.06), 0, 1)  # the cup's wall seen from above
+    cup *= (1 - 0.12 * ring)[..., None]
+    coffee = d < r * 0.82
+    cup[coffee] = np.array([86, 52, 30], np.float32)
+    crema = np.hypot(xs - cx + r * 0.15, ys - cy + r * 0.1) < r * 0.45
+    blend = np.clip((r * 0.45 - np.hypot(xs - cx + r * 0.15, ys - cy + r * 0.1)) / (r * 0.2), 0, 1) * coffee
+    cup = cup * (1 - 0.6 * blend[..., None]) + np.array([176, 128, 84], np.float32) * 0.6 * blend[..., None]
+    cup[coffee & ~crema] *= 1 + 0.08 * rng.standard_normal((int((coffee & ~crema).sum()), 1)).astype(np.float32) * 0.1
+    soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 0.8)[..., None]
+    img = img * (1 - soft) + cup * soft
+    img += rng.normal(0, 2.0, img.shape).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8), mask

@@ -301,6 +301,29 @@ def test_clip_weights_are_found_under_any_of_open_clips_names(studio_home):
     HOLDER.release_all()
 
 
+def test_fp8_storage_keeps_the_tied_embeddings_of_the_text_encoder(tmp_path):
+    """Qwen3-4B ties lm_head to the token embeddings. Storing the layers in fp8 must not
+    cast that shared tensor: the first norm then fails (found on an H200 with this tiny
+    model, before the fix). fp8 storage with bf16 compute runs on a CPU as well."""
+    import torch
+    from diffusers import Flux2KleinInpaintPipeline
+
+    from studio.models.generate_klein import store_text_encoder_in_fp8
+
+    build_tiny_flux2_klein(tmp_path)
+    pipe = Flux2KleinInpaintPipeline.from_pretrained(str(tmp_path), dtype=torch.bfloat16, local_files_only=True)
+    te = pipe.text_encoder
+    assert te.lm_head.weight is te.model.embed_tokens.weight  # tied, as in the real model
+    ids = torch.tensor([[1, 5, 9, 2]])
+    before = te(input_ids=ids, output_hidden_states=True).hidden_states[-1]
+    store_text_encoder_in_fp8(te, torch.bfloat16)
+    assert te.model.layers[0].mlp.up_proj.weight.dtype == torch.float8_e4m3fn  # stored small
+    assert te.model.embed_tokens.weight.dtype == torch.bfloat16
+    after = te(input_ids=ids, output_hidden_states=True).hidden_states[-1]
+    assert after.dtype == torch.bfloat16 and torch.isfinite(after.float()).all()
+    assert torch.nn.functional.cosine_similarity(before.float().flatten(), after.float().flatten(), dim=0) > 0.9
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("plan_id", [p.id for p in KLEIN_PLANS])
 def test_every_klein_plan_places_and_runs_on_a_gpu(hf_hub, plan_id):

@@ -18,7 +18,7 @@ def submit_cutout(store: Store, photo: Path, backend: str = "auto", pause_for_to
     (at most `work_side` px on the long side, when given: a cut-out a shoot will
     reuse needs no more). Raises IngestError (with a message for people) for a photo
     that can't be used."""
-    img = ingest_file(photo, load_settings().limits)
+    img = ingest_file(photo, load_settings().limits, check_only=True)  # the ingest stage decodes it for real
     digest = store.put_artifact(img.original, "bin")
     params = {"photo": digest, "photo_name": photo.name, "segmenter": backend, "pause_for_touchup": pause_for_touchup}
     if work_side:

@@ -6,6 +6,7 @@ finish of a chosen variant with other colour settings or another preset."""
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +29,23 @@ EXT = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 WORK_SIDE = 2560
 
 
+_WARMED = threading.Event()
+
+
+def _warm_up_later_stages() -> None:
+    """Load scikit-image (colour and fidelity stages, ~0.8 s of imports) on a thread
+    while the photo is decoded and cut out, which mostly runs in OpenCV without the GIL."""
+    if _WARMED.is_set():
+        return
+    _WARMED.set()
+
+    def load() -> None:
+        import skimage.color  # noqa: F401
+        import skimage.metrics  # noqa: F401
+
+    threading.Thread(target=load, name="warm-imports", daemon=True).start()
+
+
 class FlowError(ValueError):
     """A step that cannot go on, with a message for people."""
 
@@ -38,7 +56,7 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
                  steps: int | None = None, guidance: float | None = None, max_sequence_length: int = 512,
                  allow_cpu_fallback: bool = False, title: str | None = None, batch_id: str | None = None,
                  reuse_from: str | None = None, then: Callable[[str], None] | None = None,
-                 work_side: int = WORK_SIDE) -> str:
+                 work_side: int = WORK_SIDE, view: str = "auto") -> str:
     """Queue a shoot of `photo`; or, with `reuse_from` (a cutout job), of that job's
     photo, taking its segmentation as done and carrying its touch-up edits.
     `then(job_id)` runs in the transaction that creates the job: a record linking to
@@ -50,6 +68,8 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
     preset = preset or settings.default_preset
     check_params(scene=scene, preset=preset, variants=variants, long_side=long_side, steps=steps,
                  guidance=guidance, seed=seed)
+    if view not in ("auto", "side", "top"):
+        raise ValueError(f"view must be auto, side or top, not {view!r}")
     reuse, inputs = {}, {}
     if reuse_from:
         src = jobs.job_params(store, reuse_from)
@@ -59,7 +79,7 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
     elif photo is None:
         raise ValueError("a shoot needs a photo or a cut-out job to start from")
     else:
-        img = ingest_file(photo, settings.limits)
+        img = ingest_file(photo, settings.limits, check_only=True)  # the ingest stage decodes it for real
         digest, name = store.put_artifact(img.original, "bin"), photo.name
     params = {"photo": digest, "photo_name": name, "segmenter": segmenter,
               "scene": scene, "variants": variants, "engine": engine,
@@ -71,10 +91,16 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
               # with no GPU, may a failed cloud call fall back to a local model on the CPU (minutes)?
               "allow_cpu_fallback": allow_cpu_fallback,
               "clip_model": settings.clip_model, "fidelity_threshold": settings.fidelity_threshold,
-              "gate_attempts": settings.gate_attempts}
+              "gate_attempts": settings.gate_attempts,
+              # side or top (photographed from above: laid flat); auto: judged from the cut-out
+              "view": view}
     if settings.vram_plan != "auto" and settings.vram_plan in plan_ids(engine):
         params["plan"] = settings.vram_plan  # chosen in the Models tab; "auto" fits the plan to the card
     check_budget(store, engine, variants)
+    from studio.models.registry import GENERATORS, generator
+
+    if engine not in GENERATORS or generator(engine).redraws_product:  # a pasted product is neither measured nor matched
+        _warm_up_later_stages()
     with store.tx():
         job = jobs.submit(store, stages(), "shoot", params, title=title or name, batch_id=batch_id, reuse=reuse,
                           inputs=inputs)
@@ -139,15 +165,15 @@ def shoot_summary(store: Store, job_id: str) -> dict:
     if job["status"] != "done":
         out["error"] = f"{job['failed_stage']}: {job['error']}"
         return out
-    seg = queries.stage_output(store, job_id, keys.SEGMENT)
+    seg = queries.stage_output(store, job_id, keys.SEGMENT, only=("backend", "confidence"))
     sel = queries.stage_output(store, job_id, keys.SELECT)
     out.update(cutout={"backend": seg["backend"], "confidence": seg["confidence"]}, chosen=sel["chosen"],
                reason=sel["reason"], notes=sel["notes"], variants=[])
     ranking = {r["index"]: r for r in sel["ranking"]}
     for i in range(params["variants"]):
-        gen = queries.stage_output(store, job_id, keys.generate(i))
-        col = queries.stage_output(store, job_id, keys.color(i))["report"]
-        exp = queries.stage_output(store, job_id, keys.export(i))
+        gen = queries.stage_output(store, job_id, keys.generate(i), only=("seed",))
+        col = queries.stage_output(store, job_id, keys.color(i), only=("report",))["report"]
+        exp = queries.stage_output(store, job_id, keys.export(i), only=("compliance",))
         r = ranking[i]
         out["variants"].append({"index": i, "seed": gen["seed"], "rank": r["rank"],
                                 "scores": {"fidelity": r["fidelity"], "alignment": r["alignment"],
@@ -218,7 +244,7 @@ def compare_pair(store: Store, job_id: str, index: int,
     job's matte cut-out when the caller already has it."""
     image = variant_image(store, job_id, index)
     cutout = cutout or cutout_of(store, job_id)
-    box = queries.stage_output(store, job_id, keys.generate(index))["box"]
+    box = queries.stage_output(store, job_id, keys.generate(index), only=("box",))["box"]
     layer = placed_layer(cutout, box, (image.height, image.width))  # float RGBA in 0..1
     a = layer[..., 3:4]
     placed = Image.fromarray(np.clip((layer[..., :3] * a + (1 - a)) * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")

@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt", help="extra words for the scene (added, never replacing the preservation rules)")
     p.add_argument("--long-side", type=int, help="canvas long side in px, 64-4096 (default: the scene's; smaller: "
                                                  "quicker previews)")
+    p.add_argument("--view", choices=("auto", "side", "top"), default="auto",
+                   help="how the product was photographed: side (stood on the scene's floor) or top (from above: "
+                        "laid flat, camera overhead); auto judges it from the cut-out")
     p.add_argument("--zip", action="store_true", help="also write every shot into DIR/shots.zip")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_shoot)

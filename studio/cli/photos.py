@@ -137,7 +137,7 @@ def cmd_shoot(args: argparse.Namespace) -> int:
         results = shoot_photos([Path(p) for p in args.photos], out_folder(args.out), scene=args.scene,
                                variants=args.variants, engine=args.engine, preset=args.preset, seed=args.seed,
                                segmenter=args.backend, extra_prompt=args.prompt or "", steps=args.steps,
-                               guidance=args.guidance, long_side=args.long_side)
+                               guidance=args.guidance, long_side=args.long_side, view=args.view)
     except (SceneError, ValueError) as exc:
         print(f"studio: {exc}", file=sys.stderr)
         return 2

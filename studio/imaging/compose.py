@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
 import cv2
@@ -39,7 +41,11 @@ def crop_to_alpha(rgba: Image.Image, pad: int = 0) -> Image.Image:
     if bbox is None:
         raise ValueError("the cut-out is empty: nothing to place")
     x0, y0, x1, y1 = bbox
-    return rgba.crop((max(0, x0 - pad), max(0, y0 - pad), min(rgba.width, x1 + pad), min(rgba.height, y1 + pad)))
+    crop = (max(0, x0 - pad), max(0, y0 - pad), min(rgba.width, x1 + pad), min(rgba.height, y1 + pad))
+    out = rgba.crop(crop)
+    if ARTIFACT in rgba.info:  # the same stored cut-out, cropped the same way: see resize_product
+        out.info[ARTIFACT] = (rgba.info[ARTIFACT], crop)
+    return out
 
 
 def place(product_size: tuple[int, int], canvas: tuple[int, int], placement: Placement,
@@ -73,14 +79,62 @@ def place(product_size: tuple[int, int], canvas: tuple[int, int], placement: Pla
     return Box(x, y, w, h)
 
 
+# An image decoded from the artifact store carries its digest in `info` under this key
+# (pipeline.codec sets it): the same digest is the same pixels.
+ARTIFACT = "studio_artifact"
+
+
+class _ResizeCache:
+    """Placed-size cut-outs by (stored cut-out, crop, size). A variant's generate,
+    preserve, score, colour and export stages each place the product at the same box;
+    resizing a 12 MP cut-out costs ~0.1 s each time. Read-only arrays, bounded by bytes."""
+
+    def __init__(self, max_bytes: int = 384 * 1024**2):
+        self.max_bytes, self._items, self._size = max_bytes, OrderedDict(), 0
+        self._lock = threading.Lock()
+
+    def get(self, key) -> np.ndarray | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        return None
+
+    def put(self, key, value: np.ndarray) -> None:
+        value.flags.writeable = False
+        with self._lock:
+            if key in self._items or value.nbytes > self.max_bytes // 4:
+                return
+            self._items[key] = value
+            self._size += value.nbytes
+            while self._size > self.max_bytes:
+                _, old = self._items.popitem(last=False)
+                self._size -= old.nbytes
+
+
+_RESIZED = _ResizeCache()
+
+
 def resize_product(rgba: Image.Image, box: Box) -> np.ndarray:
-    """The cut-out at its placed size, as float32 RGBA 0..1. Every stage that places
-    the product uses this, so generator and preserve agree pixel for pixel."""
-    return np.asarray(rgba.resize((box.w, box.h), Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
+    """The cut-out at its placed size, as float32 RGBA 0..1 (read-only when it comes
+    from the cache: copy before changing it). Every stage that places the product uses
+    this, so generator and preserve agree pixel for pixel."""
+    key = (rgba.info[ARTIFACT], rgba.size, box.w, box.h) if ARTIFACT in rgba.info else None
+    cached = _RESIZED.get(key) if key else None
+    if cached is not None:
+        return cached
+    out = np.asarray(rgba.resize((box.w, box.h), Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
+    if key:
+        _RESIZED.put(key, out)
+    return out
 
 
 def resize_alpha(rgba: Image.Image, box: Box) -> np.ndarray:
     """Only the alpha of `resize_product` (the same values), as float32 (h, w, 1)."""
+    key = (rgba.info[ARTIFACT], rgba.size, box.w, box.h) if ARTIFACT in rgba.info else None
+    cached = _RESIZED.get(key) if key else None
+    if cached is not None:
+        return cached[..., 3:]
     a = rgba.getchannel("A").resize((box.w, box.h), Image.Resampling.LANCZOS)
     return (np.asarray(a, dtype=np.float32) / 255.0)[..., None]
 
@@ -95,6 +149,19 @@ def paste_layer(canvas_shape: tuple[int, int], layer: np.ndarray, box: Box) -> n
     return out
 
 
+def paste_parts(canvas_shape: tuple[int, int], layer: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray]:
+    """`paste_layer` as two contiguous arrays, colour (H, W, 3) and alpha (H, W): what
+    OpenCV's blend takes without copying them first."""
+    H, W = canvas_shape
+    fg, alpha = np.zeros((H, W, 3), np.float32), np.zeros((H, W), np.float32)
+    x0, y0 = max(box.x, 0), max(box.y, 0)
+    x1, y1 = min(box.x + box.w, W), min(box.y + box.h, H)
+    src = layer[y0 - box.y: y1 - box.y, x0 - box.x: x1 - box.x]
+    fg[y0:y1, x0:x1] = src[..., :3]
+    alpha[y0:y1, x0:x1] = src[..., 3]
+    return fg, alpha
+
+
 def window(box: Box, margin: int, shape: tuple[int, int]) -> tuple[slice, slice]:
     """Rows and columns of the box grown by margin, clipped to an (H, W) frame: the
     only part of a frame that work about the product touches."""
@@ -104,8 +171,14 @@ def window(box: Box, margin: int, shape: tuple[int, int]) -> tuple[slice, slice]
 
 
 def over(background: np.ndarray, fg: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    a = alpha[..., None]
-    return fg * a + background * (1 - a)
+    """fg·a + background·(1 − a), float32 (OpenCV's blend: a few times quicker than numpy)."""
+    return blend(fg, background, alpha)
+
+
+def blend(a: np.ndarray, b: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """a·w + b·(1 − w) per pixel, for float32 (h, w, c) images and an (h, w) weight."""
+    w = np.ascontiguousarray(weight, np.float32)
+    return cv2.blendLinear(np.ascontiguousarray(a, np.float32), np.ascontiguousarray(b, np.float32), w, 1 - w)
 
 
 def hex_rgb(color: str) -> np.ndarray:

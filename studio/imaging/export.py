@@ -73,7 +73,7 @@ def render(image: np.ndarray, alpha: np.ndarray, preset: Preset) -> tuple[np.nda
     """The final RGB at the preset's size, and where the product is in it (alpha).
     Resampled in 8 bits: a 2048² frame in float would cost ten times as much."""
     rgb = np.ascontiguousarray(image, dtype=np.uint8)
-    a = alpha.astype(np.float32)
+    a = alpha.astype(np.float32, copy=False)
     if preset.white_background:
         white = rgb.astype(np.float32) * a[..., None] + 255.0 * (1 - a[..., None])
         rgb = np.clip(white + 0.5, 0, 255).astype(np.uint8)

@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from skimage.color import deltaE_ciede2000, rgb2lab
-from skimage.metrics import structural_similarity
 
 from studio.imaging import masks
 from studio.imaging.clusters import nearest_distance
@@ -259,6 +257,8 @@ def _edges(gray: np.ndarray) -> np.ndarray:
 
 
 def _masked_ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray, data_range: float) -> float:
+    from skimage.metrics import structural_similarity  # scikit-image loads slowly: when needed
+
     _, smap = structural_similarity(a, b, data_range=data_range, full=True, win_size=7)
     return float(smap[mask].mean()) if mask.any() else 1.0
 
@@ -285,7 +285,7 @@ def fidelity(variant: np.ndarray, placed: np.ndarray, embed: Embedder | None = N
     size = (max(8, round((x1 - x0) * f)), max(8, round((y1 - y0) * f)))
     var = cv2.resize(variant[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
     # resized first, rounded after: the template is small, the product's region is not
-    small = cv2.resize(placed[y0:y1, x0:x1].astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(np.asarray(placed[y0:y1, x0:x1], np.float32), size, interpolation=cv2.INTER_AREA)
     tmpl = np.clip(small[..., :3] * 255 + 0.5, 0, 255).astype(np.uint8)
     alpha = np.ascontiguousarray(small[..., 3])
     expected = alpha > 0.5
@@ -303,6 +303,8 @@ def fidelity(variant: np.ndarray, placed: np.ndarray, embed: Embedder | None = N
         inner = expected
 
     de_map = np.zeros(inner.shape, np.float32)
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
     de_map[inner] = deltaE_ciede2000(rgb2lab(tmpl[inner]), rgb2lab(back[inner]))
     de = de_map[inner]
     # a recoloured logo is a small patch: the worst neighbourhood, not the average, finds it

@@ -91,12 +91,20 @@ def read_limited(path: str | Path, limit: int) -> bytes:
     return data
 
 
-def ingest_file(path: str | Path, limits: Limits | None = None) -> IngestedImage:
+def ingest_file(path: str | Path, limits: Limits | None = None, check_only: bool = False) -> IngestedImage:
     limits = limits or Limits()
-    return ingest_bytes(read_limited(path, limits.max_upload_bytes), Path(path).name, limits)
+    return ingest_bytes(read_limited(path, limits.max_upload_bytes), Path(path).name, limits, check_only)
 
 
-def ingest_bytes(data: bytes, name: str = "upload", limits: Limits | None = None) -> IngestedImage:
+def ingest_bytes(data: bytes, name: str = "upload", limits: Limits | None = None,
+                 check_only: bool = False, long_side_at_least: int | None = None) -> IngestedImage:
+    """The upload as an upright sRGB image, or an IngestError saying what is wrong.
+    `check_only`: the same checks, but a JPEG is decoded at an eighth of its size
+    (every byte is still read, so a damaged file is still found): for a caller that
+    keeps only the bytes, such as a job queued now and decoded by its stage later.
+    `long_side_at_least`: a JPEG may be decoded at a half, a quarter or an eighth of its
+    size (libjpeg's DCT scaling: several times quicker than decoding it whole and
+    shrinking it) as long as its long side stays at least this."""
     limits = limits or Limits()
     if not data:
         raise IngestError("empty", f"{name}: the file is empty.")
@@ -125,6 +133,11 @@ def ingest_bytes(data: bytes, name: str = "upload", limits: Limits | None = None
     if getattr(im, "is_animated", False) and getattr(im, "n_frames", 1) > 1:
         notes.append(f"animated image with {im.n_frames} frames: the first frame is used")
         im.seek(0)
+    if check_only and im.format == "JPEG":
+        im.draft(im.mode, (max(1, w // 8), max(1, h // 8)))
+    elif long_side_at_least and im.format == "JPEG" and max(w, h) > long_side_at_least:
+        f = long_side_at_least / max(w, h)
+        im.draft(im.mode, (max(1, int(w * f)), max(1, int(h * f))))  # it keeps at least this size
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -134,11 +147,13 @@ def ingest_bytes(data: bytes, name: str = "upload", limits: Limits | None = None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise IngestError("corrupt", f"{name}: the file is truncated or damaged ({exc}).") from exc
 
+    if long_side_at_least and not check_only and im.size != (w, h):
+        notes.append(f"decoded at {im.width}×{im.height} (the {w}×{h} JPEG scaled by libjpeg)")
     source_mode = im.mode
     im = _apply_orientation(im, notes)
     im = _to_srgb(im, notes)
-    if min(im.size) < limits.min_side:
-        raise IngestError("too_small", f"{name}: {im.width}×{im.height} is too small; the short side needs at least {limits.min_side} px.")
+    if min(w, h) < limits.min_side:
+        raise IngestError("too_small", f"{name}: {w}×{h} is too small; the short side needs at least {limits.min_side} px.")
     return IngestedImage(im, data, hashlib.sha256(data).hexdigest(), source_format, source_mode, notes)
 
 

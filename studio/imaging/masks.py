@@ -40,12 +40,13 @@ def region(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
     """The bounding box of the mask's nonzero pixels grown by margin (clipped to the
     image), as slices; None when the mask is empty. Edge work needs only this window:
     a product often fills a tenth of the photo."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if not len(rows):
+    m = mask if mask.dtype == np.uint8 else (mask != 0).view(np.uint8)
+    x, y, bw, bh = cv2.boundingRect(np.ascontiguousarray(m))  # far quicker than np.nonzero on 12 MP
+    if bw == 0 or bh == 0:
         return None
     h, w = mask.shape
-    return (slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
-            slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)))
+    return (slice(max(0, y - margin), min(h, y + bh + margin)),
+            slice(max(0, x - margin), min(w, x + bw + margin)))
 
 
 def refine_edges(rgb: np.ndarray, mask: np.ndarray, radius: int | None = None) -> np.ndarray:
@@ -70,13 +71,28 @@ def refine_edges(rgb: np.ndarray, mask: np.ndarray, radius: int | None = None) -
     return out
 
 
-def decontaminate(rgb: np.ndarray, alpha: np.ndarray, work_side: int = 1024) -> np.ndarray:
-    """Foreground colours without the old background mixed in (pymatting's multilevel
-    estimate), so a cut-out has no halo. Solved around the product at ≤ work_side for
-    speed and used only where the alpha is partial; opaque pixels keep the photo's
-    exact values."""
-    from pymatting import estimate_foreground_ml
+def _blur_fusion(image: np.ndarray, fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray,
+                 r: int) -> tuple[np.ndarray, np.ndarray]:
+    """One pass of Blur-Fusion (Forte & Pitié, "Approximate fast foreground colour
+    estimation", ICIP 2021): local means of the foreground and background colours
+    (box filters weighted by alpha and 1 − alpha), then the foreground corrected so
+    that alpha·F + (1 − alpha)·B gives back the photo."""
+    a = alpha[..., None]
+    k = (r, r)
+    mean_a = cv2.blur(alpha, k)[..., None]
+    f_mean = cv2.blur(fg * a, k) / (mean_a + 1e-5)
+    b_mean = cv2.blur(bg * (1 - a), k) / (1 - mean_a + 1e-5)
+    out = f_mean + a * (image - a * f_mean - (1 - a) * b_mean)
+    return np.clip(out, 0, 1, out=out), b_mean
 
+
+def decontaminate(rgb: np.ndarray, alpha: np.ndarray, work_side: int = 1024) -> np.ndarray:
+    """Foreground colours without the old background mixed in, so a cut-out has no
+    halo: Blur-Fusion's two passes (a wide one for the colours on either side of the
+    edge, a narrow one to refine them). Box filters only: a few tens of milliseconds,
+    where pymatting's multilevel solver costs 1.5 s of JIT loading per process.
+    Solved around the product at ≤ work_side and used only where the alpha is partial;
+    opaque pixels keep the photo's exact values."""
     band = (alpha > 0.002) & (alpha < 0.998)
     out = rgb.copy()
     win = region(alpha > 0.002, 16)
@@ -86,11 +102,20 @@ def decontaminate(rgb: np.ndarray, alpha: np.ndarray, work_side: int = 1024) -> 
     h, w = crop_a.shape
     scale = min(1.0, work_side / max(h, w))
     small_rgb = cv2.resize(crop_rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
-                           interpolation=cv2.INTER_AREA)
-    small_a = cv2.resize(crop_a, small_rgb.shape[1::-1], interpolation=cv2.INTER_AREA)
-    fg = estimate_foreground_ml(small_rgb.astype(np.float64) / 255.0, small_a.astype(np.float64))
-    fg = cv2.resize(fg.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    fg8 = np.clip(fg * 255.0 + 0.5, 0, 255).astype(np.uint8)
+                           interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    small_a = np.clip(cv2.resize(crop_a.astype(np.float32), small_rgb.shape[1::-1], interpolation=cv2.INTER_AREA),
+                      0, 1)
+    # The wide window is a tenth of the product (the paper's 90 px at 1 MP), and reaches
+    # well past a soft edge's band on both sides (band area / outline length = its width).
+    small_band = (small_a > 0.002) & (small_a < 0.998)
+    outline = cv2.morphologyEx((small_a > 0.5).astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    width = small_band.sum() / max(1, outline.sum() / 2)
+    wide = round(min(max(small_a.shape), max(7, 0.09 * max(small_a.shape), 4 * width)))
+    fg, bg = _blur_fusion(small_rgb, small_rgb, small_rgb, small_a, wide)
+    for _ in range(2):
+        fg, _ = _blur_fusion(small_rgb, fg, bg, small_a, 6)
+    fg = cv2.resize(fg, (w, h), interpolation=cv2.INTER_LINEAR) if scale < 1 else fg
+    fg8 = cv2.convertScaleAbs(fg, alpha=255.0)
     crop_band = band[win]
     out[win][crop_band] = fg8[crop_band]
     return out

@@ -137,6 +137,7 @@ class GenerateRequest:
     cancelled: Callable[[], bool] | None = None
     time_left_s: float | None = None  # what is left of the variant's time limit (all attempts together)
     on_billed: Callable[[], None] | None = None  # a paid backend calls it once the provider has billed the image
+    view: str | None = None  # "side" or "top" (photographed from above); None: the generator judges
 
 
 @dataclass
@@ -159,7 +160,9 @@ class Generator:
     backoff_s: ClassVar[float] = 0.0
     time_limit_s: ClassVar[float | None] = None  # per variant, all attempts together (None: no limit)
     local_gpu: ClassVar[bool] = False  # a model on this machine's GPU (what `auto` and fallbacks look for)
-    redraws_product: ClassVar[bool] = True  # False: it only places the cut-out's pixels (the gate need not check)
+    # False: the image it returns already holds the cut-out's own pixels, put back as the
+    # preserve stage would (so that stage and the fidelity measurement have nothing to do)
+    redraws_product: ClassVar[bool] = True
     title: ClassVar[str] = ""
 
     def unavailable(self) -> str | None:

@@ -2,23 +2,30 @@
 
 Procedural backdrop (flat, gradient, paper sweep, wall and floor) with noise-made
 surfaces (marble, wood, concrete, linen, sand, paper), light falloff from the key
-light and a vignette; the product placed by the template; a soft contact shadow,
-a cast shadow thrown away from the light, an optional floor reflection; light wrap
-at the product's edges and a global grade so it sits in the scene's light.
-Variants differ by seed: texture, light angle and placement jitter.
+light and a vignette; the scene's props; the product placed by the template; a soft
+contact shadow, a cast shadow thrown away from the light, an optional floor
+reflection; light wrap at the product's edges and a global grade so it sits in the
+scene's light. Variants differ the way a photographer's frames do (classic_look):
+light direction and softness, camera height, product scale and position, backdrop
+tint, prop placement. A product photographed from above (imaging.view) is laid flat:
+camera overhead, no horizon, its shadow under and round it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from studio.imaging.compose import Box, crop_to_alpha, hex_rgb, over, paste_layer, place, resize_product, window
+from studio.imaging import masks
+from studio.imaging.compose import Box, crop_to_alpha, eroded, hex_rgb, over, place, resize_product, window
+from studio.imaging.view import SIDE, TOP, product_view
 from studio.models.base import Generated, GenerateRequest, Generator
+from studio.models.classic_look import look
+from studio.models.classic_props import draw_props, flat_shadow
 from studio.scenes import Scene
 
 
@@ -28,6 +35,8 @@ class Composition:
     box: Box  # where the product was placed
     seed: int
     light_direction: float
+    view: str = SIDE  # how the product was photographed: side (stood on the floor) or top (laid flat)
+    look: dict = field(default_factory=dict)  # what this variant's frame changed (classic_look)
 
 
 def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
@@ -145,9 +154,8 @@ def _backdrop(scene: Scene, W: int, H: int, rng: np.random.Generator, light_dir:
             # the floor recedes: a touch darker towards the horizon
             base *= (1 - 0.12 * np.clip(1 - (ys - horizon) / (1 - horizon + 1e-3), 0, 1) * t)[..., None]
 
-    if c.texture == "none":
-        img = np.broadcast_to(base, (H, W, 3)).copy()
-    else:
+    weight = None
+    if c.texture != "none":
         # the surface texture lies on the floor, compressed with distance (perspective)
         tex = _texture(c.texture, H, W, rng)
         if c.backdrop in ("sweep", "wall-floor"):
@@ -163,19 +171,27 @@ def _backdrop(scene: Scene, W: int, H: int, rng: np.random.Generator, light_dir:
             tex = tex * floor + cv2.GaussianBlur(tex, (0, 0), 2.5) * (1 - floor)
         weight = tex * (floor if c.backdrop != "flat" else 1.0)
         weight *= c.texture_strength
-        # base·(1 − weight) + colour·weight, in one full-size array
-        img = (hex_rgb(c.texture_color) - base) * weight[..., None]
-        img += base
 
-    # light falloff: brighter towards the key light, softer light falls off less
-    xs = np.linspace(-1, 1, W, dtype=np.float32)[None, :]
-    yy = np.linspace(-1, 1, H, dtype=np.float32)[:, None]
+    # light falloff: brighter towards the key light, softer light falls off less; smooth,
+    # so worked out on a grid an eighth as fine and enlarged
+    h8, w8 = max(2, H // 8), max(2, W // 8)
+    xs = np.linspace(-1, 1, w8, dtype=np.float32)[None, :]
+    yy = np.linspace(-1, 1, h8, dtype=np.float32)[:, None]
     ang = math.radians(light_dir)
     toward = xs * math.cos(ang) - yy * math.sin(ang)
     light = 1 + (0.12 * (1 - scene.lighting.softness) + 0.04) * toward
-    light *= 1 - c.vignette * 0.5 * np.clip(xs ** 2 + yy ** 2 - 0.3, 0, None)
-    img *= light[..., None]
-    return np.clip(img, 0, 1, out=img)
+    if c.vignette:
+        light *= 1 - c.vignette * 0.5 * np.clip(xs ** 2 + yy ** 2 - 0.3, 0, None)
+    light = cv2.resize(light.astype(np.float32), (W, H), interpolation=cv2.INTER_LINEAR)
+    # channel by channel: the backdrop's colour changes from row to row only, and numpy
+    # broadcasts a column over a plane far quicker than over (H, W, 3)
+    tc = hex_rgb(c.texture_color)
+    planes = []
+    for ch in range(3):
+        col = base[:, 0, ch][:, None]
+        plane = light * col if weight is None else (col + (tc[ch] - col) * weight) * light  # base·(1 − w) + tc·w
+        planes.append(np.minimum(plane, 1, out=plane))  # nothing here is negative
+    return cv2.merge(planes)
 
 
 def _shadows(scene: Scene, product_alpha: np.ndarray, box: Box, shape: tuple[int, int],
@@ -239,37 +255,94 @@ def _reflect(scene: Scene, bg: np.ndarray, product: np.ndarray, box: Box) -> Non
     bg[win] = over(bg[win], rf, ra)
 
 
-def compose(scene: Scene, cutout: Image.Image, seed: int, long_side: int | None = None) -> Composition:
-    """One variant: the scene built around the cut-out (RGBA, decontaminated)."""
+def _place_product(out8: np.ndarray, placed: np.ndarray, box: Box, grade: np.ndarray) -> None:
+    """The product into the graded frame, in place: its own pixels inside its outline
+    (eroded 2 px), and on the rim round that a blend that sits it in the scene: the
+    backdrop's light bleeding round its edge (light wrap) and the grade, half kept, as
+    the preserve step keeps a model's edge light. Only the rim (a few percent of the
+    product's box) is blended; the inside is copied."""
+    H, W = out8.shape[:2]
+    y0, y1, x0, x1 = max(box.y, 0), min(box.y + box.h, H), max(box.x, 0), min(box.x + box.w, W)
+    layer = placed[y0 - box.y: y1 - box.y, x0 - box.x: x1 - box.x]
+    alpha = np.ascontiguousarray(layer[..., 3])
+    fg = cv2.cvtColor(np.ascontiguousarray(layer), cv2.COLOR_RGBA2RGB)
+    inner = eroded(alpha, 2)
+    rim = (alpha > 0) & ~inner
+    ys, xs = np.nonzero(rim)
+    frame = np.ascontiguousarray(out8[y0:y1, x0:x1])  # a copy OpenCV can write into
+    scene = frame[ys, xs].astype(np.float32) / 255.0  # the graded backdrop under the rim
+    cv2.copyTo(cv2.convertScaleAbs(fg, alpha=255.0), inner.view(np.uint8), frame)
+    out8[y0:y1, x0:x1] = frame
+    if not len(ys):
+        return
+    # light wrap: the backdrop blurred over the product's edge (wide, so worked out at an
+    # eighth of the size round the box and read back at the rim's pixels)
+    wrap_sigma, edge_sigma = max(2.0, box.h * 0.02), max(1.0, box.h * 0.006)
+    m = int(3 * wrap_sigma) + 2
+    wy0, wy1, wx0, wx1 = max(0, y0 - m), min(H, y1 + m), max(0, x0 - m), min(W, x1 + m)
+    f = int(max(1, min(8, wrap_sigma // 2)))
+    small = cv2.resize(out8[wy0:wy1, wx0:wx1], (max(1, (wx1 - wx0) // f), max(1, (wy1 - wy0) // f)),
+                       interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    small = cv2.GaussianBlur(small, (0, 0), wrap_sigma / f)
+    # (the nearest cell: the blur is several cells wide, so neighbouring cells differ little)
+    sx = np.minimum((xs + x0 - wx0) * small.shape[1] // (wx1 - wx0), small.shape[1] - 1)
+    sy = np.minimum((ys + y0 - wy0) * small.shape[0] // (wy1 - wy0), small.shape[0] - 1)
+    wrap = small[sy, sx]
+    a = alpha[ys, xs, None]
+    edge = np.clip(_blur(1 - alpha, edge_sigma)[ys, xs, None], 0, 1) * a
+    lit = (fg[ys, xs] * grade) * a + scene * (1 - a)  # the product graded over the backdrop
+    lit += (wrap - lit) * (0.35 * edge)
+    # as the preserve step: the product over that, half of the scene's edge light kept
+    band = np.clip(cv2.GaussianBlur((alpha > 0).astype(np.float32) - inner, (0, 0), 1.0), 0, 1)[ys, xs, None]
+    mixed = fg[ys, xs] * a + lit * (1 - a)
+    out8[ys + y0, xs + x0] = cv2.convertScaleAbs(mixed + (lit - mixed) * (0.5 * band), alpha=255.0)
+
+
+def flat_lay(scene: Scene) -> Scene:
+    """The scene seen from above, for a product photographed from above: no wall and no
+    horizon, only the surface (the floor's colour and texture, without perspective),
+    the product in the middle of the frame, no reflection."""
+    c = scene.classic
+    return replace(scene, placement=replace(scene.placement, anchor="center"),
+                   classic=replace(c, backdrop="flat", colors=(c.colors[-1],)),
+                   reflection=replace(scene.reflection, strength=0.0))
+
+
+def compose(scene: Scene, cutout: Image.Image, seed: int, long_side: int | None = None,
+            view: str | None = None) -> Composition:
+    """One variant: the scene built around the cut-out (RGBA, decontaminated), as the
+    variant's seed frames it (classic_look). `view` (side or top) as detected from the
+    cut-out when not given: a product photographed from above is laid flat."""
     rng = np.random.default_rng(seed)
     W, H = scene.canvas_size(long_side)
     product = crop_to_alpha(cutout)
-    jitter = (0.0, 0.0, 0.0) if seed == 0 else (rng.uniform(-0.02, 0.02), rng.uniform(-0.01, 0.01),
-                                                rng.uniform(-0.04, 0.04))
-    light = scene.lighting.direction + (0.0 if seed == 0 else rng.uniform(-12, 12))
-    box = place(product.size, (W, H), scene.placement, jitter)
+    view = view or product_view(np.asarray(product)).kind
+    top_down = view == TOP
+    frame = look(flat_lay(scene) if top_down else scene, seed, top_down)
+    scene = frame.scene
+    light = scene.lighting.direction
+    box = place(product.size, (W, H), scene.placement, frame.jitter)
     placed = resize_product(product, box)  # box.h × box.w × RGBA
 
     img = _backdrop(scene, W, H, rng, light)
-    img *= (1 - _shadows(scene, placed[..., 3], box, (H, W), light))[..., None]
+    draw_props(img, frame, box, top_down)
+    if top_down:
+        shade, dark = flat_shadow(placed[..., 3], box, (H, W), frame)
+        img[dark] *= (1 - shade)[..., None]
+    else:
+        shade = _shadows(scene, placed[..., 3], box, (H, W), light)
+        dark = masks.region(shade > 0, 0)  # shadows lie round the product's foot: darken only there
+        if dark is not None:
+            img[dark] *= (1 - shade[dark])[..., None]
     if scene.reflection.strength > 0:
         _reflect(scene, img, placed, box)
-    # The product and its light wrap (the backdrop's light bleeding a little round its
-    # edge) change only the box; the blurs need a margin of backdrop around it.
-    wrap_sigma, edge_sigma = max(2.0, box.h * 0.02), max(1.0, box.h * 0.006)
-    win = window(box, int(3 * wrap_sigma) + 2, (H, W))
-    bg = img[win]
-    layer = paste_layer(bg.shape[:2], placed, box.within(win))
-    fg, alpha = layer[..., :3], layer[..., 3]
-    edge = np.clip(_blur(1 - alpha, edge_sigma), 0, 1) * alpha
-    wrap = _blur(bg, wrap_sigma)
-    out = over(bg, fg, alpha)
-    img[win] = out * (1 - 0.35 * edge[..., None]) + wrap * 0.35 * edge[..., None]
-    # global grade: the scene's light colour over everything, the product included;
-    # scaled, rounded and clipped to 8 bits in one pass
-    grade = hex_rgb(scene.classic.grade) * 255
-    out8 = cv2.multiply(img, (float(grade[0]), float(grade[1]), float(grade[2]), 0.0), dtype=cv2.CV_8U)
-    return Composition(Image.fromarray(out8, "RGB"), box, seed, round(light, 2))
+    # global grade: the scene's light colour over everything; scaled, rounded and clipped
+    # to 8 bits in one pass
+    grade = hex_rgb(scene.classic.grade)
+    g = grade * 255
+    out8 = cv2.multiply(img, (float(g[0]), float(g[1]), float(g[2]), 0.0), dtype=cv2.CV_8U)
+    _place_product(out8, placed, box, grade)
+    return Composition(Image.fromarray(out8, "RGB"), box, seed, round(light, 2), view, frame.describe())
 
 
 class ClassicGenerator(Generator):
@@ -280,5 +353,6 @@ class ClassicGenerator(Generator):
     redraws_product = False
 
     def generate(self, request: GenerateRequest) -> Generated:
-        c = compose(request.scene, request.cutout, request.seed, request.long_side)
-        return Generated(c.image, c.box, {"light_direction": c.light_direction})
+        c = compose(request.scene, request.cutout, request.seed, request.long_side, request.view)
+        return Generated(c.image, c.box,
+                         {"light_direction": c.light_direction, "view": c.view, "look": c.look})

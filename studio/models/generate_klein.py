@@ -52,7 +52,6 @@ BY_ID = {p.id: p for p in (*PLANS, CPU_PLAN)}
 def load_pipeline(path: Path, plan: Plan, device: str):
     """Flux2KleinInpaintPipeline from a local folder (the repo names its text-to-image
     pipeline; the inpaint one has the same parts), placed according to `plan`."""
-    import torch
     from diffusers import Flux2KleinInpaintPipeline
 
     dtype = _dtype(plan, device)
@@ -61,13 +60,22 @@ def load_pipeline(path: Path, plan: Plan, device: str):
         kwargs["quantization_config"] = nf4_config(dtype, ["transformer", "text_encoder"])
     pipe = Flux2KleinInpaintPipeline.from_pretrained(str(path), **kwargs)
     if plan.quantization == "fp8-layerwise" and device == "cuda":
-        # the text encoder is as big as the transformer: it is stored in fp8 too
-        from diffusers.hooks import apply_layerwise_casting
-
-        apply_layerwise_casting(pipe.text_encoder, storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype,
-                                skip_modules_pattern=("norm", "embed"))
+        store_text_encoder_in_fp8(pipe.text_encoder, dtype)
     place_pipeline(pipe, plan, device, ("text_encoder", "vae", "transformer"))
     return pipe
+
+
+def store_text_encoder_in_fp8(text_encoder, compute_dtype) -> None:
+    """The text encoder (as big as the transformer) stored in fp8, each layer computed in
+    `compute_dtype`. Its norms and embeddings stay as they are, and so does `lm_head`:
+    Qwen3-4B ties it to the token embeddings (one tensor), so casting the head (which the
+    pipeline never runs) would turn the embeddings to fp8 and fail at the first norm
+    ("Promotion for Float8 Types is not supported": seen on an H200 with the tiny model)."""
+    import torch
+    from diffusers.hooks import apply_layerwise_casting
+
+    apply_layerwise_casting(text_encoder, storage_dtype=torch.float8_e4m3fn, compute_dtype=compute_dtype,
+                            skip_modules_pattern=("norm", "embed", "lm_head"))
 
 
 class KleinGenerator(DiffusersInpainter):

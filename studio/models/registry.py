@@ -90,14 +90,41 @@ def _complete(path: Path, spec: ModelSpec) -> bool:
     return all(any((path / alt).exists() for alt in f.split("|")) for f in spec.files)
 
 
+# locate() answers, per (model, models folder): a shoot asks for the CLIP model at every
+# stage, and the Hugging Face cache lookup costs ~0.1 s. A found folder is believed while
+# it exists; "not installed" only while none of the places it could be exists at all.
+_LOCATED: dict[tuple[str, str], Path | None] = {}
+
+
+def _hub_cache_dir(spec: ModelSpec) -> Path:
+    from huggingface_hub import constants  # the module alone: milliseconds
+
+    return Path(os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE) / f"models--{spec.repo_id.replace('/', '--')}"
+
+
 def locate(spec: ModelSpec | str, models_dir: Path | None = None) -> Path | None:
     """The folder holding the model's files, or None when it is not installed."""
     spec = _spec(spec)
     models_dir = models_dir or load_settings().models_path()
+    key = (spec.id, str(models_dir))
+    if key in _LOCATED:
+        known = _LOCATED[key]
+        if known is not None and known.is_dir():
+            return known
+        if known is None and not any(p.exists() for p in [*_candidates(spec, models_dir), _hub_cache_dir(spec)]):
+            return None
+    path = _locate(spec, models_dir)
+    _LOCATED[key] = path
+    return path
+
+
+def _locate(spec: ModelSpec, models_dir: Path) -> Path | None:
     for path in _candidates(spec, models_dir):
         if path.is_dir() and _complete(path, spec):
             return path
     try:
+        if not _hub_cache_dir(spec).exists():
+            return None  # not in the Hugging Face cache: no need to load its client to say so
         from huggingface_hub import snapshot_download
         from huggingface_hub.errors import LocalEntryNotFoundError
     except ImportError:

@@ -33,6 +33,8 @@ from studio.imaging.compose import rgb_array
 from studio.models.base import Segmentation
 
 WORK_SIDE = 512
+GRABCUT_ITERATIONS = 3  # 4 gains 0.01 mean IoU on the broad corpus only, for a third more time
+LARGE_WINDOW = 100_000  # pixels of GrabCut window above which one round is run (same home-set IoU)
 
 
 def _design(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
@@ -129,7 +131,10 @@ class ClassicSegmenter:
         def run(pixels: np.ndarray, labels: np.ndarray) -> np.ndarray:
             labels = np.array(labels)  # a contiguous copy: grabCut writes its labels into it
             bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-            cv2.grabCut(np.ascontiguousarray(pixels), labels, None, bgd, fgd, 4, cv2.GC_INIT_WITH_MASK)
+            # a large window (a product filling much of the photo) gets one round: its seeds
+            # are large and sure, and each round costs a tenth of a second there
+            rounds = GRABCUT_ITERATIONS if labels.size <= LARGE_WINDOW else 1
+            cv2.grabCut(np.ascontiguousarray(pixels), labels, None, bgd, fgd, rounds, cv2.GC_INIT_WITH_MASK)
             return labels
 
         h, w = gc.shape

@@ -11,19 +11,26 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from studio.imaging.compose import ARTIFACT
 from studio.store import Store
 
 _KINDS = ("$img", "$png", "$npy", "$bin")
 _IMAGE_KINDS = ("$img", "$png")
 
 
-def encode(store: Store, value: Any, cache: ArtifactCache | None = None) -> Any:
+def encode(store: Store, value: Any, cache: ArtifactCache | None = None, stored: dict[int, dict] | None = None) -> Any:
     """Store images, arrays and bytes as artifacts; with a cache, keep the objects in
-    memory too, so the next stage in this process needn't decode them again."""
+    memory too, so the next stage in this process needn't decode them again. `stored`
+    (from `decode`) maps the stage's input objects to their references: an input handed
+    back as it came (the very object) is referred to again, not stored again."""
+    if stored is not None and id(value) in stored:
+        return stored[id(value)]
     if isinstance(value, Image.Image):
         ref = {"$img": store.put_image(value)}
         if cache is not None:
-            cache.put("$img" + ref["$img"], value.copy(), value.width * value.height * len(value.getbands()))
+            kept = value.copy()
+            kept.info[ARTIFACT] = ref["$img"]
+            cache.put("$img" + ref["$img"], kept, value.width * value.height * len(value.getbands()))
         return ref
     if isinstance(value, np.ndarray):
         ref = {"$npy": store.put_array(value)}
@@ -33,9 +40,9 @@ def encode(store: Store, value: Any, cache: ArtifactCache | None = None) -> Any:
     if isinstance(value, bytes | bytearray):
         return {"$bin": store.put_artifact(bytes(value), "bin")}
     if isinstance(value, dict):
-        return {str(k): encode(store, v, cache) for k, v in value.items()}
+        return {str(k): encode(store, v, cache, stored) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [encode(store, v, cache) for v in value]
+        return [encode(store, v, cache, stored) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     return value
@@ -76,16 +83,24 @@ class ArtifactCache:
                 self._size -= n
 
 
-def decode(store: Store, value: Any, cache: ArtifactCache | None = None) -> Any:
+def decode(store: Store, value: Any, cache: ArtifactCache | None = None, stored: dict[int, dict] | None = None) -> Any:
+    """The stored value with its artifacts read back; `stored`, when given, collects
+    each decoded object's reference by id (see `encode`)."""
+    if is_ref(value) and stored is not None:
+        out = decode(store, value, cache)
+        if isinstance(out, Image.Image):  # arrays and bytes are handed out as copies to change
+            stored[id(out)] = value
+        return out
     if is_ref(value):
         kind, digest = next(iter(value.items()))
         kind = "$img" if kind in _IMAGE_KINDS else kind
         cached = cache.get(kind + digest) if cache else None
         if cached is not None:
-            # Callers may modify arrays in place; hand out copies, keep the cached one clean.
-            return cached.copy()
+            # Callers may modify what they get in place; the cached one stays clean.
+            return _shared(cached) if isinstance(cached, Image.Image) else cached.copy()
         if kind == "$img":
             out = store.artifacts.read_image(digest)
+            out.info[ARTIFACT] = digest  # the same digest, the same pixels: lets work on it be reused
             nbytes = out.width * out.height * len(out.getbands())
         elif kind == "$npy":
             out = store.artifacts.read_array(digest)
@@ -95,13 +110,24 @@ def decode(store: Store, value: Any, cache: ArtifactCache | None = None) -> Any:
             nbytes = len(out)
         if cache is not None:
             cache.put(kind + digest, out, nbytes)
+            if isinstance(out, Image.Image):
+                return _shared(out)
             return out.copy() if not isinstance(out, bytes) else out
         return out
     if isinstance(value, dict):
-        return {k: decode(store, v, cache) for k, v in value.items()}
+        return {k: decode(store, v, cache, stored) for k, v in value.items()}
     if isinstance(value, list):
-        return [decode(store, v, cache) for v in value]
+        return [decode(store, v, cache, stored) for v in value]
     return value
+
+
+def _shared(image: Image.Image) -> Image.Image:
+    """A new Image on the same pixel storage, marked read-only: Pillow copies the pixels
+    before anything changes them (paste, putalpha, draw), so the cached image is never
+    touched, and an image only read (most are) costs no 12 MP copy."""
+    out = image._new(image.im)  # Pillow's own constructor for an image on a given core
+    out.readonly = 1
+    return out
 
 
 def artifact_hashes(value: Any) -> list[str]:

@@ -13,12 +13,16 @@ from studio.pipeline.codec import decode
 from studio.store import Store, loads
 
 
-def stage_output(store: Store, job_id: str, key: str) -> dict:
-    """The decoded outputs of node `key` of a job; KeyError when it has none (yet)."""
+def stage_output(store: Store, job_id: str, key: str, only: tuple[str, ...] | None = None) -> dict:
+    """The decoded outputs of node `key` of a job (`only` those named, when given: a
+    summary that wants a seed need not decode a 4 MP image); KeyError when it has none (yet)."""
     row = store.one("SELECT outputs FROM stage_runs WHERE job_id = ? AND key = ?", (job_id, key))
     if row is None or row["outputs"] is None:
         raise KeyError(f"job {job_id} has no output from {key}")
-    return decode(store, loads(row["outputs"]))
+    outputs = loads(row["outputs"])
+    if only is not None:
+        outputs = {k: v for k, v in outputs.items() if k in only}
+    return decode(store, outputs)
 
 
 def finished_runs(store: Store, job_id: str, keys: list[str]) -> dict[str, dict]:

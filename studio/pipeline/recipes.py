@@ -52,9 +52,9 @@ def shoot_recipe(params: dict) -> list[Node]:
         nodes += [
             Node(f"generate[{i}]", "generate", gen_deps, {"index": i}, device=backend.device),
             Node(f"preserve[{i}]", "preserve", {"image": f"generate[{i}].image", "cutout": cut,
-                                                "box": f"generate[{i}].box"}),
+                                                "box": f"generate[{i}].box"}, {"index": i}),
             Node(f"score[{i}]", "score", {"image": f"preserve[{i}].image", "cutout": cut,
-                                          "box": f"generate[{i}].box"}),
+                                          "box": f"generate[{i}].box"}, {"index": i}),
             Node(f"gate[{i}]", "gate", {"fidelity": f"score[{i}].fidelity", "reason": f"score[{i}].reason"},
                  {"index": i}),
             # colour waits for the gate: a rejected variant is regenerated first

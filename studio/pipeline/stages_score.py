@@ -9,6 +9,7 @@ from PIL import Image
 from studio.imaging.compose import Box, placed_layer, rgb_array, window
 from studio.pipeline import keys
 from studio.pipeline.stage import Rejected, RetryPolicy, Rewind, Stage, StageContext
+from studio.pipeline.stages_shoot import redrew_product
 
 DEFAULT_THRESHOLD = 0.75
 DEFAULT_GATE_ATTEMPTS = 3
@@ -18,6 +19,12 @@ def score(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict)
     from studio.imaging.fidelity import fidelity
     from studio.models.score_clip import get_scorer
 
+    if not redrew_product(ctx):
+        # the cut-out's own pixels, pasted: nothing a measurement could find changed
+        threshold = float(ctx.params.get("fidelity_threshold", DEFAULT_THRESHOLD))
+        report = {"score": 1.0, "passed": True, "threshold": threshold, "terms": {}, "measures": {},
+                  "weakest": "", "notes": ["exact paste of the cut-out: not measured"]}
+        return {"fidelity": report, "reason": "exact paste of the cut-out"}
     rgb = rgb_array(image)
     scorer = get_scorer(ctx.params.get("clip_model")) if ctx.params.get("use_clip", True) else None
     # the rim the generator may repaint, plus the band preserve feathers
@@ -37,22 +44,12 @@ def _stronger(round_: int) -> dict:
             "variant_started_at": None}  # a new round has its own time limit
 
 
-def _redrew_product(ctx: StageContext, index: int) -> bool:
-    """Whether the engine that made this variant draws over the product (models do; the
-    classic compositor only ever places the cut-out's own pixels)."""
-    from studio.models.registry import GENERATORS, generator
-    from studio.pipeline.queries import variant_data
-
-    engine = variant_data(ctx.store, ctx.job_id, index).get("engine") or ctx.params.get("engine") or "classic"
-    return engine not in GENERATORS or generator(engine).redraws_product
-
-
 def gate(ctx: StageContext, fidelity: dict, reason: str) -> dict:
     index = int(ctx.params["index"])
     limit = int(ctx.params.get("gate_attempts", DEFAULT_GATE_ATTEMPTS))
     verdict = {"passed": bool(fidelity["passed"]), "score": fidelity["score"], "reason": reason,
                "rounds": ctx.attempt}
-    if not verdict["passed"] and not _redrew_product(ctx, index):
+    if not verdict["passed"] and not redrew_product(ctx):
         # the product is the cut-out's own pixels, pasted exactly: nothing to regenerate.
         # (The score is kept: on a plain product over a look-alike backdrop the colour
         # terms can mistake the scene for the product.)

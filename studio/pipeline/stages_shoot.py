@@ -3,10 +3,20 @@ preserve ×N → (score → gate, in stages_score) → color ×N → export ×N.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from PIL import Image
 
-from studio.imaging.compose import Box, crop_to_alpha, eroded, paste_layer, placed_layer, resize_alpha, window
+from studio.imaging.compose import (
+    Box,
+    crop_to_alpha,
+    eroded,
+    paste_layer,
+    placed_layer,
+    resize_alpha,
+    resize_product,
+    window,
+)
 from studio.pipeline.stage import RetryPolicy, Stage, StageContext
 
 
@@ -101,7 +111,8 @@ def generate(ctx: StageContext, cutout: Image.Image, prompt: str = "", simple_pr
         long_side=p.get("long_side"), rim_px=int(p.get("rim_px", 3)),
         max_sequence_length=int(p.get("max_sequence_length", 512)),
         on_progress=lambda i, n: ctx.progress(i / n, f"step {i}/{n}"), cancelled=ctx.cancelled,
-        time_left_s=time_left, on_billed=on_billed if cost else None)
+        time_left_s=time_left, on_billed=on_billed if cost else None,
+        view=p.get("view") if p.get("view") in ("side", "top") else None)
     if backend.canvas_multiple:
         request.canvas, request.mask, request.box = fill_canvas(scene, cutout, p.get("long_side"),
                                                                 erode_px=request.rim_px,
@@ -148,9 +159,24 @@ def _generate_policy(params: dict) -> RetryPolicy:
     return RetryPolicy(max_attempts=g.max_attempts, backoff_s=g.backoff_s, adjust=_adjust_generator)
 
 
+def redrew_product(ctx: StageContext) -> bool:
+    """Whether the engine that made this variant draws over the product (models do; the
+    classic compositor only places the cut-out's own pixels). Runs of jobs queued before
+    variants carried their index say yes: they are treated as they were then."""
+    from studio.models.registry import GENERATORS, generator
+    from studio.pipeline.queries import variant_data
+
+    if ctx.params.get("index") is None:
+        return True
+    engine = variant_data(ctx.store, ctx.job_id, int(ctx.params["index"])).get("engine") or engine_of(ctx.params)
+    return engine not in GENERATORS or generator(engine).redraws_product
+
+
 def preserve(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict) -> dict:
     from studio.imaging.preserve import preserve as put_back
 
+    if not redrew_product(ctx):
+        return {"image": image}  # put back by the generator already; the same image is stored once
     return {"image": put_back(image, cutout, Box(**box))}
 
 
@@ -158,14 +184,26 @@ def color(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict)
     from studio.imaging.color import Adjustments, correct
 
     rgb = np.asarray(image)
-    # the product lies in its box: build the original and its mask there only
-    win = window(Box(**box), 3, rgb.shape[:2])
-    layer = placed_layer(cutout, box, rgb.shape[:2], win)
-    original = np.zeros_like(rgb)
-    original[win] = np.clip(layer[..., :3] * 255 + 0.5, 0, 255).astype(np.uint8)
-    product = np.zeros(rgb.shape[:2], bool)
-    product[win] = eroded(layer[..., 3], 2)
-    out, report = correct(rgb, Adjustments.from_dict(ctx.params.get("adjustments")), product, original)
+    adj = Adjustments.from_dict(ctx.params.get("adjustments"))
+    # the product lies in its box: build the original and its mask there only (rounded as
+    # the preserve step rounds it, so a pasted product compares equal pixel for pixel)
+    b = Box(**box)
+    inside = b.x >= 0 and b.y >= 0 and b.x + b.w <= rgb.shape[1] and b.y + b.h <= rgb.shape[0]
+    win = window(b, 0 if inside else 3, rgb.shape[:2])
+    layer = resize_product(crop_to_alpha(cutout), b) if inside else placed_layer(cutout, box, rgb.shape[:2], win)
+    original = cv2.convertScaleAbs(cv2.cvtColor(np.ascontiguousarray(layer), cv2.COLOR_RGBA2RGB), alpha=255.0)
+    product = eroded(np.ascontiguousarray(layer[..., 3]), 2)
+    if not adj.changes_whole_image():
+        # only the product may change (the match): measured and corrected in its window
+        out_win, report = correct(np.ascontiguousarray(rgb[win]), adj, product, original)
+        if not report.get("matched"):
+            return {"image": image, "report": report}  # nothing changed: the same image, stored once
+        out = rgb.copy()
+        out[win] = out_win
+        return {"image": Image.fromarray(out), "report": report}
+    full_original, full_product = np.zeros_like(rgb), np.zeros(rgb.shape[:2], bool)
+    full_original[win], full_product[win] = original, product
+    out, report = correct(rgb, adj, full_product, full_original)
     return {"image": Image.fromarray(out), "report": report}
 
 
@@ -176,7 +214,7 @@ def export(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict
     rgb = np.asarray(image)
     preset = get_preset(ctx.params.get("preset", "shopify"), ctx.params.get("format"), ctx.params.get("quality"))
     b = Box(**box)
-    alpha = paste_layer(rgb.shape[:2], resize_alpha(crop_to_alpha(cutout), b), b)[..., 0]
+    alpha = paste_layer(rgb.shape[:2], resize_alpha(crop_to_alpha(cutout), b), b).reshape(rgb.shape[:2])
     data, report = encode_for(rgb, alpha, preset)
     return {"file": data, "format": preset.format, "compliance": report}
 

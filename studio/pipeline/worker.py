@@ -214,7 +214,8 @@ class Worker:
         try:
             # bindings named "_…" only order the run after another; their values are not passed
             wanted = {k: v for k, v in jobs.resolve_inputs(self.store, run).items() if not k.startswith("_")}
-            inputs = decode(self.store, wanted, self.cache)
+            stored: dict[int, dict] = {}  # input objects → their references (kept alive by `inputs`)
+            inputs = decode(self.store, wanted, self.cache, stored)
             last_saved = [0.0]
 
             def on_progress(fraction: float, message: str) -> None:
@@ -237,7 +238,7 @@ class Worker:
             if ex.timed_out:
                 return
             duration = time.monotonic() - t0
-            if jobs.complete(self.store, run, encode(self.store, result, self.cache), self.ledger, duration):
+            if jobs.complete(self.store, run, encode(self.store, result, self.cache, stored), self.ledger, duration):
                 self._emit("finish", run, progress=1.0, duration_s=duration)
                 self._emit_job_end(run["job_id"])
         except NeedsInput as need:

@@ -70,6 +70,12 @@ class Settings:
     # model ids whose commercial licence you bought from its maker (e.g. "flux-fill-dev" with
     # BFL's, "rmbg-2.0" with BRIA's): `auto` may then pick them under commercial use
     licences_held: list = field(default_factory=list)
+    # the job API (/api/v1): a key on every call, also from this computer (127.0.0.1)
+    # unless turned off here; callbacks to loopback or private addresses only when
+    # allowed; how many of a key's jobs may be queued or running at once
+    api_keys_on_loopback: bool = True
+    api_private_callbacks: bool = False
+    api_max_in_flight: int = 8
     extra: dict = field(default_factory=dict)  # keys this version does not know, kept as-is
 
     def models_path(self) -> Path:
@@ -109,6 +115,7 @@ _RANGES = {
     "batch_folders": (lambda v: all(isinstance(x, str) and x.strip() for x in v), "a list of folder paths"),
     "usage": (lambda v: v in USAGES, "commercial or personal"),
     "licences_held": (lambda v: all(isinstance(x, str) for x in v), "a list of model ids"),
+    "api_max_in_flight": (lambda v: 1 <= v <= 10_000, "a whole number from 1 to 10000"),
 }
 
 

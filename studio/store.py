@@ -160,6 +160,43 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (batch_id, idx)
     );
     """,
+    # issue 21: the job API's keys (only hashes), idempotency keys, jobs' callbacks, and
+    # every webhook delivery attempt
+    """
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        webhook_secret TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        last_used_at REAL,
+        revoked_at REAL
+    );
+    CREATE TABLE api_jobs (
+        job_id TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+        key_id TEXT NOT NULL REFERENCES api_keys(id),
+        callback_url TEXT,
+        notified_status TEXT
+    );
+    CREATE INDEX api_jobs_key ON api_jobs(key_id);
+    CREATE TABLE api_idempotency (
+        key_id TEXT NOT NULL,
+        idem_key TEXT NOT NULL,
+        body_hash TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (key_id, idem_key)
+    );
+    CREATE TABLE webhook_deliveries (
+        id INTEGER PRIMARY KEY,
+        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        status TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        at REAL NOT NULL,
+        http_status INTEGER,
+        error TEXT
+    );
+    """,
 ]
 
 ARTIFACT_EXTS = ("qoi", "png", "npy", "bin", "jpg", "webp", "json")

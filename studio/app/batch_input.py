@@ -174,9 +174,10 @@ def read_csv(path: Path, roots: list[Path] | None = None) -> BatchInput:
         n_var = None
         if variants:
             try:
-                n_var = int(variants)
-                if not 1 <= n_var <= 16:
+                n = int(variants)
+                if not 1 <= n <= 16:
                     raise ValueError
+                n_var = n  # only a valid count is kept: the row's error says what was wrong
             except ValueError:
                 errors.append(f"{where} ({sku}): variants must be a whole number 1..16, not {variants!r}")
         if (sku, image) in seen:

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from studio.app.engines import engine_choices, segmenter_choices
+from studio.cli.api_keys import cmd_api_key
 from studio.cli.batch import cmd_batch
 from studio.cli.jobs import cmd_cancel, cmd_history, cmd_replay, cmd_retry, cmd_review, cmd_show
 from studio.cli.photos import cmd_cutout, cmd_export, cmd_ingest_check, cmd_shoot
@@ -84,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
 
+    p = sub.add_parser("api-key", help="keys for the job API (/api/v1): create NAME, list, revoke ID")
+    p.add_argument("action", choices=("create", "list", "revoke"))
+    p.add_argument("name", nargs="?", metavar="NAME|ID")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_api_key)
     p = sub.add_parser("cloud-key", help="store your cloud API key (asked for, or read from stdin)")
     p.add_argument("--provider", default="bfl", choices=["bfl"])
     p.set_defaults(func=cmd_cloud_key)

@@ -189,6 +189,36 @@ def recover_expired(store: Store, ledger: Ledger | None = None, max_crashes: int
         return len(rows)
 
 
+def expire_dead_local_leases(store: Store) -> int:
+    """Runs held by a worker of this computer whose process is gone (a server killed and
+    started again): their leases end now, so the next worker takes them up at once
+    instead of when the leases run out. Workers are named host:pid:…."""
+    import os
+    import socket
+
+    host = socket.gethostname()
+    rows = store.query("SELECT DISTINCT lease_owner FROM stage_runs WHERE status = 'running' AND lease_owner LIKE ?",
+                       (f"{host}:%",))
+    dead = []
+    for (owner,) in rows:
+        try:
+            pid = int(owner.split(":")[1])
+        except (IndexError, ValueError):
+            continue
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            dead.append(owner)
+        except PermissionError:
+            pass  # alive, another user's
+    for owner in dead:
+        store.conn.execute("UPDATE stage_runs SET lease_expires = 0 WHERE lease_owner = ? AND status = 'running'",
+                           (owner,))
+    return len(dead)
+
+
 def release(store: Store, run: dict) -> bool:
     """Hand a running run back to the queue because its worker is stopping on purpose:
     unlike a crash it costs neither an attempt nor a strike, and it is ready at once

@@ -144,3 +144,29 @@ def interrupted_jobs(store: Store, now: float) -> list[str]:
         "SELECT j.id FROM jobs j WHERE j.status IN ('queued','running') AND NOT EXISTS (SELECT 1 FROM stage_runs sr "
         "WHERE sr.job_id = j.id AND sr.status = 'running' AND sr.lease_expires >= ?) ORDER BY j.created_at", (now,))
     return [r[0] for r in rows]
+
+
+# -- the job API's view of the engine's jobs (studio/api keeps its own tables) ---------
+
+def api_job_owner(store: Store, job_id: str) -> tuple[bool, str | None]:
+    """(the job exists, the id of the API key that submitted it, if one did)."""
+    row = store.one("SELECT j.id, a.key_id FROM jobs j LEFT JOIN api_jobs a ON a.job_id = j.id WHERE j.id = ?",
+                    (job_id,))
+    return (row is not None, row["key_id"] if row else None)
+
+
+def api_jobs_in_flight(store: Store, key_id: str) -> int:
+    """How many of a key's jobs are queued or running."""
+    return store.one("SELECT COUNT(*) FROM api_jobs a JOIN jobs j ON j.id = a.job_id WHERE a.key_id = ? AND "
+                     "j.status IN ('queued', 'running')", (key_id,))[0]
+
+
+def api_job_list(store: Store, key_id: str, status: str | None, limit: int) -> list[dict]:
+    """A key's jobs, newest first."""
+    sql = ("SELECT j.id, j.recipe, j.status, j.created_at, j.finished_at FROM jobs j JOIN api_jobs a ON "
+           "a.job_id = j.id WHERE a.key_id = ?")
+    args: list = [key_id]
+    if status:
+        sql += " AND j.status = ?"
+        args.append(status)
+    return [dict(r) for r in store.query(sql + " ORDER BY j.created_at DESC LIMIT ?", (*args, limit))]

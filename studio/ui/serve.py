@@ -86,8 +86,19 @@ def launch(port: int = 7860, listen: bool = False, auth: str | None = None, open
         css_paths=[CSS],
         js=theme_js(settings.theme),
         footer_links=["api"],
-        prevent_thread_lock=not block,
+        prevent_thread_lock=True,
     )
+    # the job API (/api/v1) and the worker that runs its jobs, on the same server
+    from studio.api.server import attach
+    from studio.app.context import open_store
+
+    app.studio_worker = attach(app, open_store())
+    print(f"studio: job API on http://{host}:{port}/api/v1 (docs: /api/v1/docs)", flush=True)
+    if block:
+        try:
+            app.block_thread()
+        finally:
+            app.studio_worker.stop()
     return app
 
 

@@ -1,5 +1,5 @@
 """The Settings tab: cloud provider and key (masked, stored owner-only), budget and
-the ledger, data dir, defaults, theme."""
+the ledger, data dir, defaults, theme, and the job API's keys."""
 
 from __future__ import annotations
 
@@ -51,6 +51,43 @@ def on_save(provider: str, key: str, budget: float, policy: str, variants: float
     return msg, "", masked(load_key(provider)), *on_ledger()
 
 
+KEY_COLUMNS = ["id", "name", "created", "last used", "state"]
+
+
+def _when(t) -> str:
+    return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M") if t else "-"
+
+
+@readable
+def on_keys():
+    from studio.api import keys
+
+    rows = [{"id": r["id"], "name": r["name"], "created": _when(r["created_at"]), "last used": _when(r["last_used_at"]),
+             "state": f"revoked {_when(r['revoked_at'])}" if r["revoked_at"] else "active"}
+            for r in keys.list_keys(open_store()) if r["id"] != "loopback"]
+    return table(rows, KEY_COLUMNS)
+
+
+@readable
+def on_create_key(name: str):
+    from studio.api import keys
+
+    try:
+        key_id, key, secret = keys.create(open_store(), name or "")
+    except ValueError as exc:
+        return f"Not created: {exc}.", "", on_keys()
+    return (f"Key `{key_id}` created. Copy it now: it is shown this once (Studio keeps only its hash). "
+            f"Its webhook secret signs the callbacks of its jobs: `{secret}`"), key, on_keys()
+
+
+@readable
+def on_revoke_key(key_id: str):
+    from studio.api import keys
+
+    done = keys.revoke(open_store(), (key_id or "").strip())
+    return (f"Key `{key_id}` revoked." if done else f"No active key `{key_id}`."), on_keys()
+
+
 def build() -> None:
     from studio.scenes import load_scenes
 
@@ -79,4 +116,15 @@ def build() -> None:
     grid = gr.Dataframe(headers=LEDGER_COLUMNS, interactive=False, label="Ledger (newest first)")
     save.click(on_save, [provider, key, budget, policy, variants, steps, preset, scene, theme, usage],
                [saved, key, key_now, spent, grid], api_name="save_settings")
+    with gr.Accordion("Job API keys (/api/v1)", open=False):
+        keys_grid = gr.Dataframe(value=on_keys, headers=KEY_COLUMNS, interactive=False, label="Keys")
+        with gr.Row():
+            key_name = gr.Textbox(label="New key's name", elem_id="api-key-name")
+            create = gr.Button("Create key")
+            revoke_id = gr.Textbox(label="Key id to revoke", elem_id="api-key-revoke")
+            revoke = gr.Button("Revoke key")
+        key_msg = gr.Markdown()
+        new_key = gr.Textbox(label="The new key (shown once)", interactive=False, elem_id="api-key-new")
+        create.click(on_create_key, [key_name], [key_msg, new_key, keys_grid], api_name="create_api_key")
+        revoke.click(on_revoke_key, [revoke_id], [key_msg, keys_grid], api_name="revoke_api_key")
     return spent, grid

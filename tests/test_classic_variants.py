@@ -170,3 +170,25 @@ def test_generated_top_down_photo_is_seen_from_above():
 
     rgb, mask = cup_from_above(450, 600)
     assert product_view(np.dstack([rgb, mask.astype(np.uint8) * 255])).kind == TOP
+
+
+def test_the_prompt_asks_models_for_a_flat_lay_of_a_top_down_photo(studio_home, tmp_path):
+    """describe judges the view as the compositor does; prompt then asks a model for a
+    camera overhead instead of the scene's own camera."""
+    from studio.app.context import open_store, run_jobs
+    from studio.app.shoot import submit_shoot
+    from studio.pipeline.queries import stage_output
+    from tests.corpus import cup_from_above
+
+    top, side = tmp_path / "cup.jpg", tmp_path / "bottle.jpg"
+    Image.fromarray(cup_from_above(450, 600)[0]).save(top, quality=92)
+    Image.fromarray(make_case("red-bottle-on-gradient", h=360, w=480)[0]).save(side, quality=92)
+    store = open_store()
+    jobs = [submit_shoot(store, p, scene="marble", variants=1, engine="classic", segmenter="classic", long_side=384)
+            for p in (top, side)]
+    run_jobs(jobs)
+    (top_view, top_prompt), (side_view, side_prompt) = [
+        (stage_output(store, j, "describe", only=("view",))["view"], stage_output(store, j, "prompt")["prompt"])
+        for j in jobs]
+    assert (top_view, side_view) == (TOP, SIDE)
+    assert "directly above" in top_prompt and "directly above" not in side_prompt

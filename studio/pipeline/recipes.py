@@ -41,7 +41,8 @@ def shoot_recipe(params: dict) -> list[Node]:
     backend = generator(params.get("engine", "classic"))
     nodes = cutout_nodes(crop=True) + [
         Node("describe", "describe", {"cutout": cut}),
-        Node("prompt", "prompt", {"category": "describe.category", "colors": "describe.colors"}),
+        Node("prompt", "prompt", {"category": "describe.category", "colors": "describe.colors",
+                                  "view": "describe.view"}),
     ]
     gen_deps = {"cutout": cut}
     if backend.reads_prompt:  # the classic compositor does not: it starts as soon as the cut-out is ready

@@ -41,18 +41,27 @@ def _category(ctx: StageContext, cutout: Image.Image) -> tuple[str, str, list]:
 
 def describe(ctx: StageContext, cutout: Image.Image) -> dict:
     from studio.imaging.color_names import dominant_colors
+    from studio.imaging.view import product_view
 
     rgba = np.asarray(cutout)
     colors = dominant_colors(rgba[..., :3], rgba[..., 3].astype(np.float32) / 255.0)
     category, source, candidates = _category(ctx, cutout)
-    return {"category": category, "colors": colors, "source": source, "candidates": candidates}
+    view = ctx.params.get("view")
+    if view not in ("side", "top"):  # auto: judged from the cut-out, as the compositor does
+        view = product_view(rgba if rgba.shape[-1] == 4 else np.asarray(cutout.convert("RGBA"))).kind
+    return {"category": category, "colors": colors, "source": source, "candidates": candidates, "view": view}
 
 
-def prompt(ctx: StageContext, category: str, colors: list) -> dict:
+def prompt(ctx: StageContext, category: str, colors: list, view: str | None = None) -> dict:
+    from dataclasses import replace
+
     from studio.prompting import ProductDescription, build_prompt
     from studio.scenes import get_scene
 
     scene = get_scene(ctx.params["scene"])
+    if view == "top":  # photographed from above: the model is asked for a flat lay, not a floor line
+        scene = replace(scene, prompt=replace(scene.prompt, camera="top-down flat lay, camera directly above",
+                                              background=f"{scene.prompt.surface}, seen from directly above"))
     desc = ProductDescription(category, [c["name"] for c in colors])
     full = build_prompt(scene, desc, ctx.params.get("extra_prompt", ""))
     return {**full, "simple_prompt": build_prompt(scene, desc, simple=True)["prompt"]}
@@ -225,8 +234,9 @@ def _generate_stage(name: str, device: str = "cpu") -> Stage:
 
 
 STAGES = [
-    Stage("describe", describe, inputs=("cutout",), outputs=("category", "colors", "source", "candidates")),
-    Stage("prompt", prompt, inputs=("category", "colors"), outputs=("prompt", "negative", "simple_prompt")),
+    Stage("describe", describe, inputs=("cutout",), outputs=("category", "colors", "source", "candidates", "view")),
+    Stage("prompt", prompt, inputs=("category", "colors"), optional_inputs=("view",),
+          outputs=("prompt", "negative", "simple_prompt")),
     # one stage for every engine; each node runs where its engine's generator says
     _generate_stage("generate"),
     # the names earlier versions gave the model engines' stages, so their stored jobs still run

@@ -320,3 +320,15 @@ def test_keys_made_and_revoked_on_the_settings_tab_work_on_the_api(server):
     assert key not in json.dumps(grid)  # the table never shows keys
     page.predict(key_id, api_name="/revoke_api_key")
     assert api.get("/jobs").status_code == 401
+
+
+def test_an_upload_over_the_limit_is_413_and_queues_nothing(server):
+    from studio.config import load_settings, save_settings
+
+    client, _, _ = server
+    s = load_settings()
+    s.limits.max_upload_bytes = 10_000
+    save_settings(s)
+    r = submit(client)
+    assert r.status_code == 413 and r.json()["field"] == "photo"
+    assert client.get("/jobs").json()["jobs"] == []

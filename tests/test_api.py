@@ -332,3 +332,16 @@ def test_an_upload_over_the_limit_is_413_and_queues_nothing(server):
     r = submit(client)
     assert r.status_code == 413 and r.json()["field"] == "photo"
     assert client.get("/jobs").json()["jobs"] == []
+
+
+def test_an_upload_named_like_a_path_is_only_a_name(server):
+    client, _, _ = server
+    r = client.post("/shoots", files={"photo": ("", photo_bytes(), "image/jpeg")})  # no name: not a file part
+    assert r.status_code == 422 and r.json()["field"] == "photo" and len(r.text) < 300  # the bytes are not echoed
+    for name in ("..", "../../etc/passwd", "/abs/bottle.jpg"):
+        r = client.post("/shoots", files={"photo": (name, photo_bytes(), "image/jpeg")},
+                        data={"params": json.dumps(CLASSIC)})
+        assert r.status_code == 202, (name, r.text)
+        job = wait(client, r.json()["id"])
+        assert job["status"] == "done"
+        assert all("/" not in f.removeprefix(f"/api/v1/jobs/{job['id']}/files/") for f in job["files"])

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, Form, Header, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from studio.api import keys as api_keys
@@ -72,6 +73,15 @@ def build_api(store: Store) -> FastAPI:
                   description="Submit a shoot or a cut-out, get its id at once, poll it or be called back.")
     api.state.store = store
 
+    @api.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer echoes the input (a photo's bytes): name the field instead
+        first = exc.errors()[0] if exc.errors() else {}
+        field = str(first.get("loc", ["", "request"])[-1])
+        what = "a photo file part is missing (multipart form, part name 'photo', with a file name)" \
+            if field in ("photo", "photos") else f"{field}: {first.get('msg', 'invalid')}"
+        return JSONResponse({"error": what, "field": field}, status_code=422)
+
     @api.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         body: dict[str, Any] = {"error": exc.message}
@@ -119,7 +129,9 @@ def build_api(store: Store) -> FastAPI:
         data = await photo.read(limit + 1)
         if len(data) > limit:
             raise _error(413, f"the photo is over the {limit / 1e6:.0f} MB upload limit", "photo")
-        name = Path(photo.filename or "photo").name or "photo"  # a name, never a path
+        from studio.paths import safe_name
+
+        name = safe_name(Path(photo.filename or "").name) or "photo"  # a name, never a path (nor "..")
         folder = Path(tempfile.mkdtemp(prefix="studio-api-"))
         path = folder / name
         path.write_bytes(data)

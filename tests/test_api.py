@@ -63,8 +63,7 @@ def server(studio_home):
                           timeout=30)
     yield client, key_id, secret
     client.close()
-    app.studio_worker.stop()
-    app.close()
+    app.close()  # and its worker
 
 
 def submit(client: httpx.Client, params: dict | None = None, seed: int = 0, **kw) -> httpx.Response:

@@ -92,7 +92,14 @@ def launch(port: int = 7860, listen: bool = False, auth: str | None = None, open
     from studio.api.server import attach
     from studio.app.context import open_store
 
-    app.studio_worker = attach(app, open_store())
+    app.studio_worker = worker = attach(app, open_store())
+    close = app.close
+
+    def close_and_stop(*args, **kwargs):  # closing the app (tests, embedding) stops its worker too
+        worker.stop()
+        return close(*args, **kwargs)
+
+    app.close = close_and_stop
     print(f"studio: job API on http://{host}:{port}/api/v1 (docs: /api/v1/docs)", flush=True)
     if block:
         try:

@@ -35,15 +35,28 @@ def put_back(scene8: np.ndarray, fg: np.ndarray, alpha: np.ndarray, edge_px: int
     frame) over the scene: exactly its own pixels inside the matte eroded by `edge_px`;
     in the band round that, half of the generator's own edge light (wrap, grade) is kept.
     Only the rim is blended (a few percent of the window); the rest is copied."""
+    out = np.array(scene8, order="C")  # a copy OpenCV can write into
+    ys, xs, band = paste_inside(out, fg, alpha, edge_px)
+    if len(ys):
+        out[ys, xs] = blend_rim(fg[ys, xs], alpha[ys, xs, None], scene8[ys, xs].astype(np.float32) / 255.0, band)
+    return out
+
+
+def paste_inside(frame8: np.ndarray, fg: np.ndarray, alpha: np.ndarray, edge_px: int = 2) -> tuple:
+    """Copy the product's own pixels into the C-contiguous uint8 `frame8` where its matte,
+    eroded by `edge_px`, is opaque. Returns the rim left round that (rows, columns) and
+    each rim pixel's weight in the band (n, 1), for `blend_rim`."""
     inner = eroded(alpha, edge_px)
     present = alpha > 0
-    out = np.ascontiguousarray(scene8).copy()
-    cv2.copyTo(cv2.convertScaleAbs(fg, alpha=255.0), inner.view(np.uint8), out)
+    cv2.copyTo(cv2.convertScaleAbs(fg, alpha=255.0), inner.view(np.uint8), frame8)
     ys, xs = np.nonzero(present & ~inner)
-    if len(ys):
-        band = np.clip(cv2.GaussianBlur(present.astype(np.float32) - inner, (0, 0), 1.0), 0, 1)
-        s = scene8[ys, xs].astype(np.float32) / 255.0
-        a, w = alpha[ys, xs, None], 0.5 * band[ys, xs, None]
-        mixed = fg[ys, xs] * a + s * (1 - a)
-        out[ys, xs] = cv2.convertScaleAbs(mixed * (1 - w) + s * w, alpha=255.0)
-    return out
+    band = np.clip(cv2.GaussianBlur(present.astype(np.float32) - inner, (0, 0), 1.0), 0, 1)[ys, xs, None] \
+        if len(ys) else np.zeros((0, 1), np.float32)
+    return ys, xs, band
+
+
+def blend_rim(fg: np.ndarray, alpha: np.ndarray, scene: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """The rim's pixels (float, n × 3; alpha and band n × 1): the product over the scene,
+    with half of the scene's own edge light kept in the band; rounded to 8 bits."""
+    mixed = fg * alpha + scene * (1 - alpha)
+    return cv2.convertScaleAbs(mixed + (scene - mixed) * (0.5 * band), alpha=255.0)

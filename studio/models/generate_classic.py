@@ -21,7 +21,8 @@ import numpy as np
 from PIL import Image
 
 from studio.imaging import masks
-from studio.imaging.compose import Box, crop_to_alpha, eroded, hex_rgb, over, place, resize_product, window
+from studio.imaging.compose import Box, crop_to_alpha, hex_rgb, over, place, resize_product, window
+from studio.imaging.preserve import blend_rim, paste_inside
 from studio.imaging.view import SIDE, TOP, product_view
 from studio.models.base import Generated, GenerateRequest, Generator
 from studio.models.classic_look import look
@@ -266,15 +267,12 @@ def _place_product(out8: np.ndarray, placed: np.ndarray, box: Box, grade: np.nda
     layer = placed[y0 - box.y: y1 - box.y, x0 - box.x: x1 - box.x]
     alpha = np.ascontiguousarray(layer[..., 3])
     fg = cv2.cvtColor(np.ascontiguousarray(layer), cv2.COLOR_RGBA2RGB)
-    inner = eroded(alpha, 2)
-    rim = (alpha > 0) & ~inner
-    ys, xs = np.nonzero(rim)
-    frame = np.ascontiguousarray(out8[y0:y1, x0:x1])  # a copy OpenCV can write into
-    scene = frame[ys, xs].astype(np.float32) / 255.0  # the graded backdrop under the rim
-    cv2.copyTo(cv2.convertScaleAbs(fg, alpha=255.0), inner.view(np.uint8), frame)
+    frame = np.array(out8[y0:y1, x0:x1], order="C")  # a copy OpenCV can write into
+    ys, xs, band = paste_inside(frame, fg, alpha)
     out8[y0:y1, x0:x1] = frame
     if not len(ys):
         return
+    scene = frame[ys, xs].astype(np.float32) / 255.0  # the graded backdrop under the rim (not pasted over)
     # light wrap: the backdrop blurred over the product's edge (wide, so worked out at an
     # eighth of the size round the box and read back at the rim's pixels)
     wrap_sigma, edge_sigma = max(2.0, box.h * 0.02), max(1.0, box.h * 0.006)
@@ -293,9 +291,7 @@ def _place_product(out8: np.ndarray, placed: np.ndarray, box: Box, grade: np.nda
     lit = (fg[ys, xs] * grade) * a + scene * (1 - a)  # the product graded over the backdrop
     lit += (wrap - lit) * (0.35 * edge)
     # as the preserve step: the product over that, half of the scene's edge light kept
-    band = np.clip(cv2.GaussianBlur((alpha > 0).astype(np.float32) - inner, (0, 0), 1.0), 0, 1)[ys, xs, None]
-    mixed = fg[ys, xs] * a + lit * (1 - a)
-    out8[ys + y0, xs + x0] = cv2.convertScaleAbs(mixed + (lit - mixed) * (0.5 * band), alpha=255.0)
+    out8[ys + y0, xs + x0] = blend_rim(fg[ys, xs], a, lit, band)
 
 
 def flat_lay(scene: Scene) -> Scene:

@@ -4,13 +4,12 @@ call an image; it reads the same way.)"""
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from studio.bytecache import ByteBoundedCache
 from studio.imaging.compose import ARTIFACT
 from studio.store import Store
 
@@ -52,35 +51,12 @@ def is_ref(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in _KINDS
 
 
-class ArtifactCache:
+class ArtifactCache(ByteBoundedCache):
     """Decoded artifacts kept in memory, bounded by bytes, so a stage that reads the
     output of the one before doesn't pay to decode the same 12 MP image again."""
 
     def __init__(self, max_bytes: int = 512 * 1024**2):
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[str, tuple[Any, int]] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Any:
-        with self._lock:
-            item = self._items.get(key)
-            if item is None:
-                return None
-            self._items.move_to_end(key)
-            return item[0]
-
-    def put(self, key: str, value: Any, nbytes: int) -> None:
-        if nbytes > self.max_bytes // 4:
-            return
-        with self._lock:
-            if key in self._items:
-                return
-            self._items[key] = (value, nbytes)
-            self._size += nbytes
-            while self._size > self.max_bytes:
-                _, (_, n) = self._items.popitem(last=False)
-                self._size -= n
+        super().__init__(max_bytes)
 
 
 def decode(store: Store, value: Any, cache: ArtifactCache | None = None, stored: dict[int, dict] | None = None) -> Any:

@@ -236,31 +236,29 @@ def build_api(store: Store) -> FastAPI:
         data, media = files[name]()
         return Response(content=data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
-    @api.post("/jobs/{job_id}/cancel", summary="Cancel a queued or running job")
-    def post_cancel(job_id: str, key: Caller) -> dict:
+    def act(job_id: str, key: api_keys.ApiKey, action) -> dict:
+        """cancel or retry, for the key's own job; a job in the wrong state is a 409."""
         from studio.app.context import ledger
-        from studio.app.history import cancel
         from studio.pipeline.jobs import JobError, get_job
 
         owned(job_id, key)
         try:
-            cancel(store, job_id, ledger(store))
-        except JobError as exc:
-            raise _error(409, str(exc)) from exc
-        return {"id": job_id, "status": get_job(store, job_id)["status"]}
-
-    @api.post("/jobs/{job_id}/retry", summary="Run a failed, cancelled or interrupted job again from where it stopped")
-    def post_retry(job_id: str, key: Caller) -> dict:
-        from studio.app.context import ledger
-        from studio.app.history import retry
-        from studio.pipeline.jobs import JobError, get_job
-
-        owned(job_id, key)
-        try:
-            retry(store, job_id, ledger(store))
+            action(store, job_id, ledger(store))
         except JobError as exc:
             raise _error(409, str(exc)) from exc
         return {"id": job_id, "status": get_job(store, job_id)["status"], "links": _links(job_id)}
+
+    @api.post("/jobs/{job_id}/cancel", summary="Cancel a queued or running job")
+    def post_cancel(job_id: str, key: Caller) -> dict:
+        from studio.app.history import cancel
+
+        return act(job_id, key, cancel)
+
+    @api.post("/jobs/{job_id}/retry", summary="Run a failed, cancelled or interrupted job again from where it stopped")
+    def post_retry(job_id: str, key: Caller) -> dict:
+        from studio.app.history import retry
+
+        return act(job_id, key, retry)
 
     @api.post("/jobs/{job_id}/review", summary="Decide a job waiting for review: accept a variant, or reject")
     def post_review(job_id: str, key: Caller, decision: dict) -> dict:

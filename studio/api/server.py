@@ -33,7 +33,7 @@ def notify_when_ended(store: Store, job_id: str) -> None:
         cur = conn.execute("UPDATE api_jobs SET notified_status = ? WHERE job_id = ? AND "
                            "COALESCE(notified_status, '') != ?", (status, job_id, status))
     if cur.rowcount:
-        webhooks.deliver_later(lambda: store, job_id, status, job_view(store, job_id), row["callback_url"],
+        webhooks.deliver_later(store, job_id, status, job_view(store, job_id), row["callback_url"],
                                row["webhook_secret"])
 
 

@@ -89,11 +89,10 @@ def deliver(store: Store, job_id: str, status: str, payload: dict, url: str, sec
     return False
 
 
-def deliver_later(store_factory, job_id: str, status: str, payload: dict, url: str, secret: str) -> threading.Thread:
-    """deliver() on its own thread (with its own store connection): the worker never waits."""
-    def run() -> None:
-        deliver(store_factory(), job_id, status, payload, url, secret)
-
-    t = threading.Thread(target=run, name=f"webhook-{job_id}", daemon=True)
+def deliver_later(store: Store, job_id: str, status: str, payload: dict, url: str, secret: str) -> threading.Thread:
+    """deliver() on its own thread (the store gives each thread its own connection): the
+    worker never waits."""
+    t = threading.Thread(target=deliver, args=(store, job_id, status, payload, url, secret),
+                         name=f"webhook-{job_id}", daemon=True)
     t.start()
     return t

@@ -68,3 +68,19 @@ def fake_bfl(monkeypatch):
     yield fake
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def hf_hub(tmp_path, monkeypatch):
+    """An empty Hugging Face cache of the test's own (the variable and huggingface_hub's
+    constant both point at it); models loaded from it are released afterwards."""
+    import huggingface_hub.constants as c
+
+    from studio.models.holder import HOLDER
+
+    hub = tmp_path / "hf" / "hub"
+    hub.mkdir(parents=True)
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(hub))
+    yield hub
+    HOLDER.release_all()

@@ -26,18 +26,6 @@ from tests.synth import make_case  # noqa: E402
 from tests.tiny_flux import build_tiny_flux2_klein, plant_in_hf_cache  # noqa: E402
 
 
-@pytest.fixture
-def hf_hub(tmp_path, monkeypatch):
-    import huggingface_hub.constants as c
-
-    hub = tmp_path / "hf" / "hub"
-    hub.mkdir(parents=True)
-    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
-    monkeypatch.setattr(c, "HF_HUB_CACHE", str(hub))
-    yield hub
-    HOLDER.release_all()
-
-
 def card(gb: float, cap=(8, 9), name=None) -> Card:
     return Card(name or f"Test GPU {gb:g} GB", gb, gb - 0.5, cap)
 

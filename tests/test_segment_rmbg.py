@@ -28,17 +28,6 @@ def fresh_holder():
     HOLDER.release_all()
 
 
-@pytest.fixture
-def hf_hub(tmp_path, monkeypatch):
-    import huggingface_hub.constants as c
-
-    hub = tmp_path / "hf" / "hub"
-    hub.mkdir(parents=True)
-    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
-    monkeypatch.setattr(c, "HF_HUB_CACHE", str(hub))
-    return hub
-
-
 def models_dir(studio_home):
     return studio_home / "models"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from studio.models.base import GenerateRequest, ModelSpec
 from studio.models.devices import CPU_PLAN, Plan
-from studio.models.inpaint_common import DiffusersInpainter, step_callback
+from studio.models.inpaint_common import DiffusersInpainter, call_kwargs
 
 DEFAULT_STEPS = 28
 DEFAULT_GUIDANCE = 30.0
@@ -111,14 +111,7 @@ def load_pipeline(path: Path, plan: Plan, device: str):
 
 
 def run_pipeline(pipe, request: GenerateRequest, steps: int, guidance: float):
-    import torch
-
-    canvas = request.canvas
-    return pipe(prompt=request.prompt, image=canvas, mask_image=request.mask, height=canvas.height,
-                width=canvas.width, guidance_scale=guidance, num_inference_steps=steps,
-                max_sequence_length=request.max_sequence_length, output_type="np",
-                generator=torch.Generator("cpu").manual_seed(request.seed),
-                callback_on_step_end=step_callback(steps, request.on_progress, request.cancelled)).images
+    return pipe(**call_kwargs(request, steps, guidance), max_sequence_length=request.max_sequence_length).images
 
 
 class FluxFillGenerator(DiffusersInpainter):

@@ -21,7 +21,7 @@ from pathlib import Path
 from studio.models.base import GenerateRequest, ModelSpec
 from studio.models.devices import CPU_PLAN, Plan
 from studio.models.generate_flux import _dtype, nf4_config, place_pipeline
-from studio.models.inpaint_common import DiffusersInpainter, step_callback
+from studio.models.inpaint_common import DiffusersInpainter, call_kwargs
 
 DEFAULT_STEPS = 4
 DEFAULT_GUIDANCE = 1.0  # distilled: no classifier-free guidance
@@ -90,11 +90,5 @@ class KleinGenerator(DiffusersInpainter):
         return load_pipeline(path, plan, device)
 
     def run(self, pipe, request: GenerateRequest, steps: int, guidance: float):
-        import torch
-
-        canvas = request.canvas
-        return pipe(prompt=request.prompt, image=canvas, mask_image=request.mask, height=canvas.height,
-                    width=canvas.width, strength=1.0, num_inference_steps=steps, guidance_scale=guidance,
-                    max_sequence_length=request.max_sequence_length, output_type="np",
-                    generator=torch.Generator("cpu").manual_seed(request.seed),
-                    callback_on_step_end=step_callback(steps, request.on_progress, request.cancelled)).images
+        return pipe(**call_kwargs(request, steps, guidance), strength=1.0,
+                    max_sequence_length=request.max_sequence_length).images

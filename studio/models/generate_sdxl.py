@@ -9,7 +9,7 @@ from pathlib import Path
 
 from studio.models.base import GenerateRequest, ModelSpec
 from studio.models.devices import CPU_PLAN, Card, Plan, choose_plan
-from studio.models.inpaint_common import DiffusersInpainter, step_callback
+from studio.models.inpaint_common import DiffusersInpainter, call_kwargs
 
 DEFAULT_STEPS = 30
 DEFAULT_GUIDANCE = 7.5
@@ -68,11 +68,5 @@ class SDXLInpaintGenerator(DiffusersInpainter):
         return load_pipeline(path, plan, device)
 
     def run(self, pipe, request: GenerateRequest, steps: int, guidance: float):
-        import torch
-
-        canvas = request.canvas
-        return pipe(prompt=request.prompt, negative_prompt=request.negative_prompt, image=canvas,
-                    mask_image=request.mask, height=canvas.height, width=canvas.width, strength=request.strength,
-                    num_inference_steps=steps, guidance_scale=guidance, output_type="np",
-                    generator=torch.Generator("cpu").manual_seed(request.seed),
-                    callback_on_step_end=step_callback(steps, request.on_progress, request.cancelled)).images
+        return pipe(**call_kwargs(request, steps, guidance), negative_prompt=request.negative_prompt,
+                    strength=request.strength).images

@@ -65,6 +65,19 @@ def step_callback(steps: int, on_step: Callable[[int, int], None] | None,
     return step_end
 
 
+def call_kwargs(request, steps: int, guidance: float) -> dict:
+    """What every inpainting pipeline call shares: prompt, canvas and mask at the canvas's
+    size, steps and guidance, numpy output, a seeded CPU generator (the same seed gives
+    the same image on any device), progress and cancel after each step."""
+    import torch
+
+    canvas = request.canvas
+    return dict(prompt=request.prompt, image=canvas, mask_image=request.mask, height=canvas.height,
+                width=canvas.width, num_inference_steps=steps, guidance_scale=guidance, output_type="np",
+                generator=torch.Generator("cpu").manual_seed(request.seed),
+                callback_on_step_end=step_callback(steps, request.on_progress, request.cancelled))
+
+
 class DiffusersInpainter(Generator):
     """The shared life of a local diffusers inpainting model: pick its VRAM plan for the
     card, have the model holder load it (one big model on the GPU at a time), run it, and

@@ -20,8 +20,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from studio.bytecache import ByteBoundedCache
 from studio.imaging import masks
-from studio.imaging.compose import Box, crop_to_alpha, hex_rgb, over, place, resize_product, window
+from studio.imaging.compose import ARTIFACT, Box, crop_to_alpha, hex_rgb, over, place, resize_product, window
 from studio.imaging.preserve import blend_rim, paste_inside
 from studio.imaging.view import SIDE, TOP, product_view
 from studio.models.base import Generated, GenerateRequest, Generator
@@ -294,6 +295,19 @@ def _place_product(out8: np.ndarray, placed: np.ndarray, box: Box, grade: np.nda
     out8[ys + y0, xs + x0] = blend_rim(fg[ys, xs], a, lit, band)
 
 
+_VIEWS = ByteBoundedCache(4096)  # a shoot's variants share one stored cut-out: judge its view once
+
+
+def _view_of(product: Image.Image) -> str:
+    key = product.info.get(ARTIFACT)
+    known = _VIEWS.get(key) if key else None
+    if known is None:
+        known = product_view(np.asarray(product)).kind
+        if key:
+            _VIEWS.put(key, known, 1)
+    return known
+
+
 def flat_lay(scene: Scene) -> Scene:
     """The scene seen from above, for a product photographed from above: no wall and no
     horizon, only the surface (the floor's colour and texture, without perspective),
@@ -312,7 +326,7 @@ def compose(scene: Scene, cutout: Image.Image, seed: int, long_side: int | None 
     rng = np.random.default_rng(seed)
     W, H = scene.canvas_size(long_side)
     product = crop_to_alpha(cutout)
-    view = view or product_view(np.asarray(product)).kind
+    view = view or _view_of(product)
     top_down = view == TOP
     frame = look(flat_lay(scene) if top_down else scene, seed, top_down)
     scene = frame.scene

@@ -96,13 +96,14 @@ def _cpu_build(system: str, machine: str, note: str) -> TorchBuild:
     return TorchBuild(**base, variant="cpu", index_url=None, note=note)
 
 
-def detect_nvidia_driver() -> str | None:
-    """The NVIDIA driver version from nvidia-smi, or None when there is none."""
+def _nvidia_smi(query: str) -> str | None:
+    """The first card's answer to `nvidia-smi --query-gpu=QUERY` (no header, no units),
+    or None when there is no NVIDIA driver or it does not answer."""
     exe = shutil.which("nvidia-smi")
     if not exe:
         return None
     try:
-        out = subprocess.run([exe, "--query-gpu=driver_version", "--format=csv,noheader"],
+        out = subprocess.run([exe, f"--query-gpu={query}", "--format=csv,noheader,nounits"],
                              capture_output=True, text=True, timeout=15)
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -110,19 +111,17 @@ def detect_nvidia_driver() -> str | None:
     return line.strip() or None
 
 
+def detect_nvidia_driver() -> str | None:
+    """The NVIDIA driver version from nvidia-smi, or None when there is none."""
+    return _nvidia_smi("driver_version")
+
+
 def detect_nvidia_memory_gb() -> float | None:
     """The first NVIDIA card's memory in GB from nvidia-smi, or None when there is none."""
-    exe = shutil.which("nvidia-smi")
-    if not exe:
-        return None
+    mib = _nvidia_smi("memory.total")
     try:
-        out = subprocess.run([exe, "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=15)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    try:
-        return float(out.stdout.strip().splitlines()[0]) / 1024 if out.returncode == 0 else None
-    except (ValueError, IndexError):
+        return float(mib) / 1024 if mib else None
+    except ValueError:
         return None
 
 

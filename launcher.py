@@ -134,7 +134,7 @@ def run_app(argv: list[str]) -> int:
 
 
 def run_tests(argv: list[str]) -> int:
-    setup({"test"})
+    setup({"test", "cluster"})
     return subprocess.call([str(venv_python()), "-m", "pytest", *argv], cwd=ROOT)
 
 

@@ -197,6 +197,13 @@ MIGRATIONS: list[str] = [
         error TEXT
     );
     """,
+    # issue 22: which machine ran a job (a cluster worker; NULL: this one), and a batch
+    # item's node and dispatch attempt (a result from an attempt given up on is dropped)
+    """
+    ALTER TABLE jobs ADD COLUMN node TEXT;
+    ALTER TABLE batch_items ADD COLUMN node TEXT;
+    ALTER TABLE batch_items ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 ARTIFACT_EXTS = ("qoi", "png", "npy", "bin", "jpg", "webp", "json")

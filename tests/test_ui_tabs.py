@@ -75,6 +75,8 @@ def test_batch_tab_runs_to_a_zip(tmp_path, studio_home):
     bid, *_ = tab_batch.on_start(str(tmp_path / "catalog"), None, "", "marble", "", "classic", 1)
     status, rows, shots, zip_btn = _wait_for_batch(bid)
     assert f"Batch `{bid}`: done" in status and "3/3 finished" in status
+    assert rows["headers"] == ["sku", "status", "photo", "files", "error"]  # no node column: not a cluster batch
+    rows = rows["data"]
     assert sorted(r[0] for r in rows) == ["sku0", "sku1", "sku2"] and all(r[1] == "done" for r in rows)
     # the default output folder is in the data dir, so the app may serve the zip and the shots
     assert zip_btn["visible"] and Path(zip_btn["value"]).is_file()

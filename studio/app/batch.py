@@ -48,7 +48,8 @@ def find_batch(store: Store, out_dir: Path) -> dict | None:
 def create_batch(store: Store, source: Path, out_dir: Path, *, scene: str | None = None, preset: str | None = None,
                  engine: str = "classic", variants: int | None = None, pattern: str = PATTERN,
                  long_side: int | None = None, checked: BatchInput | None = None,
-                 roots: list[Path] | None = None, out_roots: list[Path] | None = None) -> str:
+                 roots: list[Path] | None = None, out_roots: list[Path] | None = None,
+                 cluster: str | None = None) -> str:
     """Check the input and record the batch and its items; nothing runs yet. Raises
     BatchInvalid listing every problem that stops it; unusable photos don't stop it —
     their items are recorded as failed with the reason. With `roots` / `out_roots`
@@ -72,7 +73,7 @@ def create_batch(store: Store, source: Path, out_dir: Path, *, scene: str | None
     batch_id = jobs.new_id()
     out = Path(out_dir).resolve()
     options = {"scene": scene, "preset": preset, "engine": engine, "variants": variants, "pattern": pattern,
-               "long_side": long_side}
+               "long_side": long_side, "cluster": cluster}
     with store.tx() as conn:
         conn.execute("INSERT INTO batches(id, source, out_dir, options, created_at) VALUES (?,?,?,?,?)",
                      (batch_id, str(Path(source).resolve()), str(out), dumps(options), time.time()))
@@ -121,7 +122,7 @@ def set_status(store: Store, batch_id: str, status: str) -> None:
         {"paused": jobs.pause, "running": jobs.resume}.get(status, lambda s, j: jobs.cancel(s, j))(store, job_id)
 
 
-def _finish_item(store: Store, batch: dict, item: dict) -> None:
+def finish_item(store: Store, batch: dict, item: dict) -> None:
     s = shoot_summary(store, item["job_id"])
     job = jobs.get_job(store, item["job_id"])
     base = {"time_s": round((job["finished_at"] or time.time()) - (job["started_at"] or job["created_at"]), 2),
@@ -153,25 +154,33 @@ def _finish_item(store: Store, batch: dict, item: dict) -> None:
                        "idx = ?", (dumps(result), batch["id"], item["idx"]))
 
 
-def _submit_item(store: Store, batch: dict, item: dict) -> None:
+def shoot_options(batch: dict, item: dict) -> dict:
+    """The `submit_shoot` arguments of an item (besides its photo): the same whether it
+    runs here or on a cluster worker, so both make the same shots."""
     opts, spec = loads(batch["options"]), loads(item["spec"])
+    return {"scene": spec["scene"] or opts["scene"], "preset": spec["preset"] or opts["preset"],
+            "variants": spec["variants"] or opts["variants"], "engine": opts["engine"],
+            "long_side": opts.get("long_side"), "title": f"{item['sku']} ({Path(item['photo']).name})",
+            "batch_id": batch["id"]}
 
+
+def fail_item(store: Store, batch_id: str, idx: int, error: str) -> None:
+    store.conn.execute("UPDATE batch_items SET status = 'failed', error = ? WHERE batch_id = ? AND idx = ?",
+                       (error, batch_id, idx))
+
+
+def _submit_item(store: Store, batch: dict, item: dict) -> None:
     def link(job: str) -> None:  # in the job's own transaction: a kill leaves no orphan to resubmit
         store.conn.execute("UPDATE batch_items SET status = 'running', job_id = ? WHERE batch_id = ? AND idx = ?",
                            (job, batch["id"], item["idx"]))
 
     try:
-        submit_shoot(store, Path(item["photo"]), scene=spec["scene"] or opts["scene"],
-                     preset=spec["preset"] or opts["preset"], variants=spec["variants"] or opts["variants"],
-                     engine=opts["engine"], long_side=opts.get("long_side"),
-                     title=f"{item['sku']} ({Path(item['photo']).name})", batch_id=batch["id"], then=link)
+        submit_shoot(store, Path(item["photo"]), **shoot_options(batch, item), then=link)
     except (IngestError, OSError, ValueError) as exc:
-        msg = exc.message if isinstance(exc, IngestError) else str(exc)
-        store.conn.execute("UPDATE batch_items SET status = 'failed', error = ? WHERE batch_id = ? AND idx = ?",
-                           (msg, batch["id"], item["idx"]))
+        fail_item(store, batch["id"], item["idx"], exc.message if isinstance(exc, IngestError) else str(exc))
 
 
-def _ended(store: Store, job_id: str) -> bool:
+def ended(store: Store, job_id: str) -> bool:
     job = jobs.get_job(store, job_id)
     if job["status"] in jobs.TERMINAL:
         return True
@@ -202,8 +211,8 @@ def run_batch(store: Store, batch_id: str, *, parallel: int = PARALLEL, lease_s:
             running = [dict(r) for r in store.query("SELECT * FROM batch_items WHERE batch_id = ? AND "
                                                     "status = 'running' ORDER BY idx", (batch_id,))]
             for it in running:
-                if _ended(store, it["job_id"]):
-                    _finish_item(store, batch, it)
+                if ended(store, it["job_id"]):
+                    finish_item(store, batch, it)
                     give_back_memory()
                     if on_item:
                         on_item(dict(store.one("SELECT * FROM batch_items WHERE batch_id = ? AND idx = ?",
@@ -228,6 +237,18 @@ def run_batch(store: Store, batch_id: str, *, parallel: int = PARALLEL, lease_s:
     if summary["status"] in ("done", "cancelled"):
         write_report(store, batch_id)
     return summary
+
+
+def continue_batch(store: Store, batch_id: str, **kwargs) -> dict:
+    """Run a batch where it was started: a `--cluster` batch on its Ray cluster (Ray is
+    imported only then), any other here; keyword arguments go to the runner."""
+    cluster = loads(store.one("SELECT options FROM batches WHERE id = ?", (batch_id,))["options"]).get("cluster")
+    if not cluster:
+        return run_batch(store, batch_id, **kwargs)
+    from studio.app.batch_cluster import cluster_address, run_batch_on_cluster
+
+    return run_batch_on_cluster(store, batch_id, address=cluster_address(cluster),
+                                **{k: v for k, v in kwargs.items() if k in ("on_item", "stop", "workers")})
 
 
 def batch_summary(store: Store, batch_id: str) -> dict:

@@ -24,6 +24,7 @@ def _job_summary(job: dict) -> dict:
         "finished_at": job["finished_at"], "wall_s": wall, "cost": job["cost"], "parent_id": job["parent_id"],
         "batch_id": job["batch_id"], "error": job["error"], "failed_stage": job["failed_stage"],
         "failed_attempts": job["failed_attempts"],
+        "node": job.get("node"),  # the cluster worker that ran it; None: this machine
     }
 
 

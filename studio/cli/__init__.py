@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--long-side", type=int, help="canvas long side in px (smaller: quicker previews)")
     p.add_argument("--resume", action="store_true", help="continue the batch already in --out")
     p.add_argument("--cancel", action="store_true", help="cancel the batch in --out (its report keeps what is done)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="run the SKUs on a Ray cluster: ray ($RAY_ADDRESS, a cluster on this machine, or a new "
+                        "local one), ray://HOST:10001 or HOST:6379 (needs studio[cluster])")
+    p.add_argument("--workers", type=int, help="with --cluster: how many workers (default: one per GPU, or per "
+                                               "CPU for the classic engine)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_batch)
 

@@ -17,10 +17,22 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     from studio.app import batch as batches
     from studio.app.context import open_store
+    from studio.store import loads
 
     store = open_store()
     out = Path(args.out)
     existing = batches.find_batch(store, out)
+    cluster = args.cluster or (existing and args.resume and loads(existing["options"]).get("cluster")) or None
+    address = None
+    if cluster and not args.cancel:
+        from studio.app.batch_cluster import ClusterError, cluster_address, connect
+
+        try:  # before anything is recorded: an unreachable cluster starts nothing
+            address = cluster_address(cluster)
+            connect(address)
+        except ClusterError as exc:
+            print(f"studio: {exc}", file=sys.stderr)
+            return 2
     if args.cancel:
         if existing is None or existing["status"] in ("done", "cancelled"):
             print(f"studio: no unfinished batch in {out}", file=sys.stderr)
@@ -48,7 +60,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         try:
             batch_id = batches.create_batch(store, Path(args.input), out, scene=args.scene, preset=args.preset,
                                             engine=args.engine, variants=args.variants, pattern=args.pattern,
-                                            long_side=args.long_side)
+                                            long_side=args.long_side, cluster=cluster)
         except batches.BatchInvalid as exc:
             print(f"studio: {exc}", file=sys.stderr)
             return 2
@@ -67,7 +79,17 @@ def cmd_batch(args: argparse.Namespace) -> int:
                 bar.write(f"{item['sku']}: failed: {item['error']}", file=sys.stderr)
 
         try:
-            summary = batches.run_batch(store, batch_id, parallel=args.parallel, on_item=on_item, stop=stop)
+            if cluster:
+                from studio.app.batch_cluster import ClusterError, run_batch_on_cluster
+
+                try:
+                    summary = run_batch_on_cluster(store, batch_id, address=address, workers=args.workers,
+                                                   on_item=on_item, stop=stop)
+                except ClusterError as exc:
+                    print(f"studio: {exc}", file=sys.stderr)
+                    return 2
+            else:
+                summary = batches.run_batch(store, batch_id, parallel=args.parallel, on_item=on_item, stop=stop)
         except KeyboardInterrupt:  # Ctrl-C: pause, so --resume continues where this stopped
             batches.set_status(store, batch_id, "paused")
             print(f"\npaused; continue with: studio batch {args.input} --out {out} --resume", file=sys.stderr)

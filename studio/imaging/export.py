@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,7 +38,17 @@ PRESETS: dict[str, Preset] = {p.id: p for p in [
     Preset("instagram", "Instagram portrait (1080×1350)", 1080, 1350, "JPEG", 90),
 ]}
 FORMATS = ("JPEG", "PNG", "WEBP")
-_SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+def _srgb_profile() -> bytes:
+    """LittleCMS stamps a profile with the time it was made (ICC header bytes 24–35): a
+    fixed date instead, so the same shot exported by two processes (two cluster workers,
+    a rerun) is the same file."""
+    icc = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    icc[24:36] = struct.pack(">6H", 2024, 1, 1, 0, 0, 0)
+    return bytes(icc)
+
+
+_SRGB_ICC = _srgb_profile()
 
 
 def custom_preset(width: int, height: int, fmt: str = "JPEG", quality: int = 90, white_background: bool = False,

@@ -29,7 +29,8 @@ def _run_in_background(batch_id: str) -> None:
         t = _runners.get(batch_id)
         if t is not None and t.is_alive():
             return
-        t = threading.Thread(target=batches.run_batch, args=(open_store(), batch_id), daemon=True,
+        # a batch started on a Ray cluster (by the CLI) continues on its cluster
+        t = threading.Thread(target=batches.continue_batch, args=(open_store(), batch_id), daemon=True,
                              name=f"batch-{batch_id}")
         _runners[batch_id] = t
         t.start()
@@ -78,8 +79,10 @@ def on_status(batch_id: str):
     done = s["done"] + s["failed"]
     md = (f"**Batch `{batch_id}`: {s['status']}** — {done}/{s['items']} finished ({s['done']} done, "
           f"{s['failed']} failed) → `{s['out']}`")
-    rows = [{"sku": i["sku"], "status": i["status"], "photo": Path(i["photo"]).name,
+    rows = [{"sku": i["sku"], "status": i["status"], "photo": Path(i["photo"]).name, "node": i["node"],
              "files": ", ".join((i["result"] or {}).get("files", [])), "error": i["error"]} for i in items]
+    # which machine shot each SKU, for a batch run on a cluster
+    columns = ["sku", "status", "photo", *(["node"] if any(i["node"] for i in items) else []), "files", "error"]
     shots = []
     for i in items:
         for f in (i["result"] or {}).get("files", [])[:1]:
@@ -91,7 +94,7 @@ def on_status(batch_id: str):
         md += f"\n\nZip: `{s['zip']}` · report: `{s['report']}`"
     # the app serves only its own folders; a zip saved elsewhere is opened from disk
     served = zip_ready and is_served(Path(s["zip"]))
-    return md, table(rows, ["sku", "status", "photo", "files", "error"]), shots, gr.update(
+    return md, {"headers": columns, "data": table(rows, columns)}, shots, gr.update(
         value=s["zip"] if served else None, visible=served)
 
 

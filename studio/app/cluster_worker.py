@@ -1,0 +1,88 @@
+"""What runs on a cluster node: one worker holds a scratch store and the models it has
+loaded, and shoots one SKU at a time with the same app functions a local batch uses
+(`submit_shoot`, then the engine's worker runs the stages). A plain class: the head
+wraps it with `ray.remote`, so this module never imports Ray."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from studio.paths import safe_name
+
+
+class ShootWorker:
+    def __init__(self) -> None:
+        from studio.store import Store
+
+        # a scratch data dir of this worker's own: the node's real history is not touched,
+        # and after each SKU it is emptied, so all its artifacts are that SKU's
+        base = Path(tempfile.gettempdir()) / "studio-workers"
+        _remove_dead_workers(base)
+        self.root = base / str(os.getpid())
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.store = Store(self.root / "data")
+        self.node = socket.gethostname()
+
+    def info(self) -> dict[str, Any]:
+        import studio
+
+        return {"node": self.node, "pid": os.getpid(), "version": studio.__version__,
+                "gpus": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
+
+    def shoot(self, photo: bytes, photo_name: str, options: dict[str, Any]) -> dict[str, Any]:
+        """Shoot one photo: {"bundle": the job as a transfer bundle} or {"error": why the
+        photo or the options cannot be shot} (what a local batch records as the item's
+        error), with this worker's node, pid and Studio version."""
+        import studio
+
+        me = {"node": self.node, "pid": os.getpid(), "version": studio.__version__}
+        return {**me, **self._shoot(photo, photo_name, options)}
+
+    def _shoot(self, photo: bytes, photo_name: str, options: dict[str, Any]) -> dict[str, Any]:
+        from studio.app.context import run_jobs
+        from studio.app.shoot import submit_shoot
+        from studio.imaging.io import IngestError
+        from studio.pipeline.transfer import export_job
+
+        folder = self.root / "in" / uuid.uuid4().hex
+        folder.mkdir(parents=True)
+        # the photo keeps its own name (the job's title and photo name say it), never a path
+        path = folder / (Path(photo_name).name if Path(photo_name).name not in ("", ".", "..") else
+                         safe_name(photo_name) or "photo")
+        try:
+            path.write_bytes(photo)
+            try:
+                job = submit_shoot(self.store, path, **options)
+            except (IngestError, OSError, ValueError) as exc:
+                return {"error": exc.message if isinstance(exc, IngestError) else str(exc)}
+            run_jobs([job], store=self.store)
+            return {"bundle": export_job(self.store, job)}
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            self._empty()
+
+    def _empty(self) -> None:
+        with self.store.tx() as conn:
+            for table in ("jobs", "ledger", "artifacts"):
+                conn.execute(f"DELETE FROM {table}")  # stage runs, variants and inputs go with their job
+        for sub in self.store.artifacts.root.iterdir():
+            shutil.rmtree(sub, ignore_errors=True)
+
+
+def _remove_dead_workers(base: Path) -> None:
+    """Scratch folders of workers whose process is gone (killed: nothing cleaned up)."""
+    for folder in base.glob("*") if base.is_dir() else []:
+        try:
+            os.kill(int(folder.name), 0)
+        except ValueError:
+            continue
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            pass  # another user's live process

@@ -90,7 +90,8 @@ def main() -> None:
     cores = os.cpu_count()
     print(f"{'run':<28}{'wall s':>8}{'SKUs/min':>10}")
     print(f"{'local (one process)':<28}{local:>8.1f}{a.skus / local * 60:>10.1f}")
-    print(f"{f'Ray, 1 node, {cores} workers':<28}{cluster:>8.1f}{a.skus / cluster * 60:>10.1f}")
+    label = f"Ray, 1 node, {cores} cores"
+    print(f"{label:<28}{cluster:>8.1f}{a.skus / cluster * 60:>10.1f}")
     print(f"cluster start (once): {start:.1f} s; overhead of the cluster: {(cluster / local - 1) * 100:+.1f}%; "
           f"files identical: {same}")
 

@@ -49,7 +49,7 @@ def create_batch(store: Store, source: Path, out_dir: Path, *, scene: str | None
                  engine: str = "classic", variants: int | None = None, pattern: str = PATTERN,
                  long_side: int | None = None, checked: BatchInput | None = None,
                  roots: list[Path] | None = None, out_roots: list[Path] | None = None,
-                 cluster: str | None = None) -> str:
+                 cluster: str | None = None, clip: str | None = None) -> str:
     """Check the input and record the batch and its items; nothing runs yet. Raises
     BatchInvalid listing every problem that stops it; unusable photos don't stop it —
     their items are recorded as failed with the reason. With `roots` / `out_roots`
@@ -70,10 +70,17 @@ def create_batch(store: Store, source: Path, out_dir: Path, *, scene: str | None
         raise BatchInvalid([f"--long-side must be from {LONG_SIDE[0]} to {LONG_SIDE[1]} px, not {long_side!r}"])
     if engine not in engine_choices():
         raise BatchInvalid([f"--engine {engine!r} is not available; use {', '.join(engine_choices())}"])
+    if clip is not None:
+        from studio.app.clip import clip_params
+
+        try:
+            clip_params(clip)
+        except (ValueError, RuntimeError) as exc:
+            raise BatchInvalid([f"--clip: {exc}"]) from exc
     batch_id = jobs.new_id()
     out = Path(out_dir).resolve()
     options = {"scene": scene, "preset": preset, "engine": engine, "variants": variants, "pattern": pattern,
-               "long_side": long_side, "cluster": cluster}
+               "long_side": long_side, "cluster": cluster, "clip": clip}
     with store.tx() as conn:
         conn.execute("INSERT INTO batches(id, source, out_dir, options, created_at) VALUES (?,?,?,?,?)",
                      (batch_id, str(Path(source).resolve()), str(out), dumps(options), time.time()))
@@ -145,11 +152,23 @@ def finish_item(store: Store, batch: dict, item: dict) -> None:
         name = opts["pattern"].format(sku=folder, scene=s["scene"], n=n, ext=ext, angle=angle + 1)
         write_atomic(safe_join(batch["out_dir"], folder, name), data)
         files.append(f"{folder}/{name}")
+    if opts.get("clip"):
+        from studio.app.clip import clip_result
+
+        clip = clip_result(store, item["job_id"])
+        name = f"{safe_name(item['sku'])}_{s['scene']}_{clip['settings']['preset']}" + (
+            f"_{angle + 1}" if angle else "") + ".mp4"
+        write_atomic(safe_join(batch["out_dir"], safe_name(item["sku"]), name), clip["video"])
+        files.append(f"{safe_name(item['sku'])}/{name}")
+        clip_ok = clip["report"]["ok"] and clip["product"].get("ok", True)
     chosen = next(v for v in s["variants"] if v["index"] == s["chosen"])
     result = {**base, "chosen": s["chosen"], "scene": s["scene"], "fidelity": chosen["scores"]["fidelity"],
               "alignment": chosen["scores"]["alignment"], "delta_e": (chosen["delta_e"] or {}).get("mean"),
               "compliance": "ok" if chosen["compliance"]["ok"] else "; ".join(
                   c["check"] for c in chosen["compliance"]["checks"] if not c["ok"]), "files": files}
+    if opts.get("clip"):
+        result["clip"] = "ok" if clip_ok else "; ".join(c["check"] for c in clip["report"]["checks"] if not c["ok"]) \
+            or "the product drifted"
     store.conn.execute("UPDATE batch_items SET status = 'done', error = NULL, result = ? WHERE batch_id = ? AND "
                        "idx = ?", (dumps(result), batch["id"], item["idx"]))
 
@@ -161,7 +180,13 @@ def shoot_options(batch: dict, item: dict) -> dict:
     return {"scene": spec["scene"] or opts["scene"], "preset": spec["preset"] or opts["preset"],
             "variants": spec["variants"] or opts["variants"], "engine": opts["engine"],
             "long_side": opts.get("long_side"), "title": f"{item['sku']} ({Path(item['photo']).name})",
-            "batch_id": batch["id"]}
+            "batch_id": batch["id"], **({"clip": _clip(opts["clip"])} if opts.get("clip") else {})}
+
+
+def _clip(preset: str) -> dict:
+    from studio.app.clip import clip_params
+
+    return clip_params(preset)
 
 
 def fail_item(store: Store, batch_id: str, idx: int, error: str) -> None:
@@ -273,14 +298,16 @@ def write_report(store: Store, batch_id: str) -> Path:
     per_sku: dict[str, list[dict]] = {}
     for r in store.query("SELECT * FROM batch_items WHERE batch_id = ? ORDER BY idx", (batch_id,)):
         per_sku.setdefault(r["sku"], []).append(dict(r))
-    extra_cols: list[str] = []
+    clips = bool(loads(batch["options"]).get("clip"))
+    extra_cols: list[str] = ["clip"] if clips else []
     rows = []
     files: list[str] = []
     for sku, items in per_sku.items():
         results = [loads(i["result"]) or {} for i in items]
         spec = loads(items[0]["spec"])
         # the catalog's own columns are copied, but never in place of the report's
-        extra = {(k if k not in REPORT_COLUMNS else f"{k} (catalog)"): v for k, v in spec.get("extra", {}).items()}
+        own = REPORT_COLUMNS + (["clip"] if clips else [])
+        extra = {(k if k not in own else f"{k} (catalog)"): v for k, v in spec.get("extra", {}).items()}
         for k in extra:
             if k not in extra_cols:
                 extra_cols.append(k)
@@ -295,6 +322,7 @@ def write_report(store: Store, batch_id: str) -> Path:
                      "time_s": round(sum(r.get("time_s", 0) for r in results), 2),
                      "cost": round(sum(r.get("cost", 0) or 0 for r in results), 4), "error": " | ".join(errors),
                      "files": ";".join(f for r in done for f in r["files"]), "notes": spec.get("notes", ""),
+                     **({"clip": ";".join(r["clip"] for r in done if r.get("clip"))} if clips else {}),
                      **extra})
     write_atomic(out / "report.csv", csv_text(rows, REPORT_COLUMNS + extra_cols).encode("utf-8"))
     # only files this batch wrote, inside its folder (an item written by an older version with

@@ -1,6 +1,6 @@
 """Catalog batches on a Ray cluster. The batch stays in this machine's SQLite (its items,
 report, ledger and files are written here); each SKU's shoot runs on a Ray actor (a
-`ShootWorker`: one per GPU for the model engines, one per CPU for the classic one) with
+`ShootWorker`: one per GPU for the model engines, one per two CPUs for the classic one) with
 the same stage code as a local job, and comes back as a transfer bundle that is
 imported into this store, so History shows every stage, seed, timing and the node.
 
@@ -27,9 +27,11 @@ from studio.pipeline.ledger import BudgetExceeded
 from studio.pipeline.transfer import BundleError, import_job
 from studio.store import Store, loads
 
-# SKUs given to one worker at a time: one shooting, one waiting with its photo already
-# sent, so a worker never idles while the next photo travels; this also bounds memory.
-PER_WORKER = 2
+# SKUs one worker shoots at once: a GPU worker two (one's CPU stages overlap the other's
+# generation), a CPU worker three on two cores, as a local batch runs them
+GPU_SLOTS, CPU_SLOTS, CPUS_PER_CPU_WORKER = 2, 3, 2
+# and one more waiting with its photo already sent, so a worker never idles while the
+# next photo travels; this also bounds memory however long the catalog
 # a SKU whose worker died this many times is failed rather than sent again: it is
 # probably what kills them
 MAX_ATTEMPTS = 3
@@ -104,17 +106,22 @@ class WorkerPool:
         if self.gpu and not resources.get("GPU"):
             raise ClusterError(f"the cluster has no GPU for the {engine} engine: start GPU workers, or use "
                                "--engine classic")
-        count = size or int(resources.get("GPU" if self.gpu else "CPU", 1))
+        cpus = min(CPUS_PER_CPU_WORKER, max(1, int(resources.get("CPU", 1))))
+        count = size or (int(resources["GPU"]) if self.gpu else max(1, int(resources.get("CPU", 1)) // cpus))
+        self.slots = GPU_SLOTS if self.gpu else CPU_SLOTS
         self.ray = ray
         # a dead worker is not restarted by Ray: its SKUs come back here and go to a new one
-        self._cls = ray.remote(ShootWorker).options(num_cpus=1, num_gpus=1 if self.gpu else 0, max_restarts=0,
-                                                   max_task_retries=0)
-        self.workers = [self._cls.remote() for _ in range(max(1, count))]
+        self._cls = ray.remote(ShootWorker).options(num_cpus=1 if self.gpu else cpus, num_gpus=1 if self.gpu else 0,
+                                                   max_concurrency=self.slots, max_restarts=0, max_task_retries=0)
+        self.workers = [self._new() for _ in range(max(1, count))]
         self.load = {id(w): 0 for w in self.workers}
+
+    def _new(self):
+        return self._cls.remote(self.slots)
 
     @property
     def capacity(self) -> int:
-        return PER_WORKER * len(self.workers)
+        return (self.slots + 1) * len(self.workers)
 
     def least_busy(self):
         return min(self.workers, key=lambda w: self.load[id(w)])
@@ -128,7 +135,7 @@ class WorkerPool:
             self.ray.kill(worker, no_restart=True)
         except Exception:  # noqa: BLE001 - it is dead already, which is the point
             pass
-        new = self._cls.remote()
+        new = self._new()
         self.workers.append(new)
         self.load[id(new)] = 0
 

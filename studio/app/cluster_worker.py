@@ -6,6 +6,7 @@ wraps it with `ray.remote`, so this module never imports Ray."""
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import socket
 import tempfile
@@ -17,16 +18,23 @@ from studio.paths import safe_name
 
 
 class ShootWorker:
-    def __init__(self) -> None:
+    """`slots` SKUs at a time (Ray runs a threaded actor's calls on that many threads),
+    each in a scratch store of its own, sharing the models this process has loaded."""
+
+    def __init__(self, slots: int = 1) -> None:
         from studio.store import Store
 
-        # a scratch data dir of this worker's own: the node's real history is not touched,
-        # and after each SKU it is emptied, so all its artifacts are that SKU's
-        base = Path(tempfile.gettempdir()) / "studio-workers"
+        # scratch data dirs of this worker's own: the node's real history is not touched,
+        # and after each SKU a slot's store is emptied, so all its artifacts are that SKU's.
+        # In memory where the system has a RAM disk: they live for seconds.
+        shm = Path("/dev/shm")
+        base = (shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())) / "studio-workers"
         _remove_dead_workers(base)
         self.root = base / str(os.getpid())
         shutil.rmtree(self.root, ignore_errors=True)
-        self.store = Store(self.root / "data")
+        self.free: queue.Queue = queue.Queue()
+        for i in range(max(1, slots)):
+            self.free.put(Store(self.root / f"slot{i}"))
         self.node = socket.gethostname()
 
     def info(self) -> dict[str, Any]:
@@ -55,24 +63,34 @@ class ShootWorker:
         # the photo keeps its own name (the job's title and photo name say it), never a path
         path = folder / (Path(photo_name).name if Path(photo_name).name not in ("", ".", "..") else
                          safe_name(photo_name) or "photo")
+        store = self.free.get()
         try:
             path.write_bytes(photo)
             try:
-                job = submit_shoot(self.store, path, **options)
+                job = submit_shoot(store, path, **options)
             except (IngestError, OSError, ValueError) as exc:
                 return {"error": exc.message if isinstance(exc, IngestError) else str(exc)}
-            run_jobs([job], store=self.store)
-            return {"bundle": export_job(self.store, job)}
+            run_jobs([job], store=store)
+            return {"bundle": export_job(store, job)}
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-            self._empty()
+            _empty(store)
+            self.free.put(store)
 
-    def _empty(self) -> None:
-        with self.store.tx() as conn:
-            for table in ("jobs", "ledger", "artifacts"):
-                conn.execute(f"DELETE FROM {table}")  # stage runs, variants and inputs go with their job
-        for sub in self.store.artifacts.root.iterdir():
-            shutil.rmtree(sub, ignore_errors=True)
+    @property
+    def store(self):
+        """The first slot's store (what a one-slot worker uses), for tests and tools."""
+        store = self.free.get()
+        self.free.put(store)
+        return store
+
+
+def _empty(store) -> None:
+    with store.tx() as conn:
+        for table in ("jobs", "ledger", "artifacts"):
+            conn.execute(f"DELETE FROM {table}")  # stage runs, variants and inputs go with their job
+    for sub in store.artifacts.root.iterdir():
+        shutil.rmtree(sub, ignore_errors=True)
 
 
 def _remove_dead_workers(base: Path) -> None:

@@ -56,7 +56,7 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
                  steps: int | None = None, guidance: float | None = None, max_sequence_length: int = 512,
                  allow_cpu_fallback: bool = False, title: str | None = None, batch_id: str | None = None,
                  reuse_from: str | None = None, then: Callable[[str], None] | None = None,
-                 work_side: int = WORK_SIDE, view: str = "auto") -> str:
+                 work_side: int = WORK_SIDE, view: str = "auto", clip: dict | None = None) -> str:
     """Queue a shoot of `photo`; or, with `reuse_from` (a cutout job), of that job's
     photo, taking its segmentation as done and carrying its touch-up edits.
     `then(job_id)` runs in the transaction that creates the job: a record linking to
@@ -94,6 +94,8 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
               "gate_attempts": settings.gate_attempts,
               # side or top (photographed from above: laid flat); auto: judged from the cut-out
               "view": view}
+    if clip:  # a clip of the chosen variant after its export (studio/app/clip.py checks it)
+        params["clip"] = clip
     if settings.vram_plan != "auto" and settings.vram_plan in plan_ids(engine):
         params["plan"] = settings.vram_plan  # chosen in the Models tab; "auto" fits the plan to the card
     check_budget(store, engine, variants)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from studio.app.engines import engine_choices, segmenter_choices
 from studio.cli.api_keys import cmd_api_key
 from studio.cli.batch import cmd_batch
+from studio.cli.clips import cmd_clip
 from studio.cli.jobs import cmd_cancel, cmd_history, cmd_replay, cmd_retry, cmd_review, cmd_show
 from studio.cli.photos import cmd_cutout, cmd_export, cmd_ingest_check, cmd_shoot
 from studio.cli.setup import cmd_cloud_key, cmd_doctor, cmd_models, cmd_scenes, cmd_serve
@@ -78,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster", metavar="ADDRESS",
                    help="run the SKUs on a Ray cluster: ray ($RAY_ADDRESS, a cluster on this machine, or a new "
                         "local one), ray://HOST:10001 or HOST:6379 (needs studio[cluster])")
+    p.add_argument("--clip", choices=["reels", "square", "listing"],
+                   help="also a classic clip of each SKU's chosen shot, at this preset")
     p.add_argument("--workers", type=int, help="with --cluster: how many workers (default: one per GPU, or per "
                                                "CPU for the classic engine)")
     p.add_argument("--json", action="store_true")
@@ -145,6 +148,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", type=int, help="only this variant (0-based, as in studio show)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("clip", help="a short product video (MP4) of a finished shoot")
+    p.add_argument("job")
+    p.add_argument("--preset", default="reels", choices=["reels", "square", "listing"],
+                   help="reels 1080×1920, square 1080×1080, listing 1920×1080")
+    p.add_argument("--engine", default="classic", choices=["auto", "classic", "wan"],
+                   help="classic: moves the shot's layers (no weights); wan: Wan 2.2 image-to-video on a GPU")
+    p.add_argument("--seconds", type=float, help="4 to 8 (default 6)")
+    p.add_argument("--fps", type=int, choices=[24, 30], help="default 30")
+    p.add_argument("--motion", default="push-in", choices=["push-in", "orbit"])
+    p.add_argument("--variant", type=int, help="this variant (0-based) instead of the chosen one")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", metavar="DIR", help="where the MP4 goes (default: the data dir's exports folder)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_clip)
 
     p = sub.add_parser("doctor", help="check the data dir (database, artifacts, ledger, interrupted jobs)")
     p.add_argument("--repair", action="store_true", help="set a damaged database aside and restore the newest backup")

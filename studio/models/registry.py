@@ -38,6 +38,8 @@ SEGMENTERS: dict[str, str] = {
 }
 # modules whose WEIGHTS / CLIP_WEIGHTS list what else can be installed (scorers)
 SCORERS: tuple[str, ...] = ("studio.models.score_clip",)
+# image-to-video models for clips (studio/clips/)
+VIDEO: tuple[str, ...] = ("studio.models.video_wan",)
 
 
 def _load(path: str):
@@ -68,6 +70,9 @@ def specs() -> dict[str, ModelSpec]:
     for module in SCORERS:
         for w in importlib.import_module(module).WEIGHTS:
             out[w.id] = w
+    for module in VIDEO:
+        w = importlib.import_module(module).WEIGHTS
+        out[w.id] = w
     return out
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from studio.pipeline import stages_cutout, stages_score, stages_shoot
+from studio.pipeline import stages_clip, stages_cutout, stages_score, stages_shoot
 from studio.pipeline.registry import Node, Registry
 
 REGISTRY = Registry()
-for _stage in stages_cutout.STAGES + stages_shoot.STAGES + stages_score.STAGES:
+for _stage in stages_cutout.STAGES + stages_shoot.STAGES + stages_score.STAGES + stages_clip.STAGES:
     REGISTRY.stage(_stage)
 
 
@@ -68,4 +68,9 @@ def shoot_recipe(params: dict) -> list[Node]:
         picks |= {f"image{i}": f"preserve[{i}].image", f"verdict{i}": f"gate[{i}].verdict",
                   f"compliance{i}": f"export[{i}].compliance"}
     nodes.append(Node("select", "select", picks))
+    if params.get("clip"):  # a short video of the chosen variant, after its export
+        deps = {"chosen": "select.chosen", "cutout": cut, "prompt": "prompt.prompt"}
+        for i in range(n):
+            deps |= {f"image{i}": f"color[{i}].image", f"box{i}": f"generate[{i}].box", f"_export{i}": f"export[{i}].file"}
+        nodes.append(Node("clip", "clip", deps, device="gpu" if params["clip"].get("engine") == "wan" else "cpu"))
     return nodes

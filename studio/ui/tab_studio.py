@@ -280,6 +280,29 @@ def on_export(state: dict, preset: str, exposure: float, temperature: float, tin
 
 
 @readable
+def on_clip(state: dict, preset: str, seconds: float, motion: str, request: gr.Request, progress=gr.Progress()):
+    """A classic clip of the chosen variant: the MP4 to play, its animated preview, its checks."""
+    from studio.app.clip import clip_result, submit_clip, write_clip
+
+    if not state or "shoot" not in state:
+        raise gr.Error("Generate variants and choose one first.")
+    store = open_store()
+    job = submit_clip(store, state["shoot"], preset=preset, seconds=float(seconds), motion=motion,
+                      variant=state.get("chosen"))
+    shoot.run_to_end(store, job, tracker(progress, session_of(request), "clip"))
+    folder = data_dir() / "exports"
+    path = write_clip(store, job, folder)
+    out = clip_result(store, job)
+    preview = path.with_suffix(".webp")
+    preview.write_bytes(out["preview"])
+    lines = [f"**{'Ready' if out['report']['ok'] else 'Check the clip'}:** `{path.name}` "
+             f"({out['settings']['width']}×{out['settings']['height']}, {out['settings']['fps']} fps)", "",
+             "| check | ok | value |", "|---|---|---|"]
+    lines += [f"| {c['check']} | {'✓' if c['ok'] else '✗'} | {c['value']} |" for c in out["report"]["checks"]]
+    return str(path), str(preview), "\n".join(lines)
+
+
+@readable
 def api_photo_to_export(photo: str, scene: str, engine: str, variants: float, preset: str) -> tuple[list, dict]:
     """One call from upload to exported files (for gradio_client and scripts)."""
     if not photo:
@@ -370,6 +393,20 @@ def build() -> None:
         download = gr.DownloadButton("Download", visible=False, elem_id="download")
     compliance = gr.Markdown(elem_id="compliance")
 
+    gr.Markdown("### 6 · Make a clip")
+    with gr.Row(equal_height=False):
+        with gr.Column():
+            from studio.clips.presets import CLIP_PRESETS
+
+            clip_preset = gr.Dropdown([(p.title, p.id) for p in CLIP_PRESETS.values()], value="reels",
+                                      label="Where it goes", elem_id="clip-preset")
+            clip_seconds = gr.Slider(4, 8, value=6, step=1, label="Seconds", elem_id="clip-seconds")
+            clip_motion = gr.Radio(["push-in", "orbit"], value="push-in", label="Camera", elem_id="clip-motion")
+            clip_btn = gr.Button("Make a clip", variant="primary", elem_id="make-clip")
+        clip_preview = gr.Image(label="Preview", type="filepath", interactive=False, elem_id="clip-preview")
+        clip_video = gr.Video(label="Clip (MP4)", interactive=False, elem_id="clip-video")
+    clip_md = gr.Markdown(elem_id="clip-report")
+
     # every main action is a named API endpoint too (gradio_client keeps the session's state)
     cut_outs = [state, cut_img, cut_info, editor]
     files.upload(on_photos, [files, state], [pick, *cut_outs], api_name="upload")
@@ -396,6 +433,8 @@ def build() -> None:
                  api_visibility="private")
     auto.click(on_auto, None, sliders, api_visibility="private")
     export_btn.click(on_export, [state, preset, *sliders], [export_file, compliance, download], api_name="export")
+    clip_btn.click(on_clip, [state, clip_preset, clip_seconds, clip_motion], [clip_video, clip_preview, clip_md],
+                   api_name="make_clip")
 
     # headless API: choosing by number, and one call from photo to exported file
     with gr.Row(visible=False):

@@ -1,0 +1,70 @@
+"""Clips of finished shoots: `studio clip`, the Studio tab's *Make a clip*, and a
+batch's `--clip`. A clip is a replay of the shoot from its `clip` stage (a new job
+that reuses everything else), so History, retry, replay and cancel work on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from studio.app.context import ledger, stages
+from studio.clips.presets import clip_settings
+from studio.paths import safe_name, unique_path, write_atomic
+from studio.pipeline import jobs, queries
+from studio.store import Store, loads
+
+ENGINES = ("auto", "classic", "wan")
+
+
+def resolve_clip_engine(engine: str) -> str:
+    """`auto`: a video model when one is installed, allowed for the declared use and a
+    CUDA GPU is here; else the classic clip (no weights)."""
+    if engine not in ENGINES:
+        raise ValueError(f"clip engine {engine!r} is unknown; use {', '.join(ENGINES)}")
+    from studio.models.video_wan import WanClipModel
+
+    if engine == "wan":
+        WanClipModel.check_usable()  # raises with what is missing (weights, GPU, licence)
+        return "wan"
+    if engine == "auto" and WanClipModel.usable():
+        return "wan"
+    return "classic"
+
+
+def clip_params(preset: str = "reels", *, engine: str = "classic", seconds: float | None = None,
+                fps: int | None = None, motion: str = "push-in", variant: int | None = None, seed: int = 0,
+                light: bool = True) -> dict:
+    """The checked parameters of a clip, as its job records them (ValueError says what is wrong)."""
+    return {**clip_settings(preset, fps, seconds, motion), "engine": resolve_clip_engine(engine),
+            "variant": variant, "seed": int(seed), "light": bool(light)}
+
+
+def submit_clip(store: Store, job_id: str, **options) -> str:
+    """Queue a clip of a finished shoot `job_id` (options: see `clip_params`)."""
+    job = jobs.get_job(store, job_id)
+    if job["recipe"] != "shoot" or job["status"] != "done":
+        raise jobs.JobError(f"job {job['id']} is a {job['status']} {job['recipe']} job; a clip is made from a "
+                            "finished shoot")
+    params = loads(job["params"])
+    variant = options.get("variant")
+    if variant is not None and not 0 <= int(variant) < params["variants"]:
+        raise ValueError(f"job {job['id']} has variants 0 to {params['variants'] - 1}, not {variant}")
+    return jobs.replay(store, stages(), job["id"], "clip", {"clip": clip_params(**options)}, ledger=ledger(store))
+
+
+def clip_result(store: Store, job_id: str) -> dict:
+    """A clip job's outputs: video and preview bytes, the preset's checks, its settings."""
+    return queries.stage_output(store, job_id, "clip")
+
+
+def clip_name(store: Store, job_id: str) -> str:
+    params = jobs.job_params(store, job_id)
+    c = params["clip"]
+    return f"{safe_name(Path(params['photo_name']).stem) or 'photo'}_{params['scene']}_{c['preset']}.mp4"
+
+
+def write_clip(store: Store, job_id: str, out_dir: Path, taken: set[Path] | None = None) -> Path:
+    """The clip's MP4 in `out_dir` as <photo>_<scene>_<preset>.mp4 (-2, -3 … when taken)."""
+    out = clip_result(store, job_id)
+    path = unique_path(Path(out_dir) / clip_name(store, job_id), taken if taken is not None else set())
+    write_atomic(path, out["video"])
+    return path

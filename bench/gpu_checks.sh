@@ -17,8 +17,8 @@ fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 python3 -c "import torch, diffusers, transformers; print('torch', torch.__version__, 'diffusers', diffusers.__version__,
 'transformers', transformers.__version__)" | tee -a "$OUT/gpu.txt"
-timeout 200 python3 -m pytest -q -p no:cacheprovider -m cuda -rs tests/test_flux.py tests/test_klein.py 2>&1 \
-    | tee "$OUT/cuda-tests.log"
+timeout 240 python3 -m pytest -q -p no:cacheprovider -m cuda -rs tests/test_flux.py tests/test_klein.py \
+    tests/test_product_clips.py 2>&1 | tee "$OUT/cuda-tests.log"
 timeout "${KLEIN_S:-200}" python3 bench/flux_gpu.py --model klein --budgets "${BUDGETS:-8,24}" 2>&1 | tee "$OUT/klein.log"
 [ -n "$FILL" ] && timeout 300 python3 bench/flux_gpu.py --model fill --steps 8 --budgets 24 2>&1 | tee "$OUT/fill.log"
 true

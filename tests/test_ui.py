@@ -97,6 +97,14 @@ def test_client_shoot_and_the_file_route(app, photo, studio_home):
     from studio.pipeline.jobs import job_params
 
     assert last["scene"] == "linen" and job_params(open_store(), last["id"])["choice"] == 1
+    # 6 · a clip of the chosen variant, played by the page (the file is served) with its preview
+    video, preview, clip_report = client.predict("square", 4, "orbit", api_name="/make_clip")
+    video = video["video"] if isinstance(video, dict) else video
+    from studio.clips.encode import probe
+
+    info = probe(video)
+    assert (info["width"], info["height"], info["codec"]) == (1080, 1080, "h264") and "Ready" in clip_report
+    assert Image.open(preview).n_frames > 10
 
     # a step that cannot run comes back as a message, not a traceback
     from gradio_client.exceptions import AppError

@@ -199,3 +199,18 @@ def test_a_worker_bundle_imports_once_and_checks_its_artifacts(tmp_path, studio_
     damaged = {**bundle, "artifacts": {**bundle["artifacts"], digest: (ext, data[:-1] + b"x")}}
     with pytest.raises(BundleError, match="damaged"):
         import_job(Store(tmp_path / "other"), damaged)
+
+
+def test_cancelling_a_batch_with_skus_out_on_workers(tmp_path, studio_home, capsys):
+    from studio.app import batch as batches
+
+    _photos(tmp_path / "in", 3)
+    store = open_store()
+    batch_id = batches.create_batch(store, tmp_path / "in", tmp_path / "out", variants=1, long_side=256,
+                                    cluster="ray")
+    # one SKU sent to a worker (no job here yet), as a head leaves it when it is stopped
+    store.conn.execute("UPDATE batch_items SET status = 'running', attempt = 1 WHERE batch_id = ? AND idx = 0",
+                       (batch_id,))
+    assert cli.main(["batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--cancel"]) == 0
+    assert store.one("SELECT status FROM batches WHERE id = ?", (batch_id,))["status"] == "cancelled"
+    assert (tmp_path / "out" / "report.csv").is_file()

@@ -123,8 +123,9 @@ def set_status(store: Store, batch_id: str, status: str) -> None:
     with store.tx() as conn:
         conn.execute("UPDATE batches SET status = ? WHERE id = ? AND status NOT IN ('done','cancelled')",
                      (status, batch_id))
+        # (an item sent to a cluster worker has no job here until its result comes back)
         running = [r[0] for r in conn.execute("SELECT job_id FROM batch_items WHERE batch_id = ? AND "
-                                              "status = 'running'", (batch_id,))]
+                                              "status = 'running' AND job_id IS NOT NULL", (batch_id,))]
     for job_id in running:
         {"paused": jobs.pause, "running": jobs.resume}.get(status, lambda s, j: jobs.cancel(s, j))(store, job_id)
 

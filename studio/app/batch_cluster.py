@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import studio
 from studio.app.batch import batch_summary, ended, fail_item, finish_item, shoot_options, write_report
 from studio.app.shoot import check_budget
+from studio.config import load_settings
 from studio.pipeline.ledger import BudgetExceeded
 from studio.pipeline.transfer import BundleError, import_job
 from studio.store import Store, loads
@@ -222,7 +223,8 @@ def _dispatch(store: Store, batch: dict, item: dict, pool: WorkerPool) -> tuple 
     it failed here (unreadable photo, budget) and is recorded so."""
     options = shoot_options(batch, item)
     try:
-        check_budget(store, options["engine"], options["variants"] or 1)
+        if options["engine"] != "auto":  # `auto` is decided on the worker, by what it has
+            check_budget(store, options["engine"], options["variants"] or load_settings().default_variants)
         photo = Path(item["photo"]).read_bytes()
     except (OSError, BudgetExceeded) as exc:
         error = f"cannot read {item['photo']}: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)

@@ -21,7 +21,7 @@ import numpy as np
 
 # how far the camera moves: the near plane (product, surface) and the far one (backdrop)
 PUSH_IN = {"near_zoom": 0.10, "far_zoom": 0.035}
-ORBIT = {"zoom": 0.04, "near_shift": 0.012, "far_shift": -0.04}
+ORBIT = {"zoom": 0.04, "near_shift": 0.01, "far_shift": -0.03}
 ZOOM_MAX = 1 + max(PUSH_IN["near_zoom"], ORBIT["zoom"])
 MARGIN = 0.06
 # the backdrop moves at this scale and is enlarged to the frame: a quarter of the pixels
@@ -88,12 +88,7 @@ def _plate(shot: np.ndarray, a8: np.ndarray, scaled: tuple[int, int], plate: tup
     # wide enough that no edge pixel of the product is left to be smeared into the backdrop
     grow = max(5, round(0.012 * max(scaled)) | 1)
     hole = cv2.dilate(hole.astype(np.uint8), np.ones((grow, grow), np.uint8))
-    # what lies behind the product shows only in thin slivers as the depths part: a
-    # quarter-scale inpaint is enough, and keeps a 12 MP shot's layers under a second
-    q = (max(1, scaled[0] // 4), max(1, scaled[1] // 4))
-    filled = cv2.inpaint(cv2.resize(small, q, interpolation=cv2.INTER_AREA),
-                         cv2.resize(hole, q, interpolation=cv2.INTER_NEAREST), 5, cv2.INPAINT_TELEA)
-    filled = cv2.resize(filled, scaled, interpolation=cv2.INTER_LINEAR)
+    filled = _fill(small, hole == 0)
     bg = np.where(hole[..., None].astype(bool), filled, small)
     pw, ph = plate
     left, top = at
@@ -112,6 +107,26 @@ def _plate(shot: np.ndarray, a8: np.ndarray, scaled: tuple[int, int], plate: tup
                    interpolation=cv2.INTER_LINEAR)
     w[top:top + scaled[1], left:left + scaled[0]] = 1
     return cv2.blendLinear(ext, soft, w, 1 - w)
+
+
+def _fill(rgb: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """The image with its unknown pixels filled smoothly from around them (push-pull: the
+    known pixels averaged down a pyramid until no hole is left, then brought back up).
+    What lies behind the product shows only as the depths part; a smooth fill reads as
+    out-of-focus backdrop, where an inpaint's streaks and blocks catch the eye."""
+    w = known.astype(np.float32)
+    c = rgb.astype(np.float32) * w[..., None]
+    levels = [(c, w)]
+    while min(c.shape[:2]) > 4 and (w <= 1e-3).any():
+        c, w = cv2.pyrDown(c), cv2.pyrDown(w)
+        levels.append((c, w))
+    filled = levels[-1][0] / np.maximum(levels[-1][1], 1e-6)[..., None]
+    for c, w in reversed(levels[:-1]):
+        up = cv2.resize(filled, (c.shape[1], c.shape[0]), interpolation=cv2.INTER_LINEAR)
+        mine = c / np.maximum(w, 1e-6)[..., None]
+        a = np.clip(w, 0, 1)[..., None]
+        filled = mine * a + up * (1 - a)
+    return np.clip(filled + 0.5, 0, 255).astype(np.uint8)
 
 
 def _ease(t: float) -> float:

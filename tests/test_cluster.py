@@ -214,3 +214,57 @@ def test_cancelling_a_batch_with_skus_out_on_workers(tmp_path, studio_home, caps
     assert cli.main(["batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--cancel"]) == 0
     assert store.one("SELECT status FROM batches WHERE id = ?", (batch_id,))["status"] == "cancelled"
     assert (tmp_path / "out" / "report.csv").is_file()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_ray_start_head_and_a_second_node_as_the_readme_says(tmp_path, studio_home, capsys):
+    """Two 1-CPU nodes started with `ray start` (token authentication on, as Ray ≥ 2.59 wants
+    it), the batch pointed at HOST:PORT: a worker fits on each node, and a machine without
+    the token gets a message saying what to do."""
+    import secrets
+    import shutil
+
+    ray_bin = shutil.which("ray", path=str(Path(sys.executable).parent))
+    if ray_bin is None:
+        pytest.skip("the ray command is not installed (pip install 'studio[cluster]')")
+    temp = Path(f"/tmp/rst-{secrets.token_hex(4)}")  # Ray's sockets need a short path
+    port = _free_port()
+    base = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
+    env = base | {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16), "STUDIO_HOME": str(studio_home)}
+    common = ["--num-cpus=1", "--disable-usage-stats", f"--temp-dir={temp}"]
+    before = {p.name for p in Path("/proc").glob("[0-9]*")}
+    try:
+        subprocess.run([ray_bin, "start", "--head", f"--port={port}", "--include-dashboard=false", *common],
+                       env=env, check=True, capture_output=True, timeout=120)
+        subprocess.run([ray_bin, "start", f"--address=127.0.0.1:{port}", *common], env=env, check=True,
+                       capture_output=True, timeout=120)
+        _photos(tmp_path / "in", 6)
+        cmd = [sys.executable, "-m", "studio", "batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+               "--cluster", f"127.0.0.1:{port}", *ARGS]
+        no_token = subprocess.run(cmd, env=base | {"STUDIO_HOME": str(studio_home)}, capture_output=True,
+                                  text=True, timeout=180)
+        assert no_token.returncode == 2 and "authentication token" in no_token.stderr
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        items = open_store().query("SELECT status, node FROM batch_items")
+        assert len(items) == 6 and all(i["status"] == "done" and i["node"] for i in items)
+        assert len(_files(tmp_path / "out")) == 6
+    finally:
+        # this cluster's processes only, not any other Ray: those started since, that name its
+        # folder or are Ray's (its agents rename themselves ray::…)
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+                if proc.name not in before and (str(temp).encode() in cmdline or cmdline.startswith(b"ray::")):
+                    os.kill(int(proc.name), signal.SIGKILL)
+            except (OSError, ValueError):
+                continue
+        shutil.rmtree(temp, ignore_errors=True)

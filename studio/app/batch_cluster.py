@@ -91,8 +91,21 @@ def connect(address: str | None):
     try:
         ray.init(address=address, logging_level="warning", log_to_driver=False, **local)
     except (ConnectionError, RuntimeError, ValueError) as exc:
+        if _auth_failed(exc):
+            raise ClusterError(
+                f"the Ray cluster at {address} wants its authentication token: set RAY_AUTH_MODE=token here and "
+                "give this machine the head's token (`ray get-auth-token` on the head; put it in ~/.ray/auth_token "
+                "or RAY_AUTH_TOKEN). See README, Several machines.") from exc
         raise ClusterError(f"cannot connect to the Ray cluster at {address or 'this machine'}: {exc}") from exc
     return ray
+
+
+def _auth_failed(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if type(exc).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 class WorkerPool:
@@ -107,8 +120,8 @@ class WorkerPool:
         if self.gpu and not resources.get("GPU"):
             raise ClusterError(f"the cluster has no GPU for the {engine} engine: start GPU workers, or use "
                                "--engine classic")
-        cpus = min(CPUS_PER_CPU_WORKER, max(1, int(resources.get("CPU", 1))))
-        count = size or (int(resources["GPU"]) if self.gpu else max(1, int(resources.get("CPU", 1)) // cpus))
+        cpus, fits = _cpu_workers(ray)
+        count = size or (int(resources["GPU"]) if self.gpu else fits)
         self.slots = GPU_SLOTS if self.gpu else CPU_SLOTS
         self.ray = ray
         # a dead worker is not restarted by Ray: its SKUs come back here and go to a new one
@@ -146,6 +159,16 @@ class WorkerPool:
                 self.ray.kill(w, no_restart=True)
             except Exception:  # noqa: BLE001 - the cluster may be gone already
                 pass
+
+
+def _cpu_workers(ray) -> tuple[int, int]:
+    """(CPUs per classic worker, how many fit): an actor lives on one node, so the size is
+    taken from the smallest node (a 1-CPU node could never hold a 2-CPU worker) and the
+    count node by node."""
+    per_node = [int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")]
+    per_node = [c for c in per_node if c > 0] or [1]
+    cpus = min(CPUS_PER_CPU_WORKER, min(per_node))
+    return cpus, max(1, sum(c // cpus for c in per_node))
 
 
 def _wants_gpu(engine: str, resources: dict) -> bool:

@@ -344,3 +344,30 @@ def test_an_upload_named_like_a_path_is_only_a_name(server):
         job = wait(client, r.json()["id"])
         assert job["status"] == "done"
         assert all("/" not in f.removeprefix(f"/api/v1/jobs/{job['id']}/files/") for f in job["files"])
+
+
+def test_clips_of_a_shoot_and_with_a_shoot(server):
+    from studio.clips.encode import probe
+
+    client, _, _ = server
+    shoot = wait(client, submit(client).json()["id"])
+    assert shoot["status"] == "done"
+    r = client.post(f"/jobs/{shoot['id']}/clips", json={"preset": "square", "seconds": 4, "fps": 24})
+    assert r.status_code == 202, r.text
+    clip = wait(client, r.json()["id"], timeout=120)
+    assert clip["status"] == "done" and clip["clip"]["report"]["ok"]
+    assert clip["clip"]["settings"] | {"seed": 0} == clip["clip"]["settings"]  # the seed is recorded
+    video = client.get(clip["clip"]["file"].removeprefix("/api/v1"))
+    assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
+    path = Path(os.environ["STUDIO_HOME"]) / "got.mp4"
+    path.write_bytes(video.content)
+    info = probe(path)
+    assert (info["codec"], info["width"], info["height"], info["fps"]) == ("h264", 1080, 1080, 24.0)
+    # refused with the field named: no such preset; and not a job of this key's to clip
+    bad = client.post(f"/jobs/{shoot['id']}/clips", json={"preset": "square", "seconds": 20})
+    assert bad.status_code == 422 and "4 to 8 s" in bad.json()["error"]
+    assert client.post("/jobs/nope/clips", json={}).status_code == 404
+    # a shoot that makes its clip too
+    both = wait(client, submit(client, {**CLASSIC, "variants": 1, "clip": "reels"}).json()["id"], timeout=120)
+    assert both["status"] == "done" and both["clip"]["settings"]["preset"] == "reels"
+    assert any(f.endswith("_reels.mp4") for f in both["files"])

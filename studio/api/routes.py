@@ -25,7 +25,9 @@ from studio.store import Store
 
 IDEMPOTENCY_S = 24 * 3600
 SHOOT_PARAMS = {"scene": str, "variants": int, "engine": str, "preset": str, "extra_prompt": str, "seed": int,
-                "long_side": int, "view": str, "callback_url": str}
+                "long_side": int, "view": str, "clip": str, "callback_url": str}
+CLIP_PARAMS = {"preset": str, "seconds": (int, float), "fps": int, "motion": str, "variant": int, "seed": int, "engine": str,
+               "callback_url": str}
 CUTOUT_PARAMS = {"backend": str, "callback_url": str}
 REVIEW_ACTIONS = ("accept", "reject")
 MAX_BATCH = 100
@@ -46,7 +48,7 @@ def _links(job_id: str) -> dict:
             "retry": f"/api/v1/jobs/{job_id}/retry"}
 
 
-def _parse_params(raw: str | None, allowed: dict[str, type]) -> dict:
+def _parse_params(raw: str | None, allowed: dict[str, type | tuple[type, ...]]) -> dict:
     """The `params` part: a JSON object of known keys with values of the right type."""
     if not raw:
         return {}
@@ -60,8 +62,9 @@ def _parse_params(raw: str | None, allowed: dict[str, type]) -> dict:
         if key not in allowed:
             raise _error(422, f"unknown parameter {key!r}; known: {', '.join(sorted(allowed))}", key)
         want = allowed[key]
-        if value is not None and (not isinstance(value, want) or (want is int and isinstance(value, bool))):
-            raise _error(422, f"{key} must be {'a whole number' if want is int else 'a string'}", key)
+        if value is not None and (not isinstance(value, want) or (want is not str and isinstance(value, bool))):
+            kind = {int: "a whole number", str: "a string"}.get(want, "a number")
+            raise _error(422, f"{key} must be {kind}", key)
     return {k: v for k, v in params.items() if v is not None}
 
 
@@ -170,6 +173,10 @@ def build_api(store: Store) -> FastAPI:
         check_room(key)
         try:
             if kind == "shoot":
+                if "clip" in params:  # a clip preset: the classic clip of the chosen shot, after its export
+                    from studio.app.clip import clip_params
+
+                    params["clip"] = clip_params(params["clip"])
                 job_id = submit_shoot(store, path, **params)
             else:
                 job_id = submit_cutout(store, path, params.get("backend", "auto"))
@@ -214,6 +221,29 @@ def build_api(store: Store) -> FastAPI:
             r = await submit("shoot", key, photo, json.dumps(parsed), idem)
             out.append(json.loads(r.body))
         return JSONResponse({"jobs": out}, status_code=202)
+
+    @api.post("/jobs/{job_id}/clips", status_code=202, summary="Queue a clip (MP4) of a finished shoot")
+    def post_clip(job_id: str, key: Caller, body: dict | None = None,
+                  idempotency_key: Annotated[str | None, Header()] = None) -> JSONResponse:
+        from studio.app.clip import submit_clip
+        from studio.pipeline.jobs import JobError
+
+        owned(job_id, key)
+        params = _parse_params(json.dumps(body or {}), CLIP_PARAMS)
+        body_hash = hashlib.sha256(b"clip" + job_id.encode() + json.dumps(params, sort_keys=True).encode()).hexdigest()
+        earlier = remembered(key, idempotency_key, body_hash)
+        if earlier:
+            return accepted(earlier, again=True)
+        callback = callback_of(params)
+        check_room(key)
+        try:
+            clip_job = submit_clip(store, job_id, **params)
+        except JobError as exc:
+            raise _error(409, str(exc)) from exc
+        except (ValueError, RuntimeError) as exc:
+            raise _error(422, str(exc), _field_named(str(exc), params)) from exc
+        register(key, clip_job, callback, idempotency_key, body_hash)
+        return accepted(clip_job)
 
     @api.get("/jobs", summary="Jobs submitted with this key, newest first")
     def get_jobs(key: Caller, status: str | None = None, limit: int = 50) -> dict:
@@ -378,6 +408,18 @@ def _files(store: Store, job_id: str) -> dict:
                 return data, media[ext]
 
             out[f"{stem}_{i}.{ext}"] = read
+        if params.get("clip"):
+            preset = params["clip"]["preset"]
+
+            def clip_file(part: str, media_type: str):
+                def read() -> tuple[bytes, str]:
+                    from studio.app.clip import clip_result
+
+                    return clip_result(store, job_id)[part], media_type
+                return read
+
+            out[f"{stem}_{preset}.mp4"] = clip_file("video", "video/mp4")
+            out[f"{stem}_{preset}_preview.webp"] = clip_file("preview", "image/webp")
     elif job["recipe"] == "cutout":
         def cut() -> tuple[bytes, str]:
             import io
@@ -418,4 +460,11 @@ def job_view(store: Store, job_id: str) -> dict:
                             "verdict": v["gate"], "compliance_ok": v["compliance"]["ok"],
                             "file": f"/api/v1/jobs/{job_id}/files/{names[v['index']]}" if v["index"] < len(names)
                             else None} for v in summary["variants"]]
+        if d["params"].get("clip"):
+            from studio.app.clip import clip_result
+
+            clip = clip_result(store, job_id)
+            out["clip"] = {"settings": clip["settings"], "report": clip["report"], "product": clip["product"],
+                           "file": next(f for f in out["files"] if f.endswith(".mp4")),
+                           "preview": next(f for f in out["files"] if f.endswith("_preview.webp"))}
     return out

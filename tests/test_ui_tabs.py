@@ -84,9 +84,13 @@ def test_batch_tab_runs_to_a_zip(tmp_path, studio_home):
 
     # an output folder elsewhere: shots come back as thumbnails in the data dir's cache, the zip stays on disk
     _photo(tmp_path / "one", "solo.jpg")
-    bid, *_ = tab_batch.on_start(str(tmp_path / "one"), None, str(tmp_path / "elsewhere"), "", "", "classic", 1)
+    bid, *_ = tab_batch.on_start(str(tmp_path / "one"), None, str(tmp_path / "elsewhere"), "", "", "classic", 1,
+                                 "square")
     status, rows, shots, zip_btn = _wait_for_batch(bid)
     assert not zip_btn["visible"] and str(tmp_path / "elsewhere" / "batch.zip") in status
+    # with a clip of each SKU
+    files = rows["data"][0][rows["headers"].index("files")]
+    assert files.endswith("solo_white-marketplace_square.mp4") and (tmp_path / "elsewhere" / files.split(", ")[-1]).is_file()
     assert Path(shots[0][0]).resolve().is_relative_to(studio_home.resolve())
     assert max(Image.open(shots[0][0]).size) <= 384
 

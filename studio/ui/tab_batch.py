@@ -55,7 +55,8 @@ def _source(path: str, files: list[str] | None) -> Path:
 
 
 @readable
-def on_start(path: str, files: list[str] | None, out: str, scene: str, preset: str, engine: str, variants: float):
+def on_start(path: str, files: list[str] | None, out: str, scene: str, preset: str, engine: str, variants: float,
+             clip: str = ""):
     src = _source(path, files)
     name = safe_name(src.stem) or "batch"
     out_dir = Path(out.strip()).expanduser() if out and out.strip() else data_dir() / "batches" / name
@@ -64,7 +65,7 @@ def on_start(path: str, files: list[str] | None, out: str, scene: str, preset: s
     # or in the data dir: whoever can reach the page must not reach the rest of the disk
     bid = batches.create_batch(store, src, out_dir, scene=scene or None, preset=preset or None, engine=engine,
                                variants=int(variants), roots=batches.app_read_roots(),
-                               out_roots=batches.app_write_roots())
+                               out_roots=batches.app_write_roots(), clip=clip or None)
     _run_in_background(bid)
     return bid, *on_status(bid)
 
@@ -156,6 +157,8 @@ def build() -> None:
         preset = gr.Dropdown([""] + list(PRESETS), value="", label="Preset (CSV rows may set their own)")
         engine = gr.Dropdown(engine_choices(), value="classic", label="Engine")
         variants = gr.Slider(1, 8, value=1, step=1, label="Variants per SKU")
+        clip = gr.Dropdown([("none", ""), ("Reels 9:16", "reels"), ("Square 1:1", "square"),
+                            ("Listing 16:9", "listing")], value="", label="Clip of each SKU")
     batch_id = gr.Textbox(label="Batch", interactive=False)
     with gr.Row():
         start = gr.Button("Start batch", variant="primary")
@@ -167,7 +170,7 @@ def build() -> None:
     shots = gr.Gallery(label="Results", columns=8, height=240, allow_preview=True, object_fit="contain", fit_columns=False)
     zip_file = gr.DownloadButton("Download batch.zip", visible=False)
     outs = [status, grid, shots, zip_file]
-    start.click(on_start, [path, files, out, scene, preset, engine, variants], [batch_id, *outs],
+    start.click(on_start, [path, files, out, scene, preset, engine, variants, clip], [batch_id, *outs],
                 api_name="batch_start")
     pause.click(on_pause, [batch_id], outs, api_name="batch_pause")
     resume.click(on_resume, [batch_id], outs, api_name="batch_resume")

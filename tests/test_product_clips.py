@@ -172,6 +172,10 @@ def test_studio_clip_cli_and_a_batch_with_clips(shot, tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert Path(summary["file"]).name == "bottle_marble_listing.mp4" and summary["report"]["ok"]
     assert probe(summary["file"])["width"] == 1920
+    # `studio export` of the clip's job writes its shots and its clip again
+    assert cli.main(["export", summary["job"], "--out", str(tmp_path / "again"), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)["files"]
+    assert [Path(f).suffix for f in again] == [".jpg", ".jpg", ".mp4"]
     assert cli.main(["clip", shot, "--preset", "square", "--seconds", "12"]) == 2  # refused before anything runs
     assert "4 to 8 s" in capsys.readouterr().err
 

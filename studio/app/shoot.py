@@ -194,7 +194,7 @@ def exported(store: Store, job_id: str, index: int) -> tuple[bytes, str]:
 def write_outputs(store: Store, job_id: str, out_dir: Path, taken: set[Path] | None = None,
                   variant: int | None = None) -> list[str]:
     """The chosen shot as <photo>_<scene>.<ext>, the others as <photo>_<scene>_alt<N>.<ext>
-    (only `variant`, when given). Names already in `taken` (written earlier in the same
+    (only `variant`, when given), and the job's clip when it made one. Names already in `taken` (written earlier in the same
     run: two photos called mug.jpg in different folders) get -2, -3, …"""
     summary = shoot_summary(store, job_id)
     if summary["status"] != "done":
@@ -211,6 +211,10 @@ def write_outputs(store: Store, job_id: str, out_dir: Path, taken: set[Path] | N
         path = unique_path(out_dir / f"{stem}_{summary['scene']}{suffix}.{ext}", taken)
         write_atomic(path, data)
         written.append(str(path))
+    if variant is None and jobs.job_params(store, job_id).get("clip"):
+        from studio.app.clip import write_clip
+
+        written.append(str(write_clip(store, job_id, out_dir, taken)))
     return written
 
 

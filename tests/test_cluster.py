@@ -71,6 +71,9 @@ def test_twenty_skus_on_a_cluster_match_a_local_batch(tmp_path, ray_cluster, cap
     assert runs and all(r["status"] == "done" and r["duration_s"] is not None for r in runs)
     assert shoot_summary(store, jobs[0]["id"])["variants"][0]["scores"]["fidelity"] >= 0.75
     assert job_detail(store, jobs[0]["id"])["node"] == jobs[0]["node"]
+    from studio.ui import tab_history
+
+    assert f"ran on **{jobs[0]['node']}**" in tab_history.on_open(jobs[0]["id"])[0]
     # the Batch tab says which machine shot each SKU
     _, grid, _, _ = tab_batch.on_status(batch)
     assert "node" in grid["headers"] and all(r[grid["headers"].index("node")] for r in grid["data"])

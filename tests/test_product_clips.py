@@ -249,3 +249,14 @@ def test_tiny_wan_runs_in_each_vram_plan_on_the_gpu(tmp_path, studio_home, plan)
     from studio.models.holder import HOLDER
 
     HOLDER.release_all()
+
+
+def test_history_shows_the_clip(shot):
+    from studio.ui import tab_history
+
+    store = open_store()
+    clip_job = submit_clip(store, shot, preset="square", seconds=4, fps=24)
+    run_to_end(store, clip_job)
+    detail, *_ = tab_history.on_open(clip_job)
+    assert "**Clip:** square 1080×1080, 4 s at 24 fps, push-in, classic, seed 0" in detail
+    assert "all checks pass" in detail

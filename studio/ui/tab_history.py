@@ -47,7 +47,8 @@ def on_open(job_id: str):
     store = open_store()
     d = history.job_detail(store, job_id.strip())
     lines = [f"### Job `{d['id']}` — {d['status']}", f"{d['recipe']} · {d['title']} · scene {d['scene']} · "
-             f"engine {d['engine']} · cost {round(d['cost'] or 0, 4)}"]
+             f"engine {d['engine']} · cost {round(d['cost'] or 0, 4)}"
+             + (f" · ran on **{d['node']}** (cluster worker)" if d.get("node") else "")]
     if d["error"]:
         lines.append(f"\n**Failed at {d['failed_stage']}:** {d['error']}")
     lines += ["", "| stage | status | attempt | s | note |", "|---|---|---|---|---|"]
@@ -62,6 +63,13 @@ def on_open(job_id: str):
             lines.append(f"| {v['index'] + 1} | {v['seed']} | {fid.get('score', '')} | "
                          f"{'✓' if (v.get('gate') or {}).get('passed') else (v.get('gate') or {}).get('reason', '')} "
                          f"| {v.get('alignment') or ''} |")
+    clip = next((s for s in d["stages"] if s["stage"] == "clip" and s["status"] == "done"), None)
+    if clip:
+        c, report = clip["outputs"]["settings"], clip["outputs"]["report"]
+        lines += ["", f"**Clip:** {c['preset']} {c['width']}×{c['height']}, {c['seconds']:g} s at {c['fps']} fps, "
+                      f"{c['motion']}, {c['engine']}, seed {c['seed']}, variant {c['variant'] + 1} — "
+                      + ("all checks pass" if report["ok"] else "fails: " + ", ".join(
+                          x["check"] for x in report["checks"] if not x["ok"]))]
     images = []
     for img, key in history.stage_images(store, d):
         img = img.copy()

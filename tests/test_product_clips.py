@@ -260,3 +260,31 @@ def test_history_shows_the_clip(shot):
     detail, *_ = tab_history.on_open(clip_job)
     assert "**Clip:** square 1080×1080, 4 s at 24 fps, push-in, classic, seed 0" in detail
     assert "all checks pass" in detail
+
+
+@pytest.mark.cuda
+def test_studio_clip_with_the_wan_engine_on_the_gpu(shot, tmp_path, studio_home, capsys):
+    """`studio clip --engine wan` end to end with the tiny model installed where Studio
+    looks for the real one: its real sizes and frame counts, the product checked frame
+    by frame; a random model drifts, so the clip is made again with the next seed and
+    then flagged (exit 1), the file still written and valid."""
+    from studio.config import load_settings
+    from studio.models.holder import HOLDER
+    from tests.tiny_wan import build_tiny_wan_ti2v
+
+    build_tiny_wan_ti2v(load_settings().models_path() / "Wan-AI--Wan2.2-TI2V-5B-Diffusers")
+    code = cli.main(["clip", shot, "--engine", "wan", "--preset", "square", "--seconds", "4", "--fps", "24",
+                     "--out", str(tmp_path / "o"), "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    HOLDER.release_all()
+    info = probe(summary["file"])
+    assert (info["codec"], info["width"], info["height"], info["frames"]) == ("h264", 1080, 1080, 96)
+    product = summary["product"]
+    assert product["engine"] == "wan" and product["model_frames"] == 97
+    runs = open_store().query("SELECT attempt, status FROM stage_runs WHERE job_id = ? AND key = 'clip'",
+                              (summary["job"],))
+    if product["ok"]:  # the backdrop stayed still: the product was pasted back in every frame
+        assert code == 0 and product["pasted_back"] and runs[0]["attempt"] == 1
+    else:  # drifted twice: made again with the next seed, then flagged
+        assert code == 1 and product["drift_frames"] and runs[0]["attempt"] == 2
+        assert summary["settings"]["seed"] == 1

@@ -37,10 +37,14 @@ def cmd_clip(args: argparse.Namespace) -> int:
     path = write_clip(store, job, out or data_dir() / "exports")
     result = clip_result(store, job)
     summary = {"job": job, "file": str(Path(path)), "settings": result["settings"], "report": result["report"]}
+    drifted = result["product"].get("ok") is False  # a generated clip whose product changed, even on a new seed
+    summary["product"] = result["product"]
     if args.json:
         print_json(summary)
     else:
-        failed = [c["check"] for c in result["report"]["checks"] if not c["ok"]]
+        failed = [c["check"] for c in result["report"]["checks"] if not c["ok"]] + (
+            ["the product drifted (frames " + ", ".join(map(str, result["product"]["drift_frames"][:8])) + ")"]
+            if drifted else [])
         print(f"{path} ({result['settings']['preset']}, {result['report']['file']['duration']:.1f} s, "
               f"{result['settings']['fps']} fps){'' if not failed else ' — fails: ' + ', '.join(failed)}")
-    return 0 if result["report"]["ok"] else 1
+    return 0 if result["report"]["ok"] and not drifted else 1

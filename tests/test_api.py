@@ -141,7 +141,10 @@ def test_bad_params_are_refused_with_the_field_named(server):
 
 
 def test_idempotency_key_returns_the_same_job(server):
+    import tempfile
+
     client, _, _ = server
+    uploads = set(Path(tempfile.gettempdir()).glob("studio-api-*"))
     first = submit(client, headers={"Idempotency-Key": "order-42"})
     again = submit(client, headers={"Idempotency-Key": "order-42"})
     assert first.status_code == 202 and again.status_code == 200
@@ -149,6 +152,7 @@ def test_idempotency_key_returns_the_same_job(server):
     other = submit(client, {**CLASSIC, "seed": 7}, headers={"Idempotency-Key": "order-42"})
     assert other.status_code == 422 and other.json()["field"] == "Idempotency-Key"
     assert len(client.get("/jobs").json()["jobs"]) == 1
+    assert set(Path(tempfile.gettempdir()).glob("studio-api-*")) <= uploads  # no upload left behind, replayed or not
 
 
 def test_cancel_then_retry(server):

@@ -12,6 +12,7 @@ import hashlib
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -166,27 +167,38 @@ def build_api(store: Store) -> FastAPI:
         params = _parse_params(params_raw, SHOOT_PARAMS if kind == "shoot" else CUTOUT_PARAMS)
         path, data = await read_upload(photo)
         body_hash = hashlib.sha256(kind.encode() + data + json.dumps(params, sort_keys=True).encode()).hexdigest()
+
+        def make() -> str:
+            try:
+                if kind == "cutout":
+                    return submit_cutout(store, path, params.get("backend", "auto"))
+                if "clip" in params:  # a clip preset: the classic clip of the chosen shot, after its export
+                    from studio.app.clip import clip_params
+
+                    params["clip"] = clip_params(params["clip"])
+                return submit_shoot(store, path, **params)
+            except IngestError as exc:
+                raise _error(422, exc.message, "photo") from exc
+            except (SceneError, FlowError, ValueError) as exc:
+                raise _error(422, str(exc), _field_named(str(exc), params)) from exc
+
+        try:
+            return queue(key, idem, body_hash, params, make)
+        finally:  # the upload was stored as an artifact, or refused: either way its file goes
+            path.unlink(missing_ok=True)
+            path.parent.rmdir()
+
+    def queue(key: api_keys.ApiKey, idem: str | None, body_hash: str, params: dict,
+              make: Callable[[], str]) -> JSONResponse:
+        """What every POST that makes a job does: a repeated idempotency key gets the first
+        job back; else the callback and the key's room are checked, and the job is made
+        (`make`, which raises ApiError) and recorded as the key's."""
         earlier = remembered(key, idem, body_hash)
         if earlier:
             return accepted(earlier, again=True)
         callback = callback_of(params)
         check_room(key)
-        try:
-            if kind == "shoot":
-                if "clip" in params:  # a clip preset: the classic clip of the chosen shot, after its export
-                    from studio.app.clip import clip_params
-
-                    params["clip"] = clip_params(params["clip"])
-                job_id = submit_shoot(store, path, **params)
-            else:
-                job_id = submit_cutout(store, path, params.get("backend", "auto"))
-        except IngestError as exc:
-            raise _error(422, exc.message, "photo") from exc
-        except (SceneError, FlowError, ValueError) as exc:
-            raise _error(422, str(exc), _field_named(str(exc), params)) from exc
-        finally:
-            path.unlink(missing_ok=True)
-            path.parent.rmdir()
+        job_id = make()
         register(key, job_id, callback, idem, body_hash)
         return accepted(job_id)
 
@@ -231,19 +243,16 @@ def build_api(store: Store) -> FastAPI:
         owned(job_id, key)
         params = _parse_params(json.dumps(body or {}), CLIP_PARAMS)
         body_hash = hashlib.sha256(b"clip" + job_id.encode() + json.dumps(params, sort_keys=True).encode()).hexdigest()
-        earlier = remembered(key, idempotency_key, body_hash)
-        if earlier:
-            return accepted(earlier, again=True)
-        callback = callback_of(params)
-        check_room(key)
-        try:
-            clip_job = submit_clip(store, job_id, **params)
-        except JobError as exc:
-            raise _error(409, str(exc)) from exc
-        except (ValueError, RuntimeError) as exc:
-            raise _error(422, str(exc), _field_named(str(exc), params)) from exc
-        register(key, clip_job, callback, idempotency_key, body_hash)
-        return accepted(clip_job)
+
+        def make() -> str:
+            try:
+                return submit_clip(store, job_id, **params)
+            except JobError as exc:
+                raise _error(409, str(exc)) from exc
+            except (ValueError, RuntimeError) as exc:
+                raise _error(422, str(exc), _field_named(str(exc), params)) from exc
+
+        return queue(key, idempotency_key, body_hash, params, make)
 
     @api.get("/jobs", summary="Jobs submitted with this key, newest first")
     def get_jobs(key: Caller, status: str | None = None, limit: int = 50) -> dict:

@@ -171,6 +171,13 @@ def _cpu_workers(ray) -> tuple[int, int]:
     return cpus, max(1, sum(c // cpus for c in per_node))
 
 
+def _why(exc: BaseException) -> str:
+    """One line of a Ray error: the cause when Ray names one (a worker machine without
+    Studio: "ModuleNotFoundError: No module named 'studio'"), else its kind."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if "Error" in ln and ":" in ln]
+    return (lines[-1] if lines else type(exc).__name__)[:200]
+
+
 def _wants_gpu(engine: str, resources: dict) -> bool:
     from studio.models.registry import GENERATORS, generator
 
@@ -272,7 +279,7 @@ def _collect(ray, store: Store, batch: dict, ref, idx: int, attempt: int, worker
         pool.replace(worker)
         if attempt >= MAX_ATTEMPTS:
             store.conn.execute(f"UPDATE batch_items SET status = 'failed', error = ? WHERE {current}",
-                               (f"its worker died {attempt} times while shooting it ({type(exc).__name__})",
+                               (f"its worker died {attempt} times while shooting it: {_why(exc)}",
                                 batch["id"], idx, attempt))
         else:
             store.conn.execute(f"UPDATE batch_items SET status = 'pending' WHERE {current}", (batch["id"], idx, attempt))

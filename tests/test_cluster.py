@@ -271,3 +271,25 @@ def test_ray_start_head_and_a_second_node_as_the_readme_says(tmp_path, studio_ho
             except (OSError, ValueError):
                 continue
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_what_a_batch_leaves_to_the_settings_is_the_heads(tmp_path, studio_home):
+    """Workers have settings of their own (their machine's data dir): a batch that names no
+    scene, preset or variant count still gets this machine's."""
+    ray = pytest.importorskip("ray")
+    from studio.config import load_settings, save_settings
+
+    s = load_settings()
+    s.default_scene, s.default_variants = "marble", 1
+    save_settings(s)
+    worker_home = tmp_path / "worker-home"  # defaults: white-marketplace, 4 variants
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False,
+             runtime_env={"env_vars": {"STUDIO_HOME": str(worker_home)}})
+    try:
+        _photos(tmp_path / "in", 2)
+        assert cli.main(["batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--long-side", "256",
+                         "--cluster", "ray"]) == 0
+    finally:
+        ray.shutdown()
+    assert sorted(_files(tmp_path / "out")) == [f"sku00{i}/sku00{i}_marble_1.jpg" for i in range(2)]
+    assert worker_home.is_dir()  # the workers did read their own data dir

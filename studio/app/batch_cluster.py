@@ -252,9 +252,14 @@ def _dispatch(store: Store, batch: dict, item: dict, pool: WorkerPool) -> tuple 
     """Send one SKU to the least busy worker: (its result's ref, the worker); None when
     it failed here (unreadable photo, budget) and is recorded so."""
     options = shoot_options(batch, item)
+    # what the batch leaves to the settings is this machine's settings, not each worker's
+    settings = load_settings()
+    options["scene"] = options["scene"] or settings.default_scene
+    options["preset"] = options["preset"] or settings.default_preset
+    options["variants"] = options["variants"] or settings.default_variants
     try:
         if options["engine"] != "auto":  # `auto` is decided on the worker, by what it has
-            check_budget(store, options["engine"], options["variants"] or load_settings().default_variants)
+            check_budget(store, options["engine"], options["variants"])
         photo = Path(item["photo"]).read_bytes()
     except (OSError, BudgetExceeded) as exc:
         error = f"cannot read {item['photo']}: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)

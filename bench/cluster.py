@@ -81,7 +81,9 @@ def main() -> None:
     import ray
 
     t = time.perf_counter()
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="warning", log_to_driver=False)
+    # a cluster of its own ("local"), even where `ray start` runs one on this machine
+    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level="warning",
+             log_to_driver=False)
     start = time.perf_counter() - t
     with contextlib.redirect_stdout(io.StringIO()):
         cluster = run(["batch", str(work / "in"), "--out", str(work / "cluster"), "--cluster", "ray", *common])

@@ -88,7 +88,25 @@ def settings_path() -> Path:
     return data_dir() / SETTINGS_FILE
 
 
+# Settings this process takes from elsewhere, over its own file: a cluster worker shoots
+# with the head's (what may be used, what makes a shot), not its machine's.
+_OVERRIDES: dict = {}
+
+
+def override_settings(values: dict) -> None:
+    """From now on `load_settings` returns these values over the file's (all of this process)."""
+    _OVERRIDES.clear()
+    _OVERRIDES.update(values)
+
+
 def load_settings() -> Settings:
+    settings = _read_settings()
+    for name, value in _OVERRIDES.items():
+        setattr(settings, name, value)
+    return settings
+
+
+def _read_settings() -> Settings:
     path = settings_path()
     if not path.exists():
         return Settings()

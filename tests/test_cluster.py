@@ -21,7 +21,7 @@ from studio.app.context import open_store
 from studio.app.history import job_detail
 from studio.app.shoot import shoot_summary
 from studio.pipeline.transfer import BundleError, import_job
-from studio.store import Store
+from studio.store import Store, loads
 from studio.ui import tab_batch
 from tests.test_batch import _done_count, _photos
 
@@ -31,8 +31,9 @@ ARGS = ["--variants", "1", "--long-side", "256", "--json"]
 @pytest.fixture
 def ray_cluster(studio_home):
     ray = pytest.importorskip("ray")
-    # a one-node cluster of this machine's 2 cores; its workers inherit STUDIO_HOME
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False)
+    # a one-node cluster of this machine's 2 cores, of the test's own ("local": never one that
+    # `ray start` runs on this machine); its workers inherit STUDIO_HOME
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False)
     yield ray
     ray.shutdown()
 
@@ -280,10 +281,10 @@ def test_what_a_batch_leaves_to_the_settings_is_the_heads(tmp_path, studio_home)
     from studio.config import load_settings, save_settings
 
     s = load_settings()
-    s.default_scene, s.default_variants = "marble", 1
+    s.default_scene, s.default_variants, s.fidelity_threshold = "marble", 1, 0.6
     save_settings(s)
     worker_home = tmp_path / "worker-home"  # defaults: white-marketplace, 4 variants
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False,
              runtime_env={"env_vars": {"STUDIO_HOME": str(worker_home)}})
     try:
         _photos(tmp_path / "in", 2)
@@ -293,3 +294,6 @@ def test_what_a_batch_leaves_to_the_settings_is_the_heads(tmp_path, studio_home)
         ray.shutdown()
     assert sorted(_files(tmp_path / "out")) == [f"sku00{i}/sku00{i}_marble_1.jpg" for i in range(2)]
     assert worker_home.is_dir()  # the workers did read their own data dir
+    # and the gate they shot with is this machine's (their own says 0.75)
+    store = open_store()
+    assert {loads(r["params"])["fidelity_threshold"] for r in store.query("SELECT params FROM jobs")} == {0.6}

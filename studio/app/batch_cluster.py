@@ -37,6 +37,12 @@ GPU_SLOTS, CPU_SLOTS, CPUS_PER_CPU_WORKER = 2, 3, 2
 # probably what kills them
 MAX_ATTEMPTS = 3
 CONNECT_TIMEOUT_S = 5.0
+# the settings a worker takes from this machine: the declared use and licences (what `auto`
+# may pick), the gate, the scorer and the defaults a shot is made with; the rest (where its
+# models are, its card's VRAM plan, its keys) stays the worker machine's own
+HEAD_SETTINGS = ("usage", "licences_held", "fidelity_threshold", "gate_attempts", "clip_model", "default_scene",
+                 "default_preset", "default_variants", "default_steps", "default_guidance", "engine", "cloud_policy",
+                 "cloud_provider")
 
 
 class ClusterError(RuntimeError):
@@ -131,7 +137,8 @@ class WorkerPool:
         self.load = {id(w): 0 for w in self.workers}
 
     def _new(self):
-        return self._cls.remote(self.slots)
+        head = load_settings()
+        return self._cls.remote(self.slots, {name: getattr(head, name) for name in HEAD_SETTINGS})
 
     @property
     def capacity(self) -> int:

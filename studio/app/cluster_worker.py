@@ -21,8 +21,12 @@ class ShootWorker:
     """`slots` SKUs at a time (Ray runs a threaded actor's calls on that many threads),
     each in a scratch store of its own, sharing the models this process has loaded."""
 
-    def __init__(self, slots: int = 1) -> None:
+    def __init__(self, slots: int = 1, settings: dict | None = None) -> None:
+        from studio.config import override_settings
         from studio.store import Store
+
+        if settings:  # the head's: what may be used and what makes a shot are the batch's, not this machine's
+            override_settings(settings)
 
         # scratch data dirs of this worker's own: the node's real history is not touched,
         # and after each SKU a slot's store is emptied, so all its artifacts are that SKU's.

@@ -93,13 +93,19 @@ def _plate(shot: np.ndarray, a8: np.ndarray, scaled: tuple[int, int], plate: tup
     pw, ph = plate
     left, top = at
     right, bottom = pw - left - scaled[0], ph - top - scaled[1]
-    ext = cv2.copyMakeBorder(bg, top, bottom, left, right, cv2.BORDER_REFLECT_101)
     if max(left, top, right, bottom) <= 0:
-        return ext
-    # beyond the shot: its mirror image, melting into a blur of it, so no object is seen twice
+        return cv2.copyMakeBorder(bg, top, bottom, left, right, cv2.BORDER_REPLICATE)
+    # beyond the shot: its edge rows and columns, blurred, carried outward (a mirror image
+    # showed the backdrop's shadows and objects twice; sharp edges drew streaks), melting
+    # into a blur of the whole
+    q = (max(1, scaled[0] // 8), max(1, scaled[1] // 8))  # a wide blur is cheap at an eighth of the size
+    edge = cv2.resize(cv2.GaussianBlur(cv2.resize(bg, q, interpolation=cv2.INTER_AREA), (0, 0),
+                                       max(1.0, 0.03 * max(scaled) / 8)), scaled, interpolation=cv2.INTER_LINEAR)
+    ext = cv2.copyMakeBorder(edge, top, bottom, left, right, cv2.BORDER_REPLICATE)
+    ext[top:top + scaled[1], left:left + scaled[0]] = bg
     soft = cv2.resize(cv2.GaussianBlur(cv2.resize(ext, (pw // 8, ph // 8), interpolation=cv2.INTER_AREA), (0, 0), 6),
                       (pw, ph), interpolation=cv2.INTER_LINEAR)
-    # the weight of the mirror image: 1 in the shot, fading out beyond it (worked out small)
+    # the weight of the carried edges: 1 in the shot, fading out beyond it (worked out small)
     k = 8
     inside = np.zeros((ph // k, pw // k), np.float32)
     inside[top // k:(top + scaled[1]) // k, left // k:(left + scaled[0]) // k] = 1

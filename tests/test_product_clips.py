@@ -19,7 +19,7 @@ from studio.app.shoot import run_to_end, submit_shoot
 from studio.clips import classic
 from studio.clips.encode import probe
 from studio.clips.make import make_clip
-from studio.imaging.compose import Box, crop_to_alpha, paste_layer, resize_alpha
+from studio.imaging.compose import placed_alpha
 from studio.pipeline import keys, queries
 from studio.pipeline.stage import Cancelled
 from tests.synth import CASES, make_case
@@ -40,10 +40,9 @@ def _shot_layers(job: str) -> tuple[np.ndarray, np.ndarray]:
     store = open_store()
     chosen = queries.stage_output(store, job, keys.SELECT)["chosen"]
     image = np.asarray(queries.stage_output(store, job, keys.color(chosen))["image"].convert("RGB"))
-    box = Box(**queries.stage_output(store, job, keys.generate(chosen), only=("box",))["box"])
+    box = queries.stage_output(store, job, keys.generate(chosen), only=("box",))["box"]
     cutout = queries.stage_output(store, job, keys.MATTE)["cutout"]
-    alpha = paste_layer(image.shape[:2], resize_alpha(crop_to_alpha(cutout), box), box).reshape(image.shape[:2])
-    return image, alpha
+    return image, placed_alpha(cutout, box, image.shape[:2])
 
 
 def test_a_classic_clip_of_a_shoot_is_a_valid_h264_file(shot, tmp_path):

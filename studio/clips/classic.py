@@ -23,17 +23,17 @@ import numpy as np
 PUSH_IN = {"near_zoom": 0.10, "far_zoom": 0.035}
 ORBIT = {"zoom": 0.04, "near_shift": 0.01, "far_shift": -0.03}
 ZOOM_MAX = 1 + max(PUSH_IN["near_zoom"], ORBIT["zoom"])
-MARGIN = 0.06
+MARGIN = 0.06  # of the frame's long side, on every side of the plate
 # the backdrop moves at this scale and is enlarged to the frame: a quarter of the pixels
 # to warp, and a backdrop is soft anyway (the product, in front, stays sharp: full size)
-PLATE_SCALE = 0.5  # of the frame's long side, on every side of the plate
+PLATE_SCALE = 0.5
 SWEEP = (0.2, 0.8)  # the part of the clip in which the light crosses the product
 SWEEP_GAIN = 0.22  # at the band's centre, this share of the way to white
 
 
 @dataclass
 class Layers:
-    plate: np.ndarray  # ((H + 2m)·k, (W + 2m)·k, 3) uint8: the scene without the product, at plate_scale k
+    plate: np.ndarray  # ((H + 2m)·k, (W + 2m)·k, 4) uint8 RGBA: the scene without the product, at plate_scale k
     plate_scale: float
     margin: int
     product: np.ndarray  # (h, w, 4) uint8: premultiplied RGB and alpha, at the largest frame scale
@@ -43,7 +43,6 @@ class Layers:
     base: float
     size: tuple[int, int]  # the frame (width, height)
     direction: float  # the key light's azimuth in degrees (0 from the right, 90 from above)
-
 
 
 def build_layers(shot: np.ndarray, alpha: np.ndarray, size: tuple[int, int], direction: float = 135.0) -> Layers:
@@ -98,21 +97,23 @@ def _plate(shot: np.ndarray, a8: np.ndarray, scaled: tuple[int, int], plate: tup
     # beyond the shot: its edge rows and columns, blurred, carried outward (a mirror image
     # showed the backdrop's shadows and objects twice; sharp edges drew streaks), melting
     # into a blur of the whole
-    q = (max(1, scaled[0] // 8), max(1, scaled[1] // 8))  # a wide blur is cheap at an eighth of the size
-    edge = cv2.resize(cv2.GaussianBlur(cv2.resize(bg, q, interpolation=cv2.INTER_AREA), (0, 0),
-                                       max(1.0, 0.03 * max(scaled) / 8)), scaled, interpolation=cv2.INTER_LINEAR)
-    ext = cv2.copyMakeBorder(edge, top, bottom, left, right, cv2.BORDER_REPLICATE)
+    ext = cv2.copyMakeBorder(_blur(bg, 0.03 * max(scaled)), top, bottom, left, right, cv2.BORDER_REPLICATE)
     ext[top:top + scaled[1], left:left + scaled[0]] = bg
-    soft = cv2.resize(cv2.GaussianBlur(cv2.resize(ext, (pw // 8, ph // 8), interpolation=cv2.INTER_AREA), (0, 0), 6),
-                      (pw, ph), interpolation=cv2.INTER_LINEAR)
-    # the weight of the carried edges: 1 in the shot, fading out beyond it (worked out small)
-    k = 8
-    inside = np.zeros((ph // k, pw // k), np.float32)
-    inside[top // k:(top + scaled[1]) // k, left // k:(left + scaled[0]) // k] = 1
-    w = cv2.resize(cv2.GaussianBlur(inside, (0, 0), max(1.0, 0.03 * max(pw, ph) / k)), (pw, ph),
-                   interpolation=cv2.INTER_LINEAR)
+    soft = _blur(ext, 48.0)
+    # the weight of the carried edges: 1 in the shot, fading out beyond it
+    inside = np.zeros((ph, pw), np.float32)
+    inside[top:top + scaled[1], left:left + scaled[0]] = 1
+    w = _blur(inside, 0.03 * max(pw, ph))
     w[top:top + scaled[1], left:left + scaled[0]] = 1
     return cv2.blendLinear(ext, soft, w, 1 - w)
+
+
+def _blur(image: np.ndarray, sigma: float, k: int = 8) -> np.ndarray:
+    """A wide Gaussian blur (sigma in pixels of `image`), worked out at 1/k of the size
+    where it is cheap, then brought back to the image's size."""
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
+    return cv2.resize(cv2.GaussianBlur(small, (0, 0), max(1.0, sigma / k)), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _fill(rgb: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -135,7 +136,8 @@ def _fill(rgb: np.ndarray, known: np.ndarray) -> np.ndarray:
     return np.clip(filled + 0.5, 0, 255).astype(np.uint8)
 
 
-def _ease(t: float) -> float:
+def _ease(t):
+    """Smoothstep, of a number or an array."""
     return t * t * (3 - 2 * t)
 
 
@@ -165,6 +167,11 @@ def render_frame(layers: Layers, t: float, motion: str = "push-in", light: bool 
     return cv2.cvtColor(out, cv2.COLOR_RGBA2RGB), m
 
 
+def product_transform(layers: Layers, t: float, motion: str = "push-in") -> np.ndarray:
+    """The 2×3 transform that puts the product crop on the frame at time t."""
+    return (camera(layers, t, motion)[1] @ layers.to_plate)[:2]
+
+
 def render_rgba(layers: Layers, t: float, motion: str = "push-in", light: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """`render_frame` with a fourth, meaningless channel: every layer is worked on in four
     channels because OpenCV warps and blends those several times faster than three."""
@@ -189,7 +196,7 @@ def render_rgba(layers: Layers, t: float, motion: str = "push-in", light: bool =
         small[r1:] = near_rows[r1 - r0:]
     out = small if (sw, sh) == (fw, fh) else cv2.resize(small, (fw, fh), interpolation=cv2.INTER_LINEAR)
     m_prod = (near @ layers.to_plate)[:2]
-    _composite(out, layers, m_prod, t if light else None)
+    paste_product(out, layers, m_prod, t if light else None)
     return out, m_prod
 
 
@@ -200,12 +207,12 @@ def _warp_rows(src: np.ndarray, m: np.ndarray, r0: int, r1: int, width: int) -> 
 
 
 def _ease_rows(n: int) -> np.ndarray:
-    t = (np.arange(n, dtype=np.float32) + 0.5) / n
-    return (t * t * (3 - 2 * t))[:, None]
+    return _ease((np.arange(n, dtype=np.float32) + 0.5) / n)[:, None]
 
 
-def _composite(out: np.ndarray, layers: Layers, m: np.ndarray, t: float | None) -> None:
-    """The product (premultiplied) over the frame, warped once; the light band on it."""
+def paste_product(out: np.ndarray, layers: Layers, m: np.ndarray, t: float | None) -> None:
+    """The product (premultiplied) over an RGBA frame, warped once by `m`; at time t of
+    the clip, the light band on it (None: no light)."""
     h, w = layers.product.shape[:2]
     corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], np.float64) @ m.T
     fh, fw = out.shape[:2]

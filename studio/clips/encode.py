@@ -22,9 +22,9 @@ PREVIEW_LONG_SIDE = 360
 
 def write_mp4(frames: Iterable[np.ndarray], path: Path, fps: int, size: tuple[int, int], *,
               on_frame: Callable[[int, np.ndarray], None] | None = None) -> Path:
-    """Encode RGB (or RGBA, the fourth channel ignored) uint8 frames of `size` (width, height) to `path`. Written to a hidden
-    part file and renamed at the end: a cancel or a crash (any exception out of `frames`
-    or `on_frame`) leaves no file, whole or half."""
+    """Encode RGB (or RGBA, the fourth channel ignored) uint8 frames of `size` (width,
+    height) to `path`. Written to a hidden part file and renamed at the end: a cancel or
+    a crash (any exception out of `frames` or `on_frame`) leaves no file, whole or half."""
     import av
     import cv2
 

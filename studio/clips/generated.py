@@ -11,13 +11,14 @@ from collections.abc import Callable, Iterator
 import cv2
 import numpy as np
 
-from studio.clips.classic import _composite, build_layers, render_frame
+from studio.clips.classic import build_layers, paste_product, product_transform, render_frame
 
 STILL_LEVELS = 6.0  # mean change of the backdrop (0..255) under which the camera counts as still
 CHECK_EVERY = 4  # model frames between two fidelity checks
 
 
-def generated_frames(shot: np.ndarray, alpha: np.ndarray, settings: dict, *, prompt: str = "",
+def generated_frames(shot: np.ndarray, alpha: np.ndarray, settings: dict, *, direction: float = 135.0,
+                     prompt: str = "",
                      check_cancelled: Callable[[], None] = lambda: None,
                      progress: Callable[[float, str], None] = lambda f, m: None,
                      model=None) -> tuple[Iterator[np.ndarray], dict]:
@@ -27,7 +28,6 @@ def generated_frames(shot: np.ndarray, alpha: np.ndarray, settings: dict, *, pro
     model = model or WanClipModel()
     out_size = (settings["width"], settings["height"])
     size = model.sizes[shape_of(*out_size)]
-    direction = settings.get("direction", 135.0)
     small = build_layers(shot, alpha, size, direction)
     first, m0 = render_frame(small, 0.0, settings["motion"], light=False)
     n_model = model_frames(settings["seconds"], model.native_fps)
@@ -56,14 +56,14 @@ def generated_frames(shot: np.ndarray, alpha: np.ndarray, settings: dict, *, pro
               "fidelity_mean": round(float(np.mean(list(scores.values()))), 4),
               "drift_frames": [] if still else drift, "ok": still or not drift}
     big = build_layers(shot, alpha, out_size, direction) if still else None
-    m_big = render_frame(big, 0.0, settings["motion"], light=False)[1] if still else None
+    m_big = product_transform(big, 0.0, settings["motion"]) if still else None
 
     def frames() -> Iterator[np.ndarray]:
         for j in range(settings["frames"]):
             k = min(len(video) - 1, round(j / settings["fps"] * model.native_fps))
             frame = cv2.cvtColor(cv2.resize(video[k], out_size, interpolation=cv2.INTER_CUBIC), cv2.COLOR_RGB2RGBA)
             if still:  # the shot's own product, where it stands, in every frame
-                _composite(frame, big, m_big, None)
+                paste_product(frame, big, m_big, None)
             yield frame
 
     return frames(), report

@@ -13,8 +13,6 @@ import numpy as np
 
 from studio.clips.encode import PreviewCollector, check_clip, probe, write_mp4
 
-ENGINES = ("classic", "wan")
-
 
 def make_clip(shot: np.ndarray, alpha: np.ndarray, settings: dict, *, direction: float, workdir: Path,
               check_cancelled: Callable[[], None] = lambda: None,
@@ -31,8 +29,8 @@ def make_clip(shot: np.ndarray, alpha: np.ndarray, settings: dict, *, direction:
     else:
         from studio.clips.generated import generated_frames
 
-        source, product = generated_frames(shot, alpha, settings, prompt=prompt, check_cancelled=check_cancelled,
-                                           progress=progress)
+        source, product = generated_frames(shot, alpha, settings, direction=direction, prompt=prompt,
+                                           check_cancelled=check_cancelled, progress=progress)
     preview = PreviewCollector(settings["fps"], size)
 
     def on_frame(i: int, rgb: np.ndarray) -> None:

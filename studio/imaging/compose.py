@@ -168,6 +168,14 @@ def eroded(alpha: np.ndarray, px: int) -> np.ndarray:
     return cv2.erode(solid, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))).astype(bool)
 
 
+def placed_alpha(cutout: Image.Image, box: dict | Box, shape: tuple[int, int]) -> np.ndarray:
+    """Only the alpha of `placed_layer` (the same values), as float32 (H, W): the product's
+    matte on a finished shot (what an export checks its background against, and what a
+    clip moves)."""
+    b = box if isinstance(box, Box) else Box(**box)
+    return paste_layer(shape, resize_alpha(crop_to_alpha(cutout), b), b).reshape(shape)
+
+
 def placed_layer(cutout: Image.Image, box: dict | Box, shape: tuple[int, int],
                  win: tuple[slice, slice] | None = None) -> np.ndarray:
     """The original cut-out on a variant's canvas (of `shape`) where the generator was

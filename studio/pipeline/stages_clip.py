@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from studio.imaging.compose import Box, crop_to_alpha, paste_layer, resize_alpha
+from studio.imaging.compose import placed_alpha
 from studio.pipeline.stage import Rejected, RetryPolicy, Stage, StageContext
 
 MAX_ATTEMPTS = 2
@@ -20,12 +20,11 @@ def clip(ctx: StageContext, chosen: int, cutout: Image.Image, prompt: str = "", 
     if f"image{index}" not in variants:
         raise ValueError(f"the shoot has no variant {index}")
     settings["variant"] = index
-    image, box = variants[f"image{index}"], Box(**variants[f"box{index}"])
-    rgb = np.asarray(image.convert("RGB"))
-    alpha = paste_layer(rgb.shape[:2], resize_alpha(crop_to_alpha(cutout), box), box).reshape(rgb.shape[:2])
+    rgb = np.asarray(variants[f"image{index}"].convert("RGB"))
+    alpha = placed_alpha(cutout, variants[f"box{index}"], rgb.shape[:2])
     direction = get_scene(ctx.params["scene"]).lighting.direction
     # a generated clip whose product drifted is made again with the next seed, then flagged
-    settings |= {"direction": direction, "seed": int(settings.get("seed", 0)) + ctx.attempt - 1,
+    settings |= {"seed": int(settings.get("seed", 0)) + ctx.attempt - 1,
                  "fidelity_threshold": ctx.params.get("fidelity_threshold", 0.75)}
     out = make_clip(rgb, alpha, settings, direction=direction, workdir=ctx.store.root / "tmp",
                     check_cancelled=ctx.check_cancelled, progress=ctx.progress, prompt=prompt)

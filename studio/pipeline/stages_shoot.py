@@ -11,9 +11,8 @@ from studio.imaging.compose import (
     Box,
     crop_to_alpha,
     eroded,
-    paste_layer,
+    placed_alpha,
     placed_layer,
-    resize_alpha,
     resize_product,
     window,
 )
@@ -222,9 +221,7 @@ def export(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict
 
     rgb = np.asarray(image)
     preset = get_preset(ctx.params.get("preset", "shopify"), ctx.params.get("format"), ctx.params.get("quality"))
-    b = Box(**box)
-    alpha = paste_layer(rgb.shape[:2], resize_alpha(crop_to_alpha(cutout), b), b).reshape(rgb.shape[:2])
-    data, report = encode_for(rgb, alpha, preset)
+    data, report = encode_for(rgb, placed_alpha(cutout, box, rgb.shape[:2]), preset)
     return {"file": data, "format": preset.format, "compliance": report}
 
 

@@ -31,8 +31,6 @@ from studio.store import Store, loads
 # SKUs one worker shoots at once: a GPU worker two (one's CPU stages overlap the other's
 # generation), a CPU worker three on two cores, as a local batch runs them
 GPU_SLOTS, CPU_SLOTS, CPUS_PER_CPU_WORKER = 2, 3, 2
-# and one more waiting with its photo already sent, so a worker never idles while the
-# next photo travels; this also bounds memory however long the catalog
 # a SKU whose worker died this many times is failed rather than sent again: it is
 # probably what kills them
 MAX_ATTEMPTS = 3
@@ -116,7 +114,8 @@ def _auth_failed(exc: BaseException | None) -> bool:
 
 class WorkerPool:
     """The batch's actors: one per GPU of the cluster for engines that run a local model,
-    else one per CPU. A dead one is replaced by a new one (Ray places it where there is room)."""
+    else one per two CPUs of each node. A dead one is replaced by a new one (Ray places it
+    where there is room)."""
 
     def __init__(self, ray, engine: str, size: int | None = None):
         from studio.app.cluster_worker import ShootWorker
@@ -134,7 +133,6 @@ class WorkerPool:
         self._cls = ray.remote(ShootWorker).options(num_cpus=1 if self.gpu else cpus, num_gpus=1 if self.gpu else 0,
                                                    max_concurrency=self.slots, max_restarts=0, max_task_retries=0)
         self.workers = [self._new() for _ in range(max(1, count))]
-        self.load = {id(w): 0 for w in self.workers}
 
     def _new(self):
         head = load_settings()
@@ -142,23 +140,24 @@ class WorkerPool:
 
     @property
     def capacity(self) -> int:
+        """SKUs in flight at most: each worker's slots, and one more waiting with its photo
+        already sent, so a worker never idles while the next photo travels (this also
+        bounds memory however long the catalog)."""
         return (self.slots + 1) * len(self.workers)
 
-    def least_busy(self):
-        return min(self.workers, key=lambda w: self.load[id(w)])
+    def least_busy(self, busy: list) -> object:
+        """The worker with the fewest of `busy` (the workers of the SKUs in flight)."""
+        return min(self.workers, key=lambda w: sum(b is w for b in busy))
 
     def replace(self, worker) -> None:
         if worker not in self.workers:
             return  # already replaced (it had several SKUs in flight)
         self.workers.remove(worker)
-        self.load.pop(id(worker), None)
         try:
             self.ray.kill(worker, no_restart=True)
         except Exception:  # noqa: BLE001 - it is dead already, which is the point
             pass
-        new = self._new()
-        self.workers.append(new)
-        self.load[id(new)] = 0
+        self.workers.append(self._new())
 
     def shutdown(self) -> None:
         for w in self.workers:
@@ -225,7 +224,7 @@ def run_batch_on_cluster(store: Store, batch_id: str, *, address: str | None = N
             pending = [dict(r) for r in store.query("SELECT * FROM batch_items WHERE batch_id = ? AND status = "
                                                     "'pending' ORDER BY idx LIMIT ?", (batch_id, free + 1))]
             for it in pending[:free]:
-                sent = _dispatch(store, batch, it, pool)
+                sent = _dispatch(store, batch, it, pool.least_busy([w for _, _, w in in_flight.values()]))
                 if sent is None:
                     report(it["idx"])
                 else:
@@ -240,7 +239,6 @@ def run_batch_on_cluster(store: Store, batch_id: str, *, address: str | None = N
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.2)
             for ref in ready:
                 idx, attempt, worker = in_flight.pop(ref)
-                pool.load[id(worker)] = pool.load.get(id(worker), 1) - 1
                 _collect(ray, store, batch, ref, idx, attempt, worker, pool)
                 report(idx)
     finally:
@@ -255,27 +253,21 @@ def run_batch_on_cluster(store: Store, batch_id: str, *, address: str | None = N
     return summary
 
 
-def _dispatch(store: Store, batch: dict, item: dict, pool: WorkerPool) -> tuple | None:
-    """Send one SKU to the least busy worker: (its result's ref, the worker); None when
-    it failed here (unreadable photo, budget) and is recorded so."""
+def _dispatch(store: Store, batch: dict, item: dict, worker) -> tuple | None:
+    """Send one SKU to `worker`: (its result's ref, the worker); None when it failed here
+    (unreadable photo, budget) and is recorded so. What the batch leaves to the settings,
+    the worker takes from this machine's (`HEAD_SETTINGS`)."""
     options = shoot_options(batch, item)
-    # what the batch leaves to the settings is this machine's settings, not each worker's
-    settings = load_settings()
-    options["scene"] = options["scene"] or settings.default_scene
-    options["preset"] = options["preset"] or settings.default_preset
-    options["variants"] = options["variants"] or settings.default_variants
     try:
         if options["engine"] != "auto":  # `auto` is decided on the worker, by what it has
-            check_budget(store, options["engine"], options["variants"])
+            check_budget(store, options["engine"], options["variants"] or load_settings().default_variants)
         photo = Path(item["photo"]).read_bytes()
     except (OSError, BudgetExceeded) as exc:
         error = f"cannot read {item['photo']}: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
         fail_item(store, batch["id"], item["idx"], error)
         return None
-    worker = pool.least_busy()
     store.conn.execute("UPDATE batch_items SET status = 'running', attempt = attempt + 1, node = NULL, error = NULL "
                        "WHERE batch_id = ? AND idx = ?", (batch["id"], item["idx"]))
-    pool.load[id(worker)] += 1
     return worker.shoot.remote(photo, Path(item["photo"]).name, options), worker
 
 
@@ -284,35 +276,35 @@ def _collect(ray, store: Store, batch: dict, ref, idx: int, attempt: int, worker
     files; or send the SKU again when its worker died."""
     from ray.exceptions import NodeDiedError, ObjectLostError, RayActorError, RayTaskError, WorkerCrashedError
 
+    # every change below is to the item's current attempt only: a later one may be out
     current = "batch_id = ? AND idx = ? AND attempt = ? AND status = 'running' AND job_id IS NULL"
+    key = (batch["id"], idx, attempt)
+
+    def fail(error: str) -> None:
+        store.conn.execute(f"UPDATE batch_items SET status = 'failed', error = ? WHERE {current}", (error, *key))
+
     try:
         result = ray.get(ref)
     except (RayActorError, WorkerCrashedError, NodeDiedError, ObjectLostError) as exc:
         pool.replace(worker)
         if attempt >= MAX_ATTEMPTS:
-            store.conn.execute(f"UPDATE batch_items SET status = 'failed', error = ? WHERE {current}",
-                               (f"its worker died {attempt} times while shooting it: {_why(exc)}",
-                                batch["id"], idx, attempt))
+            fail(f"its worker died {attempt} times while shooting it: {_why(exc)}")
         else:
-            store.conn.execute(f"UPDATE batch_items SET status = 'pending' WHERE {current}", (batch["id"], idx, attempt))
+            store.conn.execute(f"UPDATE batch_items SET status = 'pending' WHERE {current}", key)
         return
     except RayTaskError as exc:  # a bug, not the photo: say what it was
-        store.conn.execute(f"UPDATE batch_items SET status = 'failed', error = ? WHERE {current}",
-                           (f"the worker failed: {exc.cause!r}", batch["id"], idx, attempt))
+        fail(f"the worker failed: {exc.cause!r}")
         return
     if result.get("version") != studio.__version__:
-        store.conn.execute(f"UPDATE batch_items SET status = 'failed', error = ? WHERE {current}",
-                           (f"worker {result.get('node')} runs Studio {result.get('version')}, this machine "
-                            f"{studio.__version__}: install the same version on every machine", batch["id"], idx,
-                            attempt))
+        fail(f"worker {result.get('node')} runs Studio {result.get('version')}, this machine {studio.__version__}: "
+             "install the same version on every machine")
         return
     if "error" in result:
-        store.conn.execute(f"UPDATE batch_items SET status = 'failed', error = ? WHERE {current}",
-                           (result["error"], batch["id"], idx, attempt))
+        fail(result["error"])
         return
     try:
         with store.tx() as conn:
-            if conn.execute(f"SELECT 1 FROM batch_items WHERE {current}", (batch["id"], idx, attempt)).fetchone():
+            if conn.execute(f"SELECT 1 FROM batch_items WHERE {current}", key).fetchone():
                 job_id = import_job(store, result["bundle"], node=result["node"])
                 conn.execute("UPDATE batch_items SET job_id = ?, node = ? WHERE batch_id = ? AND idx = ?",
                              (job_id, result["node"], batch["id"], idx))

@@ -1,5 +1,5 @@
-"""What runs on a cluster node: one worker holds a scratch store and the models it has
-loaded, and shoots one SKU at a time with the same app functions a local batch uses
+"""What runs on a cluster node: one worker holds scratch stores and the models it has
+loaded, and shoots a few SKUs at a time with the same app functions a local batch uses
 (`submit_shoot`, then the engine's worker runs the stages). A plain class: the head
 wraps it with `ray.remote`, so this module never imports Ray."""
 
@@ -41,20 +41,13 @@ class ShootWorker:
             self.free.put(Store(self.root / f"slot{i}"))
         self.node = socket.gethostname()
 
-    def info(self) -> dict[str, Any]:
-        import studio
-
-        return {"node": self.node, "pid": os.getpid(), "version": studio.__version__,
-                "gpus": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
-
     def shoot(self, photo: bytes, photo_name: str, options: dict[str, Any]) -> dict[str, Any]:
         """Shoot one photo: {"bundle": the job as a transfer bundle} or {"error": why the
         photo or the options cannot be shot} (what a local batch records as the item's
-        error), with this worker's node, pid and Studio version."""
+        error), with this worker's node and Studio version."""
         import studio
 
-        me = {"node": self.node, "pid": os.getpid(), "version": studio.__version__}
-        return {**me, **self._shoot(photo, photo_name, options)}
+        return {"node": self.node, "version": studio.__version__, **self._shoot(photo, photo_name, options)}
 
     def _shoot(self, photo: bytes, photo_name: str, options: dict[str, Any]) -> dict[str, Any]:
         from studio.app.context import run_jobs

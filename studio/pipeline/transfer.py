@@ -48,19 +48,21 @@ def import_job(store: Store, bundle: dict[str, Any], **job_fields: Any) -> str:
     with store.tx() as conn:
         if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job["id"],)).fetchone():
             raise BundleError(f"job {job['id']} is already here")
-        _insert(conn, "jobs", job)
+        _insert(conn, "jobs", [job])
         for table in _TABLES:
-            for row in bundle["rows"][table]:
-                _insert(conn, table, {k: v for k, v in row.items() if k != _OWN_IDS.get(table)})
+            _insert(conn, table, [{k: v for k, v in row.items() if k != _OWN_IDS.get(table)}
+                                  for row in bundle["rows"][table]])
     return job["id"]
 
 
-def _insert(conn, table: str, row: dict) -> None:
+def _insert(conn, table: str, rows: list[dict]) -> None:
     columns = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
-    unknown = set(row) - columns
-    if unknown:
-        raise BundleError(f"the bundle's {table} has columns this Studio does not know ({', '.join(sorted(unknown))}):"
-                          " every machine of a cluster needs the same Studio version")
-    names = list(row)
-    conn.execute(f"INSERT INTO {table}({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                 [row[n] for n in names])
+    for row in rows:
+        unknown = set(row) - columns
+        if unknown:
+            raise BundleError(f"the bundle's {table} has columns this Studio does not know "
+                              f"({', '.join(sorted(unknown))}): every machine of a cluster needs the same Studio "
+                              "version")
+        names = list(row)
+        conn.execute(f"INSERT INTO {table}({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                     [row[n] for n in names])

@@ -147,9 +147,9 @@ def finish_item(store: Store, batch: dict, item: dict) -> None:
     ranked = sorted(s["variants"], key=lambda v: v["rank"])
     start = angle * len(ranked)
     files = []
+    folder = safe_name(item["sku"])
     for n, v in enumerate(ranked, start + 1):
         data, ext = exported(store, item["job_id"], v["index"])
-        folder = safe_name(item["sku"])
         name = opts["pattern"].format(sku=folder, scene=s["scene"], n=n, ext=ext, angle=angle + 1)
         write_atomic(safe_join(batch["out_dir"], folder, name), data)
         files.append(f"{folder}/{name}")
@@ -157,19 +157,17 @@ def finish_item(store: Store, batch: dict, item: dict) -> None:
         from studio.app.clip import clip_result
 
         clip = clip_result(store, item["job_id"])
-        name = f"{safe_name(item['sku'])}_{s['scene']}_{clip['settings']['preset']}" + (
-            f"_{angle + 1}" if angle else "") + ".mp4"
-        write_atomic(safe_join(batch["out_dir"], safe_name(item["sku"]), name), clip["video"])
-        files.append(f"{safe_name(item['sku'])}/{name}")
-        clip_ok = clip["report"]["ok"] and clip["product"].get("ok", True)
+        name = f"{folder}_{s['scene']}_{clip['settings']['preset']}" + (f"_{angle + 1}" if angle else "") + ".mp4"
+        write_atomic(safe_join(batch["out_dir"], folder, name), clip["video"])
+        files.append(f"{folder}/{name}")
+        ok = clip["report"]["ok"] and clip["product"].get("ok", True)
+        base["clip"] = "ok" if ok else "; ".join(c["check"] for c in clip["report"]["checks"] if not c["ok"]) \
+            or "the product drifted"
     chosen = next(v for v in s["variants"] if v["index"] == s["chosen"])
     result = {**base, "chosen": s["chosen"], "scene": s["scene"], "fidelity": chosen["scores"]["fidelity"],
               "alignment": chosen["scores"]["alignment"], "delta_e": (chosen["delta_e"] or {}).get("mean"),
               "compliance": "ok" if chosen["compliance"]["ok"] else "; ".join(
                   c["check"] for c in chosen["compliance"]["checks"] if not c["ok"]), "files": files}
-    if opts.get("clip"):
-        result["clip"] = "ok" if clip_ok else "; ".join(c["check"] for c in clip["report"]["checks"] if not c["ok"]) \
-            or "the product drifted"
     store.conn.execute("UPDATE batch_items SET status = 'done', error = NULL, result = ? WHERE batch_id = ? AND "
                        "idx = ?", (dumps(result), batch["id"], item["idx"]))
 
@@ -181,11 +179,11 @@ def shoot_options(batch: dict, item: dict) -> dict:
     return {"scene": spec["scene"] or opts["scene"], "preset": spec["preset"] or opts["preset"],
             "variants": spec["variants"] or opts["variants"], "engine": opts["engine"],
             "long_side": opts.get("long_side"), "title": f"{item['sku']} ({Path(item['photo']).name})",
-            "batch_id": batch["id"], **({"clip": _clip(opts["clip"])} if opts.get("clip") else {})}
+            "batch_id": batch["id"], **({"clip": _clip_params(opts["clip"])} if opts.get("clip") else {})}
 
 
-def _clip(preset: str) -> dict:
-    from studio.app.clip import clip_params
+def _clip_params(preset: str) -> dict:
+    from studio.app.clip import clip_params  # the clips' code only for a batch that makes clips
 
     return clip_params(preset)
 
@@ -299,16 +297,16 @@ def write_report(store: Store, batch_id: str) -> Path:
     per_sku: dict[str, list[dict]] = {}
     for r in store.query("SELECT * FROM batch_items WHERE batch_id = ? ORDER BY idx", (batch_id,)):
         per_sku.setdefault(r["sku"], []).append(dict(r))
-    clips = bool(loads(batch["options"]).get("clip"))
-    extra_cols: list[str] = ["clip"] if clips else []
+    clip_cols = ["clip"] if loads(batch["options"]).get("clip") else []
+    extra_cols: list[str] = list(clip_cols)
     rows = []
     files: list[str] = []
     for sku, items in per_sku.items():
         results = [loads(i["result"]) or {} for i in items]
         spec = loads(items[0]["spec"])
         # the catalog's own columns are copied, but never in place of the report's
-        own = REPORT_COLUMNS + (["clip"] if clips else [])
-        extra = {(k if k not in own else f"{k} (catalog)"): v for k, v in spec.get("extra", {}).items()}
+        extra = {(k if k not in REPORT_COLUMNS + clip_cols else f"{k} (catalog)"): v
+                 for k, v in spec.get("extra", {}).items()}
         for k in extra:
             if k not in extra_cols:
                 extra_cols.append(k)
@@ -323,7 +321,7 @@ def write_report(store: Store, batch_id: str) -> Path:
                      "time_s": round(sum(r.get("time_s", 0) for r in results), 2),
                      "cost": round(sum(r.get("cost", 0) or 0 for r in results), 4), "error": " | ".join(errors),
                      "files": ";".join(f for r in done for f in r["files"]), "notes": spec.get("notes", ""),
-                     **({"clip": ";".join(r["clip"] for r in done if r.get("clip"))} if clips else {}),
+                     **({"clip": ";".join(r["clip"] for r in done if r.get("clip"))} if clip_cols else {}),
                      **extra})
     write_atomic(out / "report.csv", csv_text(rows, REPORT_COLUMNS + extra_cols).encode("utf-8"))
     # only files this batch wrote, inside its folder (an item written by an older version with

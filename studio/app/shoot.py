@@ -194,8 +194,9 @@ def exported(store: Store, job_id: str, index: int) -> tuple[bytes, str]:
 def write_outputs(store: Store, job_id: str, out_dir: Path, taken: set[Path] | None = None,
                   variant: int | None = None) -> list[str]:
     """The chosen shot as <photo>_<scene>.<ext>, the others as <photo>_<scene>_alt<N>.<ext>
-    (only `variant`, when given), and the job's clip when it made one. Names already in `taken` (written earlier in the same
-    run: two photos called mug.jpg in different folders) get -2, -3, …"""
+    (only `variant`, when given), and the job's clip when it made one. Names already in
+    `taken` (written earlier in the same run: two photos called mug.jpg in different
+    folders) get -2, -3, …"""
     summary = shoot_summary(store, job_id)
     if summary["status"] != "done":
         raise FlowError(f"job {job_id} has no shots to export: {summary.get('error', summary['status'])}")

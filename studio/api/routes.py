@@ -13,6 +13,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -392,9 +393,12 @@ def _loopback_key(store: Store) -> api_keys.ApiKey:
     return api_keys.ApiKey(row["id"], row["name"], row["webhook_secret"])
 
 
+_MEDIA = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+
+
 def _files(store: Store, job_id: str) -> dict:
-    """{file name: () -> (bytes, media type)} of what the job exported (a shoot's shots,
-    a cut-out's PNG)."""
+    """{file name: () -> (bytes, media type)} of what the job exported (a shoot's shots
+    and its clip, a cut-out's PNG); each file is read only when asked for."""
     from studio.app.shoot import EXT
     from studio.pipeline import jobs, keys, queries
 
@@ -403,44 +407,41 @@ def _files(store: Store, job_id: str) -> dict:
         return {}
     params = json.loads(job["params"])
     stem = Path(params.get("photo_name", "photo")).stem or "photo"
-    media = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
     out: dict = {}
     if job["recipe"] == "shoot":
         for i in range(int(params.get("variants", 0))):
-            exp = queries.stage_output(store, job_id, keys.export(i), only=("format",))
-            ext = EXT[exp["format"]]
-
-            def read(i=i) -> tuple[bytes, str]:
-                from studio.app.shoot import exported
-
-                data, ext = exported(store, job_id, i)
-                return data, media[ext]
-
-            out[f"{stem}_{i}.{ext}"] = read
+            ext = EXT[queries.stage_output(store, job_id, keys.export(i), only=("format",))["format"]]
+            out[f"{stem}_{i}.{ext}"] = partial(_shot_file, store, job_id, i)
         if params.get("clip"):
             preset = params["clip"]["preset"]
-
-            def clip_file(part: str, media_type: str):
-                def read() -> tuple[bytes, str]:
-                    from studio.app.clip import clip_result
-
-                    return clip_result(store, job_id)[part], media_type
-                return read
-
-            out[f"{stem}_{preset}.mp4"] = clip_file("video", "video/mp4")
-            out[f"{stem}_{preset}_preview.webp"] = clip_file("preview", "image/webp")
+            out[f"{stem}_{preset}.mp4"] = partial(_clip_file, store, job_id, "video", "video/mp4")
+            out[f"{stem}_{preset}_preview.webp"] = partial(_clip_file, store, job_id, "preview", "image/webp")
     elif job["recipe"] == "cutout":
-        def cut() -> tuple[bytes, str]:
-            import io
-
-            from studio.app.cutout import cutout_result
-
-            buf = io.BytesIO()
-            cutout_result(store, job_id)["cutout"].save(buf, format="PNG")
-            return buf.getvalue(), "image/png"
-
-        out[f"{stem}.png"] = cut
+        out[f"{stem}.png"] = partial(_cutout_file, store, job_id)
     return out
+
+
+def _shot_file(store: Store, job_id: str, index: int) -> tuple[bytes, str]:
+    from studio.app.shoot import exported
+
+    data, ext = exported(store, job_id, index)
+    return data, _MEDIA[ext]
+
+
+def _clip_file(store: Store, job_id: str, part: str, media_type: str) -> tuple[bytes, str]:
+    from studio.app.clip import clip_result
+
+    return clip_result(store, job_id, only=(part,))[part], media_type
+
+
+def _cutout_file(store: Store, job_id: str) -> tuple[bytes, str]:
+    import io
+
+    from studio.app.cutout import cutout_result
+
+    buf = io.BytesIO()
+    cutout_result(store, job_id)["cutout"].save(buf, format="PNG")
+    return buf.getvalue(), "image/png"
 
 
 def job_view(store: Store, job_id: str) -> dict:
@@ -470,9 +471,9 @@ def job_view(store: Store, job_id: str) -> dict:
                             "file": f"/api/v1/jobs/{job_id}/files/{names[v['index']]}" if v["index"] < len(names)
                             else None} for v in summary["variants"]]
         if d["params"].get("clip"):
-            from studio.app.clip import clip_result
+            from studio.app.clip import CLIP_FACTS, clip_result
 
-            clip = clip_result(store, job_id)
+            clip = clip_result(store, job_id, only=CLIP_FACTS)
             out["clip"] = {"settings": clip["settings"], "report": clip["report"], "product": clip["product"],
                            "file": next(f for f in out["files"] if f.endswith(".mp4")),
                            "preview": next(f for f in out["files"] if f.endswith("_preview.webp"))}

@@ -154,9 +154,9 @@ def finish_item(store: Store, batch: dict, item: dict) -> None:
         write_atomic(safe_join(batch["out_dir"], folder, name), data)
         files.append(f"{folder}/{name}")
     if opts.get("clip"):
-        from studio.app.clip import clip_result
+        from studio.app.clip import CLIP_FACTS, clip_result
 
-        clip = clip_result(store, item["job_id"])
+        clip = clip_result(store, item["job_id"], only=("video", *CLIP_FACTS))
         name = f"{folder}_{s['scene']}_{clip['settings']['preset']}" + (f"_{angle + 1}" if angle else "") + ".mp4"
         write_atomic(safe_join(batch["out_dir"], folder, name), clip["video"])
         files.append(f"{folder}/{name}")

@@ -51,9 +51,14 @@ def submit_clip(store: Store, job_id: str, **options) -> str:
     return jobs.replay(store, stages(), job["id"], "clip", {"clip": clip_params(**options)}, ledger=ledger(store))
 
 
-def clip_result(store: Store, job_id: str) -> dict:
-    """A clip job's outputs: video and preview bytes, the preset's checks, its settings."""
-    return queries.stage_output(store, job_id, "clip")
+# what a clip is, without its files (a page or an API poll need not read megabytes)
+CLIP_FACTS = ("settings", "report", "product")
+
+
+def clip_result(store: Store, job_id: str, only: tuple[str, ...] | None = None) -> dict:
+    """A clip job's outputs: video and preview bytes, the preset's checks, its settings
+    (`only` those named)."""
+    return queries.stage_output(store, job_id, "clip", only=only)
 
 
 def clip_name(store: Store, job_id: str) -> str:
@@ -64,7 +69,7 @@ def clip_name(store: Store, job_id: str) -> str:
 
 def write_clip(store: Store, job_id: str, out_dir: Path, taken: set[Path] | None = None) -> Path:
     """The clip's MP4 in `out_dir` as <photo>_<scene>_<preset>.mp4 (-2, -3 … when taken)."""
-    out = clip_result(store, job_id)
+    out = clip_result(store, job_id, only=("video",))
     path = unique_path(Path(out_dir) / clip_name(store, job_id), taken if taken is not None else set())
     write_atomic(path, out["video"])
     return path

@@ -11,7 +11,7 @@ from studio.cli.output import print_json
 def cmd_clip(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from studio.app.clip import clip_result, submit_clip, write_clip
+    from studio.app.clip import CLIP_FACTS, clip_result, submit_clip, write_clip
     from studio.app.context import JobError, open_store
     from studio.app.shoot import FlowError, run_to_end
     from studio.cli.photos import out_folder
@@ -35,7 +35,7 @@ def cmd_clip(args: argparse.Namespace) -> int:
     from studio.config import data_dir
 
     path = write_clip(store, job, out or data_dir() / "exports")
-    result = clip_result(store, job)
+    result = clip_result(store, job, only=CLIP_FACTS)
     summary = {"job": job, "file": str(Path(path)), "settings": result["settings"], "report": result["report"]}
     drifted = result["product"].get("ok") is False  # a generated clip whose product changed, even on a new seed
     summary["product"] = result["product"]

@@ -282,7 +282,7 @@ def on_export(state: dict, preset: str, exposure: float, temperature: float, tin
 @readable
 def on_clip(state: dict, preset: str, seconds: float, motion: str, request: gr.Request, progress=gr.Progress()):
     """A classic clip of the chosen variant: the MP4 to play, its animated preview, its checks."""
-    from studio.app.clip import clip_result, submit_clip, write_clip
+    from studio.app.clip import CLIP_FACTS, clip_result, submit_clip, write_clip
 
     if not state or "shoot" not in state:
         raise gr.Error("Generate variants and choose one first.")
@@ -292,7 +292,7 @@ def on_clip(state: dict, preset: str, seconds: float, motion: str, request: gr.R
     shoot.run_to_end(store, job, tracker(progress, session_of(request), "clip"))
     folder = data_dir() / "exports"
     path = write_clip(store, job, folder)
-    out = clip_result(store, job)
+    out = clip_result(store, job, only=("preview", *CLIP_FACTS))
     preview = path.with_suffix(".webp")
     preview.write_bytes(out["preview"])
     lines = [f"**{'Ready' if out['report']['ok'] else 'Check the clip'}:** `{path.name}` "

@@ -31,7 +31,7 @@ def data_dir() -> Path:
         from platformdirs import user_data_dir
 
         path = Path(user_data_dir(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)  # the owner's only (Store tightens an older one)
     return path
 
 
@@ -41,6 +41,9 @@ class Limits:
     # 100 MP: above any phone or DSLR photo, below what would exhaust memory.
     max_pixels: int = 100_000_000
     min_side: int = 256
+    # one request to the server's batch route (several photos); other routes allow a
+    # few photos' worth (the server refuses more before reading it)
+    max_batch_bytes: int = 1024 * 1024 * 1024
 
 
 @dataclass
@@ -76,6 +79,12 @@ class Settings:
     api_keys_on_loopback: bool = True
     api_private_callbacks: bool = False
     api_max_in_flight: int = 8
+    # names this server answers to besides 127.0.0.1, localhost and any IP address (a
+    # foreign name is DNS rebinding: some web page's own name pointed at this machine)
+    trusted_hosts: list = field(default_factory=list)
+    # web pages (origins, e.g. "https://shop.example") that may call the server from a
+    # browser: CORS and state-changing requests; the page's own origin always may
+    allowed_origins: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)  # keys this version does not know, kept as-is
 
     def models_path(self) -> Path:
@@ -134,6 +143,10 @@ _RANGES = {
     "usage": (lambda v: v in USAGES, "commercial or personal"),
     "licences_held": (lambda v: all(isinstance(x, str) for x in v), "a list of model ids"),
     "api_max_in_flight": (lambda v: 1 <= v <= 10_000, "a whole number from 1 to 10000"),
+    "trusted_hosts": (lambda v: all(isinstance(x, str) and x.strip() and "/" not in x for x in v),
+                      "a list of host names"),
+    "allowed_origins": (lambda v: all(isinstance(x, str) and x.startswith(("http://", "https://")) for x in v),
+                        "a list of origins such as https://shop.example"),
 }
 
 

@@ -5,6 +5,7 @@ error naming the file and the field."""
 from __future__ import annotations
 
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,12 +237,20 @@ def parse_scene(data: dict, where: str) -> Scene:
 _PARSED: dict[tuple[str, int, int], Scene] = {}
 
 
+MAX_SCENE_BYTES = 256 * 1024  # a scene is a few hundred bytes of TOML
+
+
 def load_file(path: Path) -> Scene:
     try:
         st = path.stat()
         key = (str(path), st.st_mtime_ns, st.st_size)
     except OSError as exc:
         raise SceneError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    # a device (a link to /dev/zero) or a pipe is never opened: it would never end
+    if not stat.S_ISREG(st.st_mode):
+        raise SceneError(f"{path}: not a regular file")
+    if st.st_size > MAX_SCENE_BYTES:
+        raise SceneError(f"{path}: {st.st_size} bytes is too large for a scene file (at most {MAX_SCENE_BYTES})")
     if key not in _PARSED:
         _PARSED[key] = _load_file(path)
     return _PARSED[key]

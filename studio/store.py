@@ -315,6 +315,20 @@ BACKUPS = "backups"
 KEEP_BACKUPS = 5
 
 
+def owner_only(root: Path, db_path: Path) -> None:
+    """The data dir readable by its owner only (keys' webhook secrets, job history and the
+    photos live there), the database and its journal files too. Best effort: a folder of
+    someone else's is left as it is (the owner decides)."""
+    for path, mode in ((root, 0o700), (db_path, 0o600), (Path(f"{db_path}-wal"), 0o600),
+                       (Path(f"{db_path}-shm"), 0o600)):
+        try:
+            st = path.stat()
+            if st.st_uid == os.getuid() and st.st_mode & 0o777 != mode:
+                os.chmod(path, mode)
+        except (OSError, AttributeError):  # missing, not ours, or no getuid (Windows: ACLs do this)
+            continue
+
+
 def explain(exc: BaseException, root: Path) -> str:
     """What a database error means for the person, and what to do about it."""
     text = str(exc).lower()
@@ -338,6 +352,7 @@ class Store:
             self.root.mkdir(parents=True, exist_ok=True)
             self.artifacts = ArtifactStore(self.root / "artifacts")
             self._migrate()
+            owner_only(self.root, self.db_path)
         except (sqlite3.Error, OSError) as exc:
             self.close()
             raise StoreError(explain(exc, self.root)) from exc

@@ -186,8 +186,11 @@ def test_cloud_failure_falls_back_to_local_and_only_the_billed_image_is_charged(
 
 
 def test_local_only_policy_never_falls_back(fake_bfl, tmp_path):
+    from studio.app.shoot import FlowError
+
     _policy("local-only")
     secrets.save_key("bfl", KEY)
-    store, job = _shoot(tmp_path, "flux")
-    assert jobs.get_job(store, job)["status"] == "failed"
-    assert "submit" not in fake_bfl.calls
+    # nothing to fall back on: refused before a job is made, saying what to install
+    with pytest.raises(FlowError, match="studio models download flux-fill-dev"):
+        _shoot(tmp_path, "flux")
+    assert "submit" not in fake_bfl.calls and open_store().one("SELECT COUNT(*) FROM jobs")[0] == 0

@@ -395,7 +395,9 @@ def test_a_replay_with_an_impossible_threshold_waits_for_review_instead_of_crash
     job = submit_shoot(store, photo(tmp_path, "mug.jpg", "green-mug-on-sheet"), scene="linen", variants=1,
                        long_side=256)
     run_jobs([job])
-    new = replay(store, job, "score", {"fidelity_threshold": 2.0})
+    with pytest.raises(ValueError, match="fidelity_threshold must be a number from 0 to 1"):
+        replay(store, job, "score", {"fidelity_threshold": 2.0})  # refused with a sentence, as a new shoot's is
+    new = replay(store, job, "score", {"fidelity_threshold": 1.0})  # the strictest there is
     run_jobs([new])
     assert jobs.get_job(store, new)["status"] == "done"  # classic: an exact paste passes whatever the threshold
 

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 def notify_when_ended(store: Store, job_id: str) -> None:
     """Send the job's callback, once per end (done, failed, cancelled, waiting for review)."""
     from studio.api import webhooks
-    from studio.api.routes import job_view
+    from studio.api.views import job_view
     from studio.app.shoot import waiting_for_review
     from studio.pipeline import jobs
 
@@ -37,14 +37,12 @@ def notify_when_ended(store: Store, job_id: str) -> None:
                                row["webhook_secret"])
 
 
-def attach(blocks, store: Store):
-    """Mount /api/v1 on a launched Gradio app and start the background worker; returns it."""
-    from studio.api.routes import build_api
+def attach(store: Store):
+    """Start the background worker that runs the API's jobs; returns it."""
     from studio.app.context import ledger, stages
     from studio.pipeline.jobs import expire_dead_local_leases
     from studio.pipeline.worker import Worker
 
-    blocks.app.mount("/api/v1", build_api(store))
     expire_dead_local_leases(store)  # a server killed mid-job: its runs are taken up again now
     worker = Worker(store, stages(), ledger(store), poll_s=0.1)
 

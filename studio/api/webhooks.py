@@ -1,8 +1,17 @@
 """Calling a client back when its job ends: the job's JSON, POSTed to the job's
-callback URL, signed with HMAC-SHA256 of the body under the key's webhook secret
-(`X-Studio-Signature: sha256=<hex>`), retried with backoff, each attempt recorded.
-Only http(s); loopback and private addresses are refused unless the settings allow
-them (`api_private_callbacks`): the server must not be a way into the user's network."""
+callback URL, signed, retried with backoff, each attempt recorded.
+
+The signature: `X-Studio-Signature: sha256=<hex>`, HMAC-SHA256 under the key's webhook
+secret of `<X-Studio-Timestamp>.<X-Studio-Delivery>.<body>`. A receiver recomputes it,
+refuses a timestamp more than `TOLERANCE_S` from its clock, and remembers delivery ids
+it has seen (retries of one delivery share its id): a captured callback cannot be
+replayed later or twice.
+
+Only http(s) to global addresses (not loopback, private, shared CGNAT/Tailscale
+100.64/10, link-local, reserved, multicast) unless the settings allow private ones
+(`api_private_callbacks`): the server must not be a way into the user's network. The
+host is resolved once per attempt, checked, and the connection goes to exactly the
+address that was checked (a name that rebinds after the check gains nothing)."""
 
 from __future__ import annotations
 
@@ -14,43 +23,99 @@ import logging
 import socket
 import threading
 import time
-from urllib.parse import urlsplit
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from studio.store import Store
 
 log = logging.getLogger(__name__)
 BACKOFF_S = (0.5, 2.0, 8.0)  # waits before the 2nd, 3rd and 4th attempts
 TIMEOUT_S = 10.0
+TOLERANCE_S = 300  # what receivers should accept between the timestamp and their clock
+MAX_URL = 2048
 
 
 class CallbackRefused(ValueError):
     pass
 
 
-def check_url(url: str, allow_private: bool) -> str:
-    """The URL when Studio may call it; CallbackRefused saying why otherwise."""
-    parts = urlsplit(url)
+@dataclass(frozen=True)
+class Target:
+    """A callback URL and the one address it is connected to."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    ip: str
+
+
+def _parse(url: str) -> tuple[str, str, int]:
+    if not isinstance(url, str) or len(url) > MAX_URL:
+        raise CallbackRefused(f"callback_url must be a URL of at most {MAX_URL} characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # a bad port (99999, -1), an unclosed or invalid [IPv6]
+        raise CallbackRefused(f"callback_url is not a valid URL ({exc})") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CallbackRefused("callback_url must be an http:// or https:// URL")
     if parts.username or parts.password:
         raise CallbackRefused("callback_url must not carry a user name or password")
-    if allow_private:
-        return url
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+def _allowed(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    return ip.is_global and not ip.is_multicast
+
+
+def resolve(url: str, allow_private: bool) -> Target:
+    """The URL and the address to connect to, when Studio may call it; CallbackRefused
+    saying why otherwise (a malformed URL, a name that does not resolve, an address that
+    is not global)."""
+    scheme, host, port = _parse(url)
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-    except OSError as exc:
-        raise CallbackRefused(f"callback_url's host cannot be resolved ({exc.strerror or exc})") from exc
-    for info in infos:
-        ip = ipaddress.ip_address(info[4][0])
-        if ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_reserved or ip.is_multicast \
-                or ip.is_unspecified:
-            raise CallbackRefused("callback_url points at a loopback or private address; allow those in the "
-                                  "settings (api_private_callbacks) if you mean it")
-    return url
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a label over 63 characters
+        raise CallbackRefused(f"callback_url's host cannot be resolved ({getattr(exc, 'strerror', None) or exc})") \
+            from exc
+    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    if not addresses:
+        raise CallbackRefused("callback_url's host has no address")
+    if not allow_private and not all(_allowed(ip) for ip in addresses):
+        raise CallbackRefused("callback_url points at a loopback, private or otherwise non-public address; allow "
+                              "those in the settings (api_private_callbacks) if you mean it")
+    return Target(url, scheme, host, port, str(addresses[0]))
 
 
-def sign(body: bytes, secret: str) -> str:
-    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+def check_url(url: str, allow_private: bool) -> str:
+    """The URL when Studio may call it now; CallbackRefused saying why otherwise."""
+    return resolve(url, allow_private).url
+
+
+def sign(body: bytes, secret: str, timestamp: str, delivery: str) -> str:
+    message = timestamp.encode() + b"." + delivery.encode() + b"." + body
+    return "sha256=" + hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def _send(target: Target, body: bytes, headers: dict):
+    """POST to the checked address itself: the URL names the IP, the Host header (and
+    for https the TLS server name, whose certificate is verified) the host."""
+    import httpx
+
+    parts = urlsplit(target.url)
+    ip = f"[{target.ip}]" if ":" in target.ip else target.ip
+    direct = urlunsplit((parts.scheme, f"{ip}:{target.port}", parts.path or "/", parts.query, ""))
+    default = 443 if target.scheme == "https" else 80
+    host = target.host if target.port == default else f"{target.host}:{target.port}"
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    # no redirects: a redirect could lead where the check would not have allowed
+    with httpx.Client(timeout=TIMEOUT_S, follow_redirects=False, trust_env=False) as client:
+        return client.request("POST", direct, content=body, headers={**headers, "Host": host},
+                              extensions=extensions)
 
 
 def _record(store: Store, job_id: str, status: str, attempt: int, http_status: int | None, error: str | None) -> None:
@@ -66,21 +131,30 @@ def deliveries(store: Store, job_id: str) -> list[dict]:
 
 
 def deliver(store: Store, job_id: str, status: str, payload: dict, url: str, secret: str,
-            backoff: tuple[float, ...] = BACKOFF_S) -> bool:
+            backoff: tuple[float, ...] = BACKOFF_S, allow_private: bool | None = None) -> bool:
     """POST the payload until a 2xx answer or the attempts run out; True when delivered."""
     import httpx
 
+    if allow_private is None:
+        from studio.config import load_settings
+
+        allow_private = load_settings().api_private_callbacks
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    headers = {"Content-Type": "application/json", "X-Studio-Signature": sign(body, secret),
-               "X-Studio-Event": f"job.{status}", "User-Agent": "Studio-Webhook/1"}
+    delivery = uuid.uuid4().hex  # one id for every attempt of this delivery
     for attempt in range(1, len(backoff) + 2):
+        timestamp = str(int(time.time()))
+        headers = {"Content-Type": "application/json", "X-Studio-Signature": sign(body, secret, timestamp, delivery),
+                   "X-Studio-Timestamp": timestamp, "X-Studio-Delivery": delivery,
+                   "X-Studio-Event": f"job.{status}", "User-Agent": "Studio-Webhook/1"}
         try:
-            # no redirects: a redirect could lead where check_url would not have allowed
-            r = httpx.post(url, content=body, headers=headers, timeout=TIMEOUT_S, follow_redirects=False)
+            r = _send(resolve(url, allow_private), body, headers)
             ok = 200 <= r.status_code < 300
             _record(store, job_id, status, attempt, r.status_code, None if ok else f"HTTP {r.status_code}")
             if ok:
                 return True
+        except CallbackRefused as exc:  # the name now points somewhere it may not: no more attempts
+            _record(store, job_id, status, attempt, None, f"refused: {exc}")
+            break
         except httpx.HTTPError as exc:
             _record(store, job_id, status, attempt, None, type(exc).__name__)
         if attempt <= len(backoff):

@@ -126,7 +126,12 @@ class WorkerPool:
             raise ClusterError(f"the cluster has no GPU for the {engine} engine: start GPU workers, or use "
                                "--engine classic")
         cpus, fits = _cpu_workers(ray)
-        count = size or (int(resources["GPU"]) if self.gpu else fits)
+        room = int(resources["GPU"]) if self.gpu else fits
+        if size is not None and not 1 <= size <= room:
+            # more actors than the cluster can place would wait for room forever
+            kind = "GPU" if self.gpu else f"{cpus}-CPU"
+            raise ClusterError(f"--workers {size}: the cluster has room for 1 to {room} {kind} workers")
+        count = size or room
         self.slots = GPU_SLOTS if self.gpu else CPU_SLOTS
         self.ray = ray
         # a dead worker is not restarted by Ray: its SKUs come back here and go to a new one

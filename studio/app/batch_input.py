@@ -199,11 +199,12 @@ def read_input(path: Path, scene: str | None = None, preset: str | None = None,
     `roots`, the input and every photo it names must lie inside one of those folders
     (what the app's Batch tab may read)."""
     path = Path(path)
-    if not path.exists():
-        return BatchInput([], [f"{path} does not exist"])
+    # the folders first: outside them, whether a path exists is not the page's to tell
     if roots is not None and not any(inside(path, r) for r in roots):
         return BatchInput([], [f"{path} is outside the folders the app may read; add its folder to the "
                                "batch folders in Settings, or upload the photos"])
+    if not path.exists():
+        return BatchInput([], [f"{path} does not exist"])
     batch = read_folder(path, roots) if path.is_dir() else read_csv(path, roots)
     if scene and scene not in load_scenes(errors=[]):
         batch.errors.insert(0, f"--scene: unknown scene {scene!r}")

@@ -34,6 +34,12 @@ def clip_params(preset: str = "reels", *, engine: str = "classic", seconds: floa
                 fps: int | None = None, motion: str = "push-in", variant: int | None = None, seed: int = 0,
                 light: bool = True) -> dict:
     """The checked parameters of a clip, as its job records them (ValueError says what is wrong)."""
+    from studio.app.shoot import MAX_SEED
+
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"the seed must be a whole number from 0 to {MAX_SEED}, not {seed!r}")
+    if variant is not None and (isinstance(variant, bool) or not isinstance(variant, int) or variant < 0):
+        raise ValueError(f"variant must be a whole number from 0, not {variant!r}")
     return {**clip_settings(preset, fps, seconds, motion), "engine": resolve_clip_engine(engine),
             "variant": variant, "seed": int(seed), "light": bool(light)}
 
@@ -68,8 +74,21 @@ def clip_name(store: Store, job_id: str) -> str:
 
 
 def write_clip(store: Store, job_id: str, out_dir: Path, taken: set[Path] | None = None) -> Path:
-    """The clip's MP4 in `out_dir` as <photo>_<scene>_<preset>.mp4 (-2, -3 … when taken)."""
-    out = clip_result(store, job_id, only=("video",))
-    path = unique_path(Path(out_dir) / clip_name(store, job_id), taken if taken is not None else set())
-    write_atomic(path, out["video"])
+    """The clip's MP4 in `out_dir` as <photo>_<scene>_<preset>.mp4; -2, -3 … when an
+    earlier output of this run took the name, or a file of that name with other content
+    is there (another job's clip of a photo with the same name is never replaced)."""
+    video = clip_result(store, job_id, only=("video",))["video"]
+    taken = taken if taken is not None else set()
+    wanted = Path(out_dir) / clip_name(store, job_id)
+    path = unique_path(wanted, taken)
+    while path.exists() and not _same_file(path, video):
+        path = unique_path(wanted, taken)  # the next free number
+    write_atomic(path, video)
     return path
+
+
+def _same_file(path: Path, data: bytes) -> bool:
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False

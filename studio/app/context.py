@@ -36,8 +36,13 @@ def stages() -> Registry:
     return REGISTRY
 
 
+def _budget() -> float:
+    return load_settings().budget
+
+
 def ledger(store: Store | None = None) -> Ledger:
-    return Ledger(store or open_store(), budget=load_settings().budget)
+    """The ledger, with the budget read from the settings each time it is checked."""
+    return Ledger(store or open_store(), budget=_budget)
 
 
 def run_jobs(job_ids: list[str], on_event: Callable[[Event], None] | None = None,

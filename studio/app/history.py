@@ -79,7 +79,14 @@ def retry(store: Store, job_id: str, ledger: Ledger | None = None) -> str:
 
 def replay(store: Store, job_id: str, from_stage: str, overrides: dict | None = None,
            ledger: Ledger | None = None) -> str:
-    return jobs.replay(store, stages(), job_id, from_stage, overrides, ledger)
+    """A new job from `from_stage` of `job_id` with `overrides`, checked as a new shoot's
+    parameters are (ValueError saying what is wrong)."""
+    job = jobs.get_job(store, job_id)
+    if overrides and job["recipe"] == "shoot":
+        from studio.app.shoot import check_replay
+
+        overrides = check_replay(loads(job["params"]), overrides)
+    return jobs.replay(store, stages(), job["id"], from_stage, overrides, ledger)
 
 
 def cancel(store: Store, job_id: str, ledger: Ledger | None = None) -> str:

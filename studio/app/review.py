@@ -44,7 +44,11 @@ def send_back(store: Store, job_id: str, overrides: dict, ledger: Ledger | None 
     """A new job that keeps the cut-out and generates the variants again with
     `overrides` (scene, seed, extra_prompt, engine, fidelity_threshold, ...); this one
     is rejected. Returns the new job's id."""
+    from studio.app.shoot import check_replay
+    from studio.store import loads
+
     job = _waiting(store, job_id)
+    overrides = check_replay(loads(job["params"]), overrides)
     stage = queries.stage_of(store, job["id"], keys.generate(0)) or "generate"
     new = jobs.replay(store, stages(), job["id"], stage, overrides, ledger)
     jobs.provide_input(store, job["id"], keys.REVIEW, {"action": "reject", "note": f"sent back as job {new}"})

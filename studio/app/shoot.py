@@ -62,7 +62,15 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
     `then(job_id)` runs in the transaction that creates the job: a record linking to
     it (a batch item) exists exactly when the job does, whenever the process dies."""
     settings = load_settings()
+    named = engine != "auto"
     engine = resolve_engine(engine)
+    if named:  # a named engine that cannot run here, with nothing to fall back on, is refused now
+        from studio.models.registry import fallback_engine, generator
+
+        why = generator(engine).unavailable()
+        if why and not fallback_engine(engine, settings.cloud_policy, allow_cpu_fallback, settings.usage,
+                                       tuple(settings.licences_held)):
+            raise FlowError(why)
     scene = scene or settings.default_scene
     variants = settings.default_variants if variants is None else variants
     preset = preset or settings.default_preset
@@ -139,17 +147,62 @@ def check_params(*, scene: str, preset: str, variants, long_side=None, steps=Non
         raise ValueError(f"the seed must be a whole number from 0 to {MAX_SEED}, not {seed!r}")
 
 
+def check_replay(params: dict, overrides: dict) -> dict:
+    """A replay's or a send-back's changed parameters checked as a new shoot's are (an
+    impossible size or seed is one sentence, not a MemoryError later); returns the
+    overrides, with a clip preset name made into the clip's settings."""
+    merged = {**params, **overrides}
+    check_params(scene=merged.get("scene"), preset=merged.get("preset"), variants=merged.get("variants"),
+                 long_side=merged.get("long_side"), steps=merged.get("steps"), guidance=merged.get("guidance"),
+                 seed=merged.get("seed", 0))
+    out = dict(overrides)
+    if "view" in overrides and overrides["view"] not in ("auto", "side", "top"):
+        raise ValueError(f"view must be auto, side or top, not {overrides['view']!r}")
+    if "engine" in overrides:
+        out["engine"] = resolve_engine(overrides["engine"])
+    threshold = overrides.get("fidelity_threshold")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int | float)
+                                  or not 0 <= threshold <= 1):
+        raise ValueError(f"fidelity_threshold must be a number from 0 to 1, not {threshold!r}")
+    if isinstance(overrides.get("clip"), str):
+        from studio.app.clip import clip_params
+
+        out["clip"] = clip_params(overrides["clip"])
+    return out
+
+
 def check_budget(store: Store, engine: str, variants: int) -> None:
-    """A paid engine's shoot is refused before it starts when the budget left cannot pay
-    one image per variant (BudgetExceeded, saying how much is left)."""
+    """A paid engine's shoot is refused before it starts when the budget left, less what
+    the shoots already queued will spend at least, cannot pay one image per variant
+    (BudgetExceeded, saying how much is left). The budget is read from the settings now."""
     each = engine_price(engine)
     if not each:
         return
     book = ledger(store)
     left = book.available()
-    if left is not None and each * variants > left + 1e-9:
+    if left is None:
+        return
+    queued = committed(store, book)
+    if each * variants > left - queued + 1e-9:
+        also = f", {queued:.2f} of it promised to queued shoots" if queued > 1e-9 else ""
         raise BudgetExceeded(f"this shoot needs at least {each * variants:.2f} ({variants} image(s) at {each:.2f}) "
-                             f"but only {max(left, 0):.2f} of the {book.budget:.2f} budget is left (Settings → budget)")
+                             f"but only {max(left - queued, 0):.2f} of the {book.budget:.2f} budget is left{also} "
+                             "(Settings → budget)")
+
+
+def committed(store: Store, book) -> float:
+    """What the shoots that have not ended will spend at least (one image per variant on
+    their paid engine), beyond what they have already spent or set aside."""
+    total = 0.0
+    for job_id, params in queries.unfinished_jobs(store, "shoot"):
+        engine = params.get("engine")
+        try:
+            each = engine_price(engine) if engine else 0.0
+        except (KeyError, ValueError):
+            continue
+        if each:
+            total += max(0.0, each * int(params.get("variants", 1)) - book.spent(job_id) - book.hold(job_id))
+    return total
 
 
 def waiting_for_review(store: Store, job_id: str) -> bool:

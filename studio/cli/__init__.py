@@ -46,10 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scene", help="scene id (studio scenes); default from settings")
     p.add_argument("--variants", type=int, help="how many variants (default from settings)")
     p.add_argument("--engine", choices=engine_choices(), default="auto",
-                   help="auto: local FLUX when installed with a GPU, else the cloud (if a key is set and the "
+                   help="auto: the first installed local model your declared use allows (klein 4B, SDXL "
+                        "inpainting, FLUX.1 Fill) when a CUDA GPU is here, else the cloud (if a key is set and the "
                         "policy allows), else classic")
-    p.add_argument("--steps", type=int, help="FLUX steps (default 28)")
-    p.add_argument("--guidance", type=float, help="FLUX guidance scale (default 30)")
+    p.add_argument("--steps", type=int, help="denoising steps (default: the model's own: klein 4, SDXL 30, "
+                                             "FLUX.1 Fill 28)")
+    p.add_argument("--guidance", type=float, help="guidance scale (default: the model's own; klein ignores it)")
     p.add_argument("--preset", help="export preset: amazon-main, amazon-secondary, shopify, etsy, ebay, instagram")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", choices=segmenter_choices(), default="auto", help="cut-out backend")
@@ -188,6 +190,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from studio.config import data_dir
 
         print(f"studio: {explain(exc, data_dir())}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a folder that cannot be written, a full disk: the file and why, not a traceback
+        from studio.config import data_dir
+        from studio.paths import inside
+
+        if isinstance(exc, PermissionError) and exc.filename and inside(exc.filename, data_dir()):
+            print(f"studio: {explain(exc, data_dir())}", file=sys.stderr)
+            return 2
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"studio: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
 
 

@@ -17,10 +17,19 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     from studio.app import batch as batches
     from studio.app.context import open_store
+    from studio.cli.photos import check_out
     from studio.store import loads
 
+    for name, value, most in (("--workers", args.workers, 4096), ("--parallel", args.parallel, 64)):
+        if value is not None and not 1 <= value <= most:
+            print(f"studio: {name} must be from 1 to {most}, not {value}", file=sys.stderr)
+            return 2
     store = open_store()
-    out = Path(args.out)
+    try:
+        out = check_out(args.out) if not args.cancel else Path(args.out)
+    except ValueError as exc:
+        print(f"studio: {exc}", file=sys.stderr)
+        return 2
     existing = batches.find_batch(store, out)
     cluster = args.cluster or (existing and args.resume and loads(existing["options"]).get("cluster")) or None
     address = None
@@ -86,6 +95,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
                     summary = run_batch_on_cluster(store, batch_id, address=address, workers=args.workers,
                                                    on_item=on_item, stop=stop)
                 except ClusterError as exc:
+                    batches.set_status(store, batch_id, "paused")  # nothing ran: --resume starts it
                     print(f"studio: {exc}", file=sys.stderr)
                     return 2
             else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -37,12 +38,32 @@ def cmd_ingest_check(args: argparse.Namespace) -> int:
     return 2 if rejected else 0
 
 
-def out_folder(out: str) -> Path:
-    """The --out folder, made if needed; ValueError when it is an existing file."""
+def check_out(out: str) -> Path:
+    """The --out folder checked before anything runs: not a file, and writable by this
+    user (it, or the folder it will be made in); ValueError saying why not. Nothing is
+    created here: a run refused later leaves no empty folder behind."""
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder")
-    path.mkdir(parents=True, exist_ok=True)
+    there = path
+    while not there.exists() and there != there.parent:
+        there = there.parent
+    if not there.is_dir():
+        raise ValueError(f"--out {out} cannot be made: {there} is a file, not a folder")
+    if not os.access(there, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out} cannot be written (permission denied in {there}); choose a folder you can "
+                         "write to (nothing was run)")
+    return path
+
+
+def out_folder(out: str) -> Path:
+    """The --out folder, checked (see `check_out`) and made."""
+    path = check_out(out)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out {out} cannot be written ({exc.strerror or exc}); choose a folder you can write "
+                         "to (nothing was run)") from exc
     return path
 
 

@@ -26,6 +26,7 @@ class BackendUnavailable(RuntimeError):
     message says what to do."""
 
     for_people = True  # the job records the sentence as it is
+    permanent = True  # trying again at once changes nothing (unless a fallback engine is taken)
 
 
 class PlanFailed(RuntimeError):

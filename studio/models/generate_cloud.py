@@ -159,10 +159,13 @@ class BFLFillClient:
 
     def generate(self, image: Image.Image, mask: Image.Image, prompt: str, seed: int, steps: int = 50,
                  guidance: float = 30.0, time_left_s: float | None = None,
-                 on_billed: Callable[[], None] | None = None) -> Image.Image:
+                 on_billed: Callable[[], None] | None = None,
+                 cancelled: Callable[[], bool] | None = None) -> Image.Image:
         """One image. `time_left_s` caps this call (what is left of the variant's time);
         `on_billed` is called once the provider says the image is made (it bills then),
-        before the download, so a failed download is still paid for in the ledger."""
+        before the download, so a failed download is still paid for in the ledger;
+        `cancelled` is asked while the provider works: a cancelled job stops polling at
+        once and is not charged for an image it never took."""
         limit = self.limits.total_s if time_left_s is None else min(self.limits.total_s, time_left_s)
         if limit <= 0:
             raise CloudError("the time allowed for this variant (all its tries together) is used up")
@@ -178,6 +181,7 @@ class BFLFillClient:
             raise CloudError("the cloud accepted the job but gave no way to fetch it")
         wait = self.limits.poll_start_s
         while True:
+            self._stop_if(cancelled)
             res = self._json(self._request("GET", polling_url, deadline, "polling", with_key=True), "polling")
             status = res.get("status")
             if status == "Ready":
@@ -196,8 +200,26 @@ class BFLFillClient:
             # (Reasoning, Generating, ...): wait, within the time limit
             if time.monotonic() + wait > deadline:
                 raise CloudError(f"the cloud took longer than the {limit:g} s allowed (still {status})")
-            self._sleep(wait)
+            self._pause(wait, cancelled)
             wait = min(wait * 1.5, self.limits.poll_max_s)
+
+    @staticmethod
+    def _stop_if(cancelled: Callable[[], bool] | None) -> None:
+        if cancelled is not None and cancelled():
+            raise CloudError("cancelled while the provider was still working on the image (not charged here)")
+
+    def _pause(self, seconds: float, cancelled: Callable[[], bool] | None) -> None:
+        """Wait between polls in short slices, so a cancel is seen within a fraction of a second."""
+        if cancelled is None:
+            self._sleep(seconds)
+            return
+        slept = 0.0
+        while slept < seconds:
+            self._stop_if(cancelled)
+            step = min(0.2, seconds - slept)
+            self._sleep(step)
+            slept += step
+        self._stop_if(cancelled)
 
     def _download(self, url: str, deadline: float) -> Image.Image:
         try:
@@ -283,7 +305,7 @@ class BFLCloudGenerator(Generator):
         try:
             image = client.generate(canvas, request.mask, request.prompt, request.seed, steps=self.steps,
                                     guidance=float(request.guidance or 30.0), time_left_s=request.time_left_s,
-                                    on_billed=request.on_billed)
+                                    on_billed=request.on_billed, cancelled=request.cancelled)
         finally:
             client.close()
         info = {"provider": self.provider}

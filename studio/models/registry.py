@@ -107,6 +107,14 @@ def _hub_cache_dir(spec: ModelSpec) -> Path:
     return Path(os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE) / f"models--{spec.repo_id.replace('/', '--')}"
 
 
+def _exists(path: Path) -> bool:
+    """Whether the path is there; a folder this user may not look into counts as not there."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
 def locate(spec: ModelSpec | str, models_dir: Path | None = None) -> Path | None:
     """The folder holding the model's files, or None when it is not installed."""
     spec = _spec(spec)
@@ -116,7 +124,7 @@ def locate(spec: ModelSpec | str, models_dir: Path | None = None) -> Path | None
         known = _LOCATED[key]
         if known is not None and known.is_dir():
             return known
-        if known is None and not any(p.exists() for p in [*_candidates(spec, models_dir), _hub_cache_dir(spec)]):
+        if known is None and not any(_exists(p) for p in [*_candidates(spec, models_dir), _hub_cache_dir(spec)]):
             return None
     path = _locate(spec, models_dir)
     _LOCATED[key] = path
@@ -125,10 +133,10 @@ def locate(spec: ModelSpec | str, models_dir: Path | None = None) -> Path | None
 
 def _locate(spec: ModelSpec, models_dir: Path) -> Path | None:
     for path in _candidates(spec, models_dir):
-        if path.is_dir() and _complete(path, spec):
+        if _exists(path) and path.is_dir() and _complete(path, spec):
             return path
     try:
-        if not _hub_cache_dir(spec).exists():
+        if not _exists(_hub_cache_dir(spec)):
             return None  # not in the Hugging Face cache: no need to load its client to say so
         from huggingface_hub import snapshot_download
         from huggingface_hub.errors import LocalEntryNotFoundError

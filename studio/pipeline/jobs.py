@@ -441,7 +441,7 @@ def cancel(store: Store, job_id: str, ledger: Ledger | None = None) -> str:
     with store.tx() as conn:
         job = get_job(store, job_id)
         if job["status"] in TERMINAL:
-            return job["status"]
+            raise JobError(f"job {job['id']} is already {job['status']}; there is nothing to cancel")
         conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job["id"],))
         return _finish_if_complete(conn, job["id"], ledger) or "cancelling"
 
@@ -471,7 +471,10 @@ def retry(store: Store, job_id: str, ledger: Ledger | None = None) -> None:
         raise JobError(f"job {job['id']} is {job['status']}; only failed, cancelled or interrupted jobs "
                        "can be retried")
     with store.tx() as conn:
-        conn.execute("UPDATE stage_runs SET status = 'blocked', attempt = 0, crashes = 0, error = NULL, not_before = 0 "
+        # a retry is a new try: the time a variant is allowed (all its attempts) starts again
+        conn.execute("UPDATE stage_runs SET status = 'blocked', attempt = 0, crashes = 0, error = NULL, not_before = 0, "
+                     "params = CASE WHEN json_valid(params) THEN json_remove(params, '$.variant_started_at') "
+                     "ELSE params END "
                      "WHERE job_id = ? AND status IN ('failed','cancelled','skipped','ready','waiting')", (job["id"],))
         conn.execute("UPDATE jobs SET status = 'queued', error = NULL, failed_stage = NULL, failed_attempts = NULL, "
                      "cancel_requested = 0, finished_at = NULL WHERE id = ?", (job["id"],))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 from studio.store import Store
 
@@ -27,9 +28,16 @@ class BudgetExceeded(ValueError):
 
 
 class Ledger:
-    def __init__(self, store: Store, budget: float | None = None):
+    """`budget`: a number, None (no budget), or a function that reads it when asked (a
+    running server follows the Settings: a budget lowered there applies at once)."""
+
+    def __init__(self, store: Store, budget: float | Callable[[], float | None] | None = None):
         self.store = store
-        self.budget = budget
+        self._budget = budget
+
+    @property
+    def budget(self) -> float | None:
+        return self._budget() if callable(self._budget) else self._budget
 
     def _add(self, job_id: str | None, kind: str, amount: float, provider: str = "", note: str = "",
              ref: str | None = None) -> None:
@@ -59,9 +67,10 @@ class Ledger:
         return s["charge"] - s["refund"]
 
     def available(self) -> float | None:
-        if self.budget is None:
+        budget = self.budget
+        if budget is None:
             return None
-        return self.budget - self.spent() - self.hold()
+        return budget - self.spent() - self.hold()
 
     def reserve(self, job_id: str, amount: float, provider: str = "", note: str = "") -> None:
         if not math.isfinite(amount):
@@ -69,10 +78,11 @@ class Ledger:
         if amount <= 0:
             return
         with self.store.tx():
-            avail = self.available()
+            budget = self.budget
+            avail = None if budget is None else budget - self.spent() - self.hold()
             if avail is not None and amount > avail + EPS:
                 raise BudgetExceeded(f"this needs {amount:.2f} but only {max(avail, 0):.2f} of the "
-                                     f"{self.budget:.2f} budget is left")
+                                     f"{budget:.2f} budget is left")
             self._add(job_id, "reserve", amount, provider, note)
 
     def charge(self, job_id: str, amount: float, provider: str = "", note: str = "", ref: str | None = None) -> None:
@@ -130,6 +140,7 @@ class Ledger:
                 out.append(f"{job_id}: negative hold {hold:.4f} or spend {spent:.4f}")
             if status in ("done", "failed", "cancelled") and abs(hold) > EPS:
                 out.append(f"{job_id}: {status} but still holds {hold:.4f}")
-        if self.budget is not None and self.spent() + self.hold() > self.budget + EPS:
-            out.append(f"spent + held {self.spent() + self.hold():.4f} is over the budget {self.budget:.4f}")
+        budget = self.budget
+        if budget is not None and self.spent() + self.hold() > budget + EPS:
+            out.append(f"spent + held {self.spent() + self.hold():.4f} is over the budget {budget:.4f}")
         return out

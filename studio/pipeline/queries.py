@@ -148,6 +148,13 @@ def interrupted_jobs(store: Store, now: float) -> list[str]:
 
 # -- the job API's view of the engine's jobs (studio/api keeps its own tables) ---------
 
+def unfinished_jobs(store: Store, recipe: str) -> list[tuple[str, dict]]:
+    """(id, params) of the recipe's jobs that have not ended (queued, running, waiting, paused)."""
+    rows = store.query("SELECT id, params FROM jobs WHERE recipe = ? AND status NOT IN ('done','failed','cancelled')",
+                       (recipe,))
+    return [(r["id"], loads(r["params"])) for r in rows]
+
+
 def api_job_owner(store: Store, job_id: str) -> tuple[bool, str | None]:
     """(the job exists, the id of the API key that submitted it, if one did)."""
     row = store.one("SELECT j.id, a.key_id FROM jobs j LEFT JOIN api_jobs a ON a.job_id = j.id WHERE j.id = ?",
@@ -163,7 +170,8 @@ def api_jobs_in_flight(store: Store, key_id: str) -> int:
 
 def api_job_list(store: Store, key_id: str, status: str | None, limit: int) -> list[dict]:
     """A key's jobs, newest first."""
-    sql = ("SELECT j.id, j.recipe, j.status, j.created_at, j.finished_at FROM jobs j JOIN api_jobs a ON "
+    sql = ("SELECT j.id, j.recipe AS kind, j.status, j.title, j.created_at, j.finished_at, j.cost FROM jobs j "
+           "JOIN api_jobs a ON "
            "a.job_id = j.id WHERE a.key_id = ?")
     args: list = [key_id]
     if status:

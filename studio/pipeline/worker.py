@@ -257,7 +257,10 @@ class Worker:
         except Exception as exc:
             if not ex.timed_out:
                 if not isinstance(exc, Rejected):
-                    log.warning("stage %s of job %s failed", run["key"], run["job_id"], exc_info=True)
+                    # a sentence meant for people is the whole story; anything else is a bug to report
+                    people = getattr(exc, "for_people", False)
+                    log.warning("stage %s of job %s failed%s", run["key"], run["job_id"],
+                                f": {exc}" if people else "", exc_info=not people)
                 self._after_failure(ex, stage, _describe(exc), exc, time.monotonic() - t0, params)
         finally:
             self._release(ex)
@@ -275,6 +278,9 @@ class Worker:
             except Exception as hook_exc:  # the hook itself broke: fail now, with both reasons
                 error = f"{error}; and the retry hook failed: {_describe(hook_exc)}"
                 max_attempts = 0
+        # nothing a retry could change (a model not installed, with nothing else to fall back on)
+        if getattr(exc, "permanent", False) and (next_params is None or next_params == base):
+            max_attempts = 0
         outcome = jobs.retry_or_fail(self.store, run, error, next_params, policy.delay(run["attempt"]),
                                      max_attempts, self.ledger, duration, used_params=base)
         if outcome == "retry":

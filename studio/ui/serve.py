@@ -56,62 +56,131 @@ def resolve_bind(listen: bool, auth: str | None) -> tuple[str, tuple[str, str] |
     return ("0.0.0.0" if listen else "127.0.0.1"), creds
 
 
+class Running:
+    """The app being served: its address, its job worker, and `close()`."""
+
+    def __init__(self, server, thread, worker, url: str):
+        self.server, self.thread, self.studio_worker, self.local_url = server, thread, worker, url
+
+    def close(self) -> None:
+        self.studio_worker.stop()
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+    def block_thread(self) -> None:
+        try:
+            while self.thread.is_alive():
+                self.thread.join(timeout=0.5)
+        finally:
+            self.close()
+
+
+def trusted_hosts(listen: bool) -> set[str]:
+    from studio.api.guard import own_names
+    from studio.config import load_settings
+
+    names = {h.strip().lower() for h in load_settings().trusted_hosts}
+    return names | own_names() if listen else names
+
+
+def build_server(listen: bool = False, auth: tuple[str, str] | None = None):
+    """The outer ASGI app: the guard (host, origin, sizes, key first) around CORS for the
+    listed origins, the job API at /api/v1 and the page at /. Returns (app, store)."""
+    import gradio as gr
+    from fastapi import FastAPI
+    from starlette.middleware.cors import CORSMiddleware
+
+    from studio.api.access import key_problem, route_limit
+    from studio.api.guard import Guard, Policy
+    from studio.api.routes import build_api
+    from studio.app.context import open_store
+    from studio.config import load_settings
+    from studio.ui.app import CSS, build_app, theme, theme_js
+
+    settings = load_settings()
+    store = open_store()
+    hosts = trusted_hosts(listen)
+
+    def policy() -> Policy:  # read for each request: a change in Settings applies at once
+        s = load_settings()
+        return Policy(trusted_hosts=hosts | {h.strip().lower() for h in s.trusted_hosts},
+                      allowed_origins=list(s.allowed_origins),
+                      body_limit=lambda method, path: route_limit(path, s.limits),
+                      key_problem=lambda path, method, headers, client: key_problem(
+                          store, path, headers, client, s.api_keys_on_loopback))
+
+    outer = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    # Gradio grants CORS to any page of its own accord unless the parent app configures
+    # CORS; this one allows nothing, and the guard grants it to the listed origins (live)
+    outer.add_middleware(CORSMiddleware, allow_origins=[])
+    outer.add_middleware(Guard, policy=policy)  # added last: the outermost layer
+    outer.mount("/api/v1", build_api(store))  # before the page's catch-all mount at /
+    blocks = build_app()
+    blocks.queue(default_concurrency_limit=2)
+    gr.mount_gradio_app(
+        outer, blocks, path="", auth=auth, max_file_size=settings.limits.max_upload_bytes,
+        allowed_paths=[str(p) for p in served_dirs()], blocked_paths=[str(p) for p in blocked_paths()],
+        show_error=False, theme=theme(), css_paths=[CSS], js=theme_js(settings.theme), footer_links=["api"])
+    return outer, store
+
+
 def launch(port: int = 7860, listen: bool = False, auth: str | None = None, open_browser: bool = False,
-           block: bool = True):
+           block: bool = True) -> Running:
     """Build and start the app; with block=False return it running (for tests and
-    embedding). Raises ServeError for a LAN bind without credentials."""
+    embedding). Raises ServeError for a LAN bind without credentials, a taken port or a
+    data dir that cannot be used."""
+    import threading
+    import time
+
+    import uvicorn
+
     host, creds = resolve_bind(listen, auth)
-    from studio.config import data_dir, load_settings
+    from studio.config import data_dir
+    from studio.store import StoreError
 
     # Gradio keeps uploads and outputs in its cache: put it inside the data dir's cache,
     # one of the few folders the app serves files from
     os.environ["GRADIO_TEMP_DIR"] = str(data_dir() / "cache" / "gradio")
-    from studio.ui.app import CSS, build_app, theme, theme_js
+    import sqlite3
 
-    settings = load_settings()
-    app = build_app()
-    app.queue(default_concurrency_limit=2)
-    print(f"studio: serving on http://{host}:{port}  (data: {data_dir()})", flush=True)
-    app.launch(
-        server_name=host,
-        server_port=port,
-        auth=creds,
-        inbrowser=open_browser,
-        max_file_size=settings.limits.max_upload_bytes,
-        allowed_paths=[str(p) for p in served_dirs()],
-        blocked_paths=[str(p) for p in blocked_paths()],
-        show_error=False,
-        quiet=True,
-        theme=theme(),
-        css_paths=[CSS],
-        js=theme_js(settings.theme),
-        footer_links=["api"],
-        prevent_thread_lock=True,
-    )
-    # the job API (/api/v1) and the worker that runs its jobs, on the same server
-    from studio.api.server import attach
-    from studio.app.context import open_store
+    from studio.store import explain
 
-    app.studio_worker = worker = attach(app, open_store())
-    close = app.close
+    try:
+        outer, store = build_server(listen, creds)
+        from studio.api.server import attach
 
-    def close_and_stop(*args, **kwargs):  # closing the app (tests, embedding) stops its worker too
-        worker.stop()
-        return close(*args, **kwargs)
+        worker = attach(store)  # runs the job API's jobs (and takes up those a stopped server left)
+    except StoreError as exc:
+        raise ServeError(str(exc)) from exc
+    except sqlite3.DatabaseError as exc:  # damage found past opening
+        raise ServeError(explain(exc, data_dir())) from exc
+    server = uvicorn.Server(uvicorn.Config(outer, host=host, port=port, log_level="warning"))
+    server.install_signal_handlers = lambda: None  # the main thread's Ctrl-C stops us (block_thread)
+    thread = threading.Thread(target=server.run, name="studio-http", daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            worker.stop()
+            raise ServeError(f"port {port} on {host} is taken (or cannot be used); try --port {port + 1}")
+        time.sleep(0.01)
+    url = f"http://{'127.0.0.1' if host == '127.0.0.1' else host}:{port}"
+    running = Running(server, thread, worker, url + "/")
+    print(f"studio: serving on {url}  (data: {data_dir()})", flush=True)
+    print(f"studio: job API on {url}/api/v1 (docs: /api/v1/docs)", flush=True)
+    if open_browser:
+        import webbrowser
 
-    app.close = close_and_stop
-    print(f"studio: job API on http://{host}:{port}/api/v1 (docs: /api/v1/docs)", flush=True)
+        webbrowser.open(f"http://127.0.0.1:{port}/")
     if block:
-        try:
-            app.block_thread()
-        finally:
-            app.studio_worker.stop()
-    return app
+        running.block_thread()
+    return running
 
 
 def serve(port: int = 7860, listen: bool = False, auth: str | None = None, open_browser: bool = True) -> int:
     try:
         launch(port, listen, auth, open_browser)
+    except KeyboardInterrupt:
+        return 0
     except ServeError as exc:
         print(f"studio: {exc}", file=sys.stderr)
         return 2

@@ -38,10 +38,8 @@ def _run_in_background(batch_id: str) -> None:
 
 def _source(path: str, files: list[str] | None) -> Path:
     if path and path.strip():
-        src = Path(path.strip()).expanduser()
-        if not src.exists():
-            raise gr.Error(f"{src} does not exist: give a folder of photos or a CSV file on this computer.")
-        return src
+        # whether it exists is told by create_batch, and only inside the folders the page may read
+        return Path(path.strip()).expanduser()
     if not files:
         raise gr.Error("Give a folder or CSV path, or upload the photos (one SKU per photo).")
     # uploaded photos become a folder input: one SKU per file, named after the file

@@ -1,0 +1,231 @@
+"""What the job API takes and answers, as typed models: they are published in
+/api/v1/openapi.json (so generated clients get real types) and every response is
+validated against them on the way out (extra or missing fields are a server error,
+never a silent change of the contract)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+JobStatus = Literal["queued", "running", "waiting", "paused", "done", "failed", "cancelled"]
+
+
+# -- what a caller sends --------------------------------------------------------------
+
+class ShootParams(Strict):
+    """The `params` part of POST /shoots and /batches (a JSON string in the form); anything
+    left out comes from the server's settings."""
+
+    scene: str | None = Field(None, description="scene id (GET /scenes)")
+    variants: int | None = Field(None, ge=1, le=16, description="how many variants")
+    engine: str | None = Field(None, description="auto, classic, klein, sdxl, flux or cloud")
+    preset: str | None = Field(None, description="export preset: amazon-main, amazon-secondary, shopify, etsy, "
+                                                 "ebay, instagram")
+    extra_prompt: str | None = Field(None, max_length=500, description="words added to the scene's prompt")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    long_side: int | None = Field(None, ge=64, le=4096, description="canvas long side in px")
+    view: Literal["auto", "side", "top"] | None = None
+    clip: Literal["reels", "square", "listing"] | None = Field(None, description="also a classic clip at this preset")
+    callback_url: str | None = Field(None, max_length=2048, description="called when the job ends (see webhooks)")
+
+
+class CutoutParams(Strict):
+    """The `params` part of POST /cutouts."""
+
+    backend: str | None = Field(None, description="auto, birefnet, birefnet-lite, rmbg or classic")
+    callback_url: str | None = Field(None, max_length=2048)
+
+
+class ClipRequest(Strict):
+    """The body of POST /jobs/{id}/clips; every field optional."""
+
+    preset: Literal["reels", "square", "listing"] | None = None
+    seconds: float | None = Field(None, ge=4, le=8)
+    fps: Literal[24, 30] | None = None
+    motion: Literal["push-in", "orbit"] | None = None
+    variant: int | None = Field(None, ge=0, le=15, description="this variant instead of the chosen one")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    engine: Literal["auto", "classic", "wan"] | None = None
+    callback_url: str | None = Field(None, max_length=2048)
+
+
+class ReviewDecision(Strict):
+    action: Literal["accept", "reject"]
+    variant: int | None = Field(None, ge=0, description="accept: the variant to keep")
+    note: str | None = Field(None, max_length=500, description="reject: why")
+
+
+# -- what it answers ------------------------------------------------------------------
+
+class Error(Strict):
+    error: str = Field(description="what went wrong, in a sentence")
+    field: str | None = Field(None, description="the part or parameter it is about")
+
+
+class Links(Strict):
+    self: str
+    cancel: str
+    retry: str
+
+
+class Accepted(Strict):
+    id: str
+    status: JobStatus
+    links: Links
+    replayed: bool = Field(description="true: an earlier POST with this Idempotency-Key made this job")
+
+
+class BatchAccepted(Strict):
+    jobs: list[Accepted]
+
+
+class StageRun(Strict):
+    key: str
+    status: str
+    attempt: int
+    duration_s: float | None
+    error: str | None
+
+
+class WebhookDelivery(Strict):
+    status: str = Field(description="the job status the callback announced")
+    attempt: int
+    at: float
+    http_status: int | None
+    error: str | None
+
+
+class Scores(Strict):
+    fidelity: float | None = Field(description="product fidelity, 0-1 (1: the photo's own pixels)")
+    alignment: float | None = Field(description="CLIP prompt alignment, where CLIP is installed")
+    aesthetic: float | None
+
+
+class Verdict(Strict):
+    passed: bool
+    reason: str
+
+
+class Variant(Strict):
+    index: int
+    seed: int
+    rank: int = Field(description="1 is the best")
+    scores: Scores
+    verdict: Verdict
+    compliance_ok: bool = Field(description="the export passes its marketplace preset's checks")
+    file: str | None = Field(description="its file's path under /api/v1")
+
+
+class ClipCheck(BaseModel):
+    check: str
+    ok: bool
+    value: Any = None
+
+
+class ClipReport(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    ok: bool
+    checks: list[ClipCheck]
+
+
+class ClipSettings(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    preset: str
+    width: int
+    height: int
+    fps: int
+    seconds: float
+    motion: str
+    engine: str | None = None
+    seed: int | None = None
+
+
+class Clip(Strict):
+    settings: ClipSettings
+    report: ClipReport
+    product: dict[str, Any] = Field(description="how the product held in the clip (a generated clip's drift check)")
+    file: str
+    preview: str
+
+
+class Job(Strict):
+    """A job as GET /jobs/{id} answers it, and as a webhook sends it."""
+
+    id: str
+    kind: str | None = Field(description="shoot, cutout")
+    status: JobStatus
+    attempts: int | None = Field(description="attempts of the stage that failed it")
+    waiting_for_review: bool
+    created_at: float | None = Field(description="Unix time")
+    finished_at: float | None
+    error: str | None
+    cost: float = Field(description="money spent on the cloud, in the price table's currency")
+    stages: list[StageRun]
+    links: Links
+    webhooks: list[WebhookDelivery]
+    progress: float = Field(ge=0, le=1)
+    files: list[str] = Field(description="paths under /api/v1 of what the job exported")
+    chosen: int | None = None
+    variants: list[Variant] | None = None
+    clip: Clip | None = None
+
+
+class JobSummary(Strict):
+    id: str
+    status: JobStatus
+    kind: str
+    title: str | None
+    created_at: float
+    finished_at: float | None
+    cost: float
+    links: Links
+
+
+class JobList(Strict):
+    jobs: list[JobSummary]
+
+
+class ActionResult(Strict):
+    id: str
+    status: str
+    links: Links
+
+
+class Scene(Strict):
+    id: str
+    title: str
+    category: str
+
+
+class SceneList(Strict):
+    scenes: list[Scene]
+
+
+class Model(Strict):
+    id: str
+    title: str
+    repo_id: str
+    kind: str
+    installed: bool
+    size_gb: float
+    vram_gb: float | None
+    licence: str
+    licence_url: str
+    commercial_use: Literal["yes", "no", "paid-licence"]
+    licence_note: str
+
+
+class ModelList(Strict):
+    models: list[Model]
+
+
+class Health(Strict):
+    ok: bool
+    version: str

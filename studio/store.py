@@ -296,7 +296,22 @@ class ArtifactStore:
             return im
 
     def read_array(self, digest: str) -> np.ndarray:
-        return np.load(self.path(digest, "npy"), allow_pickle=False)
+        fmt = np.lib.format
+        with open(self.path(digest, "npy"), "rb") as f:
+            version = fmt.read_magic(f)
+            read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            # numpy parses the header with ast.literal_eval, which CPython 3.11 does not make
+            # safe across threads (gh-106905: "AST constructor recursion depth mismatch"),
+            # and stages decode their inputs in parallel threads
+            with _NPY_HEADER_LOCK:
+                shape, fortran, dtype = read_header(f)
+            if dtype.hasobject:
+                raise ValueError(f"artifact {digest} holds Python objects; refusing to load it")
+            count = int(np.prod(shape, dtype=np.int64))
+            data = np.fromfile(f, dtype=dtype, count=count)
+        if data.size != count:
+            raise ValueError(f"artifact {digest} is cut short")
+        return data.reshape(shape, order="F" if fortran else "C")
 
     def _clean_stale_temps(self) -> None:
         now = time.time()
@@ -304,6 +319,9 @@ class ArtifactStore:
             with contextlib.suppress(OSError):
                 if now - tmp.stat().st_mtime > STALE_TEMP_S:
                     tmp.unlink()
+
+
+_NPY_HEADER_LOCK = threading.Lock()
 
 
 class StoreError(RuntimeError):

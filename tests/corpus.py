@@ -146,6 +146,46 @@ def _background(kind: str, h: int, w: int, rng: np.random.Generator) -> tuple[np
             rw, rh = int(rng.uniform(0.03, 0.12) * w), int(rng.uniform(0.03, 0.12) * h)
             cv2.rectangle(img, (x0, y0), (x0 + rw, y0 + rh), c.tolist(), -1)
         return cv2.GaussianBlur(img, (0, 0), 1.2), 0.8
+    return _phone_background(kind, h, w, rng)
+
+
+def _phone_background(kind: str, h: int, w: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """Backgrounds as a phone sees them at any resolution: every texture is sized to the
+    scene (paper's mottling, a wall's roller stipple, wood grain, a fabric's weave are a
+    share of the frame, as physical texture is), not to the pixel."""
+    s = max(h, w)
+    ys = np.linspace(0, 1, h, dtype=np.float32)[:, None]
+    xs = np.linspace(0, 1, w, dtype=np.float32)[None, :]
+    if kind == "mottled-paper":  # paper with cloudy mottling and a vignette
+        r2 = (xs - 0.5) ** 2 + (ys - 0.5) ** 2
+        tone = np.array(rng.choice([[240, 238, 232], [236, 232, 222], [244, 244, 242]]), np.float32)
+        mottle = 0.035 * _noise(h, w, rng, s / 40) + 0.015 * _noise(h, w, rng, s / 150)
+        return tone * (1 - 0.3 * r2 + mottle)[..., None], 0.78
+    if kind == "wall":  # a painted wall meeting a table of the same paint: one soft crease of shade
+        horizon = rng.uniform(0.4, 0.55)
+        paint = np.array(rng.choice([[218, 212, 200], [196, 206, 212], [226, 222, 214]]), np.float32)
+        crease = 1 - 0.1 * np.exp(-((ys - horizon) / 0.02) ** 2)
+        stipple = 0.015 * _noise(h, w, rng, s / 500) + 0.02 * _noise(h, w, rng, s / 12)
+        light = 1 - 0.15 * (1 - ys) - 0.08 * (xs - 0.5) ** 2
+        return paint * (crease * light + stipple)[..., None], min(0.92, horizon + 0.3)
+    if kind == "fine-wood":  # a table top: planks, grain a share of the plank wide
+        base = np.array(rng.choice([[176, 128, 84], [140, 98, 64], [204, 170, 128]]), np.float32)
+        planks = rng.uniform(4, 7)
+        plank = np.floor(ys * planks)
+        grain = np.sin(xs * rng.uniform(120, 220) + _noise(h, w, rng, s / 6) * 4 + plank * 3)
+        img = base * (1 + 0.07 * grain + 0.05 * (plank % 2) - 0.04 * _noise(h, w, rng, s / 20))[..., None]
+        seams = (np.abs(((ys * planks) % 1) - 0.5) > 0.497).astype(np.float32)
+        return img * (1 - 0.25 * np.broadcast_to(seams, (h, w)))[..., None], 0.8
+    if kind == "fabric":  # a cloth with folds and a weave
+        base = np.array(rng.choice([[190, 70, 60], [70, 110, 160], [205, 195, 170], [90, 120, 90]]), np.float32)
+        angle = rng.uniform(-0.6, 0.6)
+        u = xs * np.cos(angle) * w + ys * np.sin(angle) * h
+        folds = np.sin(u / s * rng.uniform(6, 12) + _noise(h, w, rng, s / 4) * 1.5)
+        period = s / rng.uniform(500, 900)
+        weave = np.sin(np.arange(w, dtype=np.float32)[None, :] / period) * np.sin(
+            np.arange(h, dtype=np.float32)[:, None] / period)
+        light = 1 + 0.09 * folds + 0.03 * _noise(h, w, rng, s / 10) + 0.03 * weave
+        return base * light[..., None], 0.75
     raise ValueError(kind)
 
 
@@ -204,6 +244,25 @@ def _product_colours(kind: str, bh: int, bw: int, rng: np.random.Generator) -> n
     return img
 
 
+_WHOLE: dict[Spec, int] = {}  # the product's pixels, the part the frame cuts off included
+
+
+def whole_product_pixels(spec: Spec) -> int:
+    """How many pixels the whole product covers, inside the photo or not (a product cut
+    by the frame covers more than its true mask)."""
+    if spec not in _WHOLE:
+        render(spec)
+    return _WHOLE[spec]
+
+
+def product_iou(got: np.ndarray, truth: np.ndarray, spec: Spec) -> float:
+    """IoU of a cut-out with the whole product: a product cut by the frame can't be cut
+    out whole, whatever the cut-out does with the part inside it."""
+    inter = int(np.logical_and(got, truth).sum())
+    union = int(np.logical_or(got, truth).sum()) + whole_product_pixels(spec) - int(truth.sum())
+    return inter / max(union, 1)
+
+
 def render(spec: Spec) -> tuple[np.ndarray, np.ndarray]:
     """(RGB uint8 photo, true mask bool), upright."""
     rng = np.random.default_rng(spec.seed)
@@ -224,6 +283,7 @@ def render(spec: Spec) -> tuple[np.ndarray, np.ndarray]:
     mask = np.zeros((H, W), bool)
     xs0, xs1 = max(0, x), min(W, x + bw)
     mask[y:y + bh, xs0:xs1] = shape[:, xs0 - x: xs1 - x]
+    _WHOLE[spec] = int(shape.sum())
     if spec.shadow:  # a soft cast shadow on the background, thrown to one side: not product
         sh = np.zeros((H, W), np.float32)
         off = int(bw * rng.uniform(0.15, 0.35)) * (1 if rng.random() < 0.5 else -1)
@@ -301,6 +361,36 @@ def home_set(seeds: int = 2, width: int = 1600, height: int = 1200) -> list[Spec
                                     5000 + 97 * seed + i))
                     i += 1
     return out
+
+
+PHONE_BACKGROUNDS = ("mottled-paper", "wall", "fine-wood", "fabric")
+
+
+def phone_set(seeds: int = 1, width: int = 4000, height: int = 3000,
+              products: tuple[str, ...] = HOME_PRODUCTS) -> list[Spec]:
+    """Photos as phones take them (issue 33): 12 MP by default, products on mottled paper,
+    a painted wall, wood and fabric whose textures are sized to the scene, with and
+    without a soft cast shadow, saved as JPEG (`phone_photo` adds the sensor's noise)."""
+    out = []
+    i = 0
+    for seed in range(seeds):
+        for product in products:
+            for background in PHONE_BACKGROUNDS:
+                for shadow in (False, True):
+                    out.append(Spec(i, product, background, "normal", shadow, width, height, "jpeg", 1,
+                                    9000 + 131 * seed + i))
+                    i += 1
+    return out
+
+
+def phone_photo(spec: Spec) -> tuple[np.ndarray, np.ndarray]:
+    """(RGB, true mask) of a phone_set spec as the phone saves it: sensor noise at the
+    pixel, then a JPEG at quality 90, decoded again."""
+    rgb, mask = render(spec)
+    rng = np.random.default_rng(spec.seed + 1)
+    noisy = np.clip(rgb.astype(np.float32) + rng.normal(0, 1.5, rgb.shape).astype(np.float32), 0, 255)
+    data = encode(spec, noisy.astype(np.uint8))
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")), mask
 
 
 def cup_from_above(h: int = 900, w: int = 1200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -47,6 +47,42 @@ def test_artifacts_are_content_addressed_and_deduplicated(tmp_path):
     assert back.mode == "RGBA" and back.getpixel((0, 0)) == (1, 2, 3, 4)
 
 
+def test_arrays_read_back_in_parallel_threads_unchanged(tmp_path):
+    """Stages decode their inputs in threads; every kind of array the engine keeps (masks,
+    a Fortran-ordered one, a scalar) reads back equal from 8 threads at once."""
+    s = Store(tmp_path)
+    arrays = [np.random.default_rng(i).random((64, 48), dtype=np.float32) for i in range(6)]
+    arrays += [np.asfortranarray(np.arange(30, dtype=np.int16).reshape(5, 6)), np.zeros((0, 3))]
+    digests = [s.put_array(a) for a in arrays]
+    problems: list[BaseException] = []
+
+    def read_all() -> None:
+        try:
+            for _ in range(200):
+                for d, a in zip(digests, arrays, strict=True):
+                    back = s.artifacts.read_array(d)
+                    assert back.shape == a.shape and back.dtype == a.dtype and np.array_equal(back, a)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            problems.append(e)
+
+    threads = [threading.Thread(target=read_all) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not problems, problems[0]
+
+
+def test_an_array_artifact_cut_short_is_refused(tmp_path):
+    s = Store(tmp_path)
+    d = s.put_array(np.ones((100, 100), np.float32))
+    p = s.artifacts.path(d, "npy")
+    os.chmod(p, 0o644)
+    p.write_bytes(p.read_bytes()[:-400])
+    with pytest.raises(ValueError, match="cut short"):
+        s.artifacts.read_array(d)
+
+
 
 @pytest.mark.parametrize("mode, ext", [("RGB", "qoi"), ("RGBA", "qoi"), ("L", "png")])
 def test_images_are_stored_losslessly(tmp_path, mode, ext):

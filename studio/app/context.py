@@ -46,10 +46,12 @@ def ledger(store: Store | None = None) -> Ledger:
 
 
 def run_jobs(job_ids: list[str], on_event: Callable[[Event], None] | None = None,
-             store: Store | None = None, timeout: float | None = None) -> None:
-    """Run the given jobs to an end (done, failed, cancelled or waiting) in this process."""
+             store: Store | None = None, timeout: float | None = None, cpu_slots: int | None = None) -> None:
+    """Run the given jobs to an end (done, failed, cancelled or waiting) in this process.
+    `cpu_slots`: CPU stages at once (default two); one gives that stage every core (a
+    single cut-out is a chain of stages: nothing would run beside it)."""
     store = store or open_store()
-    worker = Worker(store, stages(), ledger(store), poll_s=0.05)
+    worker = Worker(store, stages(), ledger(store), poll_s=0.05, slots={"cpu": cpu_slots} if cpu_slots else None)
     if on_event:
         worker.bus.subscribe(on_event)
     try:

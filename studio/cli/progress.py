@@ -10,7 +10,7 @@ from studio.app.context import Event, open_store, run_jobs
 from studio.app.history import stages_left
 
 
-def run_with_bar(job_ids: list[str]) -> None:
+def run_with_bar(job_ids: list[str], cpu_slots: int | None = None) -> None:
     store = open_store()
     total = stages_left(store, job_ids)
     with tqdm(total=total, unit="stage", file=sys.stderr, disable=not sys.stderr.isatty() and total < 1) as bar:
@@ -21,4 +21,4 @@ def run_with_bar(job_ids: list[str]) -> None:
             elif e.kind in ("retry", "fail", "waiting"):
                 bar.write(f"{e.job_id} {e.key}: {e.kind} {e.message}", file=sys.stderr)
 
-        run_jobs(job_ids, on_event, store)
+        run_jobs(job_ids, on_event, store, cpu_slots=cpu_slots)

@@ -192,6 +192,19 @@ def export(image: np.ndarray, alpha: np.ndarray, preset: Preset) -> tuple[bytes,
     return data, compliance(data, out_a, preset)
 
 
+def cutout_png(cutout: Image.Image) -> bytes:
+    """A cut-out as the PNG a person gets: transparent pixels carry no colour (the old
+    background under them compresses badly and is never seen: a 12 MP cut-out shrinks from
+    ~6.6 to ~1.9 MB and encodes in a tenth of the time), the rest exactly as cut."""
+    rgba = np.asarray(cutout.convert("RGBA"))
+    seen = cv2.compare(np.ascontiguousarray(rgba[..., 3]), 0, cv2.CMP_GT)  # 255 where any alpha
+    # all four channels to 0 where alpha is 0 (OpenCV: numpy's boolean indexing is ten times slower on 12 MP)
+    rgba = cv2.bitwise_and(rgba, rgba, mask=seen)
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, format="PNG", compress_level=1)  # level 6: 2.5× the time, 7% smaller
+    return buf.getvalue()
+
+
 def zip_files(files: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:  # JPEG/PNG don't compress further

@@ -55,19 +55,23 @@ def refine_edges(rgb: np.ndarray, mask: np.ndarray, radius: int | None = None) -
     h, w = mask.shape
     radius = radius or max(2, round(max(h, w) / 400))
     m = (mask > 0.5).astype(np.float32)
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * radius + 1, 2 * radius + 1))
-    inner = cv2.erode(m, kernel)
-    outer = cv2.dilate(m, kernel)
-    out = inner.copy()
-    # the filter sees 2 box widths (plus a subsampled pixel) around each band pixel
-    win = region(outer, 4 * radius + 8)
+    # all the work in a window round the product (the band, and 2 box widths beyond it,
+    # plus a subsampled pixel): a product often fills a tenth of a 12 MP photo
+    win = region(m, 5 * radius + 8)
     if win is None:
-        return out
+        return m
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * radius + 1, 2 * radius + 1))
+    mw = m[win]
+    inner = cv2.erode(mw, kernel, borderType=cv2.BORDER_REPLICATE)
+    outer = cv2.dilate(mw, kernel, borderType=cv2.BORDER_REPLICATE)
     grey = cv2.cvtColor(np.ascontiguousarray(rgb[win]), cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-    subsample = max(1, max(grey.shape) // 1500)  # the fast variant above ~2 MP
-    soft = np.clip(guided_filter(grey, m[win], radius, 1e-3, subsample), 0.0, 1.0)
-    band = (outer[win] > 0) & (inner[win] == 0)
-    out[win][band] = soft[band]
+    # the fast variant (He & Sun's subsampling) once the window passes ~1000 px: the
+    # coefficients are smooth at that scale, and a 12 MP photo's edge band costs a quarter
+    subsample = max(1, round(max(grey.shape) / 1000))
+    soft = np.clip(guided_filter(grey, mw, radius, 1e-3, subsample), 0.0, 1.0)
+    band = (outer > 0) & (inner == 0)
+    out = m.copy()
+    out[win] = np.where(band, soft, inner)
     return out
 
 
@@ -122,8 +126,9 @@ def decontaminate(rgb: np.ndarray, alpha: np.ndarray, work_side: int = 1024) -> 
 
 
 def to_rgba(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    a8 = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return np.dstack([rgb, a8])
+    # OpenCV's saturating conversion and merge: a fifth of numpy's time on 12 MP
+    a8 = cv2.convertScaleAbs(np.asarray(alpha, np.float32), alpha=255.0)
+    return cv2.merge([*cv2.split(np.ascontiguousarray(rgb)), a8])
 
 
 # -- touch-up ----------------------------------------------------------------

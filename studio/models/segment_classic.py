@@ -17,8 +17,8 @@ wall, paper).
 Floorboard seams close regions too; those reaching across the photo are not products.
 OpenCV's random generator is seeded: the same photo gives the same cut-out.
 
-Confidence is an honest estimate from how well the result separates from the
-background model and how much the seeds and GrabCut agree.
+Confidence is an estimate of the cut-out's quality (`classic_confidence`): above all,
+whether its outline runs along edges in the photo.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from PIL import Image
 from studio.imaging import masks
 from studio.imaging.clusters import nearest_distance
 from studio.imaging.compose import rgb_array
+from studio.models import classic_confidence
 from studio.models.base import Segmentation
 
 WORK_SIDE = 512
@@ -54,7 +55,7 @@ class ClassicSegmenter:
         alpha_small = fg_small.astype(np.float32)
         alpha = cv2.resize(alpha_small, (W, H), interpolation=cv2.INTER_LINEAR) if scale < 1 else alpha_small
         alpha = masks.refine_edges(rgb, alpha)
-        confidence, notes = self._confidence(fg_small, seed, bg_dist)
+        confidence, notes = classic_confidence.confidence(classic_confidence.features(small, fg_small, seed, bg_dist))
         return Segmentation(alpha=alpha, confidence=confidence, backend=self.name, notes=notes)
 
     # -- the work at working resolution ------------------------------------
@@ -66,6 +67,10 @@ class ClassicSegmenter:
         band = max(3, round(0.03 * min(h, w)))
         border = np.zeros((h, w), bool)
         border[:band], border[-band:], border[:, :band], border[:, -band:] = True, True, True, True
+        # a product the photo cuts off crosses the border: it is neither background to
+        # model nor background to force
+        crossing = self._crossing(lab, band)
+        border &= ~crossing
 
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
         xs, ys = xs / w - 0.5, ys / h - 0.5
@@ -112,6 +117,7 @@ class ClassicSegmenter:
         sure = cv2.erode(((score > 0.75) & ~shadow).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         gc[sure] = cv2.GC_FGD
         gc[border] = cv2.GC_BGD
+        gc[crossing & (score > t)] = cv2.GC_PR_FGD
         if seed.sum() < 20:  # nothing stands out: say so rather than invent a product
             return np.zeros((h, w), np.float32), seed, bg_dist
         gc = self._grabcut(rgb, gc)
@@ -119,9 +125,45 @@ class ClassicSegmenter:
         fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         fg = masks.keep_main_components(fg)
         fg = self._fill_product_holes(fg, bg_dist, noise)
+        fg = masks.keep_main_components(self._drop_unsupported(rgb, fg, filled))
         # after the holes are filled: a hole the shadow falls through is opened again here
         fg = masks.keep_main_components(self._drop_cast_shadows(rgb, fg))
         return fg, seed, bg_dist
+
+    @staticmethod
+    def _crossing(lab: np.ndarray, band: int) -> np.ndarray:
+        """The stretches of the photo's edge band where something unlike the rest of the
+        border runs into the frame: a product cut by the photo's edge. Each side is judged
+        against a palette of the other three, so a table's edge (on three sides) or a
+        pattern (everywhere) is not a product."""
+        h, w = lab.shape[:2]
+        sides = {  # (positions along the side, band pixels) for each side
+            "top": lab[:band].mean(axis=0), "bottom": lab[-band:].mean(axis=0),
+            "left": lab[:, :band].mean(axis=1), "right": lab[:, -band:].mean(axis=1),
+        }
+        crossing = np.zeros((h, w), bool)
+        criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 10, 1.0)
+        for name, strip in sides.items():
+            others = np.concatenate([v for k, v in sides.items() if k != name]).astype(np.float32)
+            _, _, palette = cv2.kmeans(others, 4, None, criteria, 1, cv2.KMEANS_PP_CENTERS)
+            spread = float(np.percentile(nearest_distance(others, palette), 90))
+            far = nearest_distance(strip.astype(np.float32), palette) > max(12.0, 3.0 * spread)
+            n, labels, stats, _ = cv2.connectedComponentsWithStats(far.astype(np.uint8)[None], connectivity=4)
+            runs = np.zeros(len(strip), bool)
+            for i in range(1, n):
+                if stats[i, cv2.CC_STAT_WIDTH] >= 0.03 * len(strip):
+                    runs |= labels[0] == i
+            if not runs.any() or runs.mean() > 0.6:  # most of a side unlike the rest: a backdrop, not a product
+                continue
+            if name == "top":
+                crossing[:band, runs] = True
+            elif name == "bottom":
+                crossing[-band:, runs] = True
+            elif name == "left":
+                crossing[runs, :band] = True
+            else:
+                crossing[runs, -band:] = True
+        return crossing
 
     @staticmethod
     def _grabcut(rgb: np.ndarray, gc: np.ndarray) -> np.ndarray:
@@ -268,7 +310,13 @@ class ClassicSegmenter:
             edge = comp & rim
             if edge.sum() < 8:
                 enclosed.append(comp)  # not on the outline: a dark part of the product, or a hole
-            elif np.median(softness[edge]) > 0.58:
+                continue
+            around = (cv2.dilate(comp.astype(np.uint8), k3) > 0) & ~comp
+            if (around & f & ~neutral).sum() > 0.6 * around.sum():
+                # coloured product round most of it (a pale label across a box): a shadow lies
+                # beside the product, and what is round it in the cut-out is more shadow
+                continue
+            if np.median(softness[edge]) > 0.58:
                 removed |= comp
                 deepest = float(np.percentile(level[dark], 10))
                 shadow_levels.append(deepest)
@@ -317,6 +365,96 @@ class ClassicSegmenter:
         out[removed] = 0
         return out
 
+    @classmethod
+    def _drop_unsupported(cls, rgb: np.ndarray, fg: np.ndarray, enclosed: np.ndarray) -> np.ndarray:
+        """Take out what GrabCut kept that nothing in the photo says is product: regions
+        whose colour is the background's around them (the background spread in from
+        outside the cut-out, so a darker mottle of paper counts as paper), not closed by
+        strong edges, that either stick out of the product into the background (a slab of
+        paper grown from a mottle touching it: GrabCut's 8-neighbour smoothing gives such
+        slabs their octagonal corners, and the smoother a downscaled 12 MP photo is, the
+        further they grow) or lie enclosed in it with the background's own texture (the
+        paper seen through a mug's handle). A pale label between coloured parts is
+        bounded by product on most of its outline, and a plain one enclosed has none of
+        the background's texture: both stay."""
+        f = fg > 0.5
+        if f.sum() < 50 or f.all():
+            return fg
+        behind = cls._background_behind(rgb, f)
+        lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+        lab_behind = cv2.cvtColor(np.clip(behind, 0, 255).astype(np.uint8), cv2.COLOR_RGB2LAB).astype(np.float32)
+        diff = lab - lab_behind
+        diff[..., 0] *= 0.5  # lightness counts half: mottling, light and shade are the background's
+        local = cv2.GaussianBlur(np.linalg.norm(diff, axis=-1), (0, 0), 1.0)
+        k9 = np.ones((9, 9), np.uint8)
+        ring = ~(cv2.dilate(f.astype(np.uint8), k9) > 0) & (cv2.dilate(f.astype(np.uint8), np.ones((41, 41), np.uint8)) > 0)
+        if not ring.any():
+            return fg
+        # how far the background strays from itself (a cast shadow in the ring strays far:
+        # a lower percentile keeps it from setting the scale)
+        spread = float(np.percentile(local[ring], 80)) + 1.0
+        # the rim is mixed with what lies behind it: judged from two pixels in
+        interior = cv2.erode(f.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        # like the background, and unlike every colour of what clearly is product
+        core = interior & (local > 1.5 * spread)
+        if core.sum() < 20:
+            return fg  # nothing stands out clearly (white on white): GrabCut's call stands
+        lab[..., 0] *= 0.5
+        sample = lab[core][:: max(1, int(core.sum()) // 4000)]
+        _, _, centres = cv2.kmeans(sample, min(4, len(sample)), None,
+                                   (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 10, 1.0), 1,
+                                   cv2.KMEANS_PP_CENTERS)
+        to_product = nearest_distance(lab, centres)
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        detail = np.abs(grey - cv2.GaussianBlur(grey, (0, 0), 2.0))
+        texture = float(np.median(detail[ring]))
+        weak = interior & (local < 2 * spread) & (2 * local < to_product)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(weak.astype(np.uint8), connectivity=8)
+        out = f.astype(np.float32)
+        if n <= 1:
+            return out
+        strong = f & ~weak
+        k3, k5 = np.ones((3, 3), np.uint8), np.ones((5, 5), np.uint8)
+        keep = strong & interior
+
+        def drop(pad, region) -> None:
+            # with its mixed rim, up to the product that stands out
+            out[pad][(cv2.dilate(region.astype(np.uint8), k5) > 0) & ~keep[pad]] = 0
+
+        outside = ~f
+        to_outside = cv2.distanceTransform((~outside).astype(np.uint8), cv2.DIST_L2, 5)
+        min_area = max(12, 0.002 * f.sum())
+        wall = max(4.0, 0.06 * np.sqrt(f.sum()))  # product between a hole and the outside: more than a rim
+        for i in range(1, n):
+            if stats[i, cv2.CC_STAT_AREA] < min_area:
+                continue
+            x, y, w, h = stats[i, :4]
+            pad = (slice(max(0, y - 4), y + h + 4), slice(max(0, x - 4), x + w + 4))
+            comp = labels[pad] == i
+            edge = (cv2.dilate(comp.astype(np.uint8), k3) > 0) & ~comp
+            # what it borders: product that stands out, or the background (the rim counts as that)
+            touching = float(keep[pad][edge].mean()) if edge.any() else 0.0
+            if touching > 0.97 and float(to_outside[pad][comp].min()) > wall:
+                # enclosed by product (apart from the outside by more than its rim): a hole when it is an area (not a line of print) with the
+                # background's texture inside it; on a plain background, when it also is the
+                # background's very colour and only a thin wall of product parts it from the
+                # outside (a handle's gap; a printed logo sits inside solid product)
+                inside = cv2.erode(comp.astype(np.uint8), k5) > 0
+                if inside.sum() < 0.3 * comp.sum() or comp.sum() > 0.15 * f.sum():
+                    continue  # a line of print, or most of the product: not a hole
+                within = (masks.fill_holes(comp.astype(np.float32)) > 0.5) & ~comp
+                if (within & core[pad]).sum() > 0.01 * comp.sum():
+                    continue  # print inside it (a label's lines): what is seen through a hole has none
+                textured = texture > 0.6 and float(np.median(detail[pad][inside])) > 0.6 * texture
+                walled = float(np.percentile(to_outside[pad][edge], 25)) < 0.5 * np.sqrt(comp.sum())
+                if textured or (walled and float(np.median(local[pad][inside])) < spread):
+                    drop(pad, comp)
+                continue
+            loose = comp & ~enclosed[pad]  # what strong edges close in stays (white on white)
+            if touching < 0.5 and loose.sum() > 0.5 * comp.sum() and float(np.median(local[pad][comp])) < spread:
+                drop(pad, loose)  # mostly against the background: it sticks out
+        return out
+
     @staticmethod
     def _fill_product_holes(fg: np.ndarray, bg_dist: np.ndarray, noise: float) -> np.ndarray:
         """Fill enclosed holes unless they look like the background (a mug handle's gap)."""
@@ -332,29 +470,3 @@ class ClassicSegmenter:
             if area < 0.002 * fg.sum() or float(np.median(bg_dist[region])) > 2.0 * noise:
                 out[region] = 1.0
         return out
-
-    @staticmethod
-    def _confidence(fg: np.ndarray, seed: np.ndarray, bg_dist: np.ndarray) -> tuple[float, list[str]]:
-        notes = []
-        f = fg > 0.5
-        frac = f.mean()
-        if frac < 0.005:
-            return 0.0, ["no product found: paint it in with the touch-up brush"]
-        inter = np.logical_and(f, seed).sum()
-        union = np.logical_or(f, seed).sum()
-        agreement = inter / max(union, 1)
-        inside = float(np.median(bg_dist[f]))
-        outside = float(np.percentile(bg_dist[~f], 90)) if (~f).any() else 0.0
-        separation = np.clip((inside - outside) / (inside + 1e-3), 0, 1)
-        edge = np.concatenate([f[0], f[-1], f[:, 0], f[:, -1]]).mean()
-        conf = 0.45 * separation + 0.45 * agreement + 0.1
-        if edge > 0.02:
-            conf *= 0.6
-            notes.append("the product touches the photo's edge")
-        if frac > 0.85:
-            conf *= 0.5
-            notes.append("the cut-out covers almost the whole photo")
-        conf = float(np.clip(conf, 0, 1))
-        if conf < 0.6:
-            notes.append("low confidence: check the edges and touch up the mask")
-        return round(conf, 3), notes

@@ -1,0 +1,97 @@
+"""How sure the classic cut-out is: an estimate of its quality (IoU with the true
+product) from what the photo shows, calibrated on the generated corpus with true masks
+(`bench/segment.py --calibrate` prints the rank correlation).
+
+The strongest sign is the outline itself: a correct cut-out's outline runs along edges
+in the photo; a slab of background kept (paper, a cast shadow) or a part lost (a label
+cut off) leaves stretches of outline where the photo has no edge at all. Beside it: how
+well the product separates from the background model, how much GrabCut agreed with its
+seeds, whether the product is cut by the photo's frame, and whether the cut-out fell
+apart into pieces."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+LOW = 0.6  # under this, the person is asked to check the edges (page, CLI, API)
+
+
+def features(rgb: np.ndarray, fg: np.ndarray, seed: np.ndarray, bg_dist: np.ndarray) -> dict:
+    """The measurements the confidence is made of, at working resolution."""
+    f = fg > 0.5
+    out = {"area": float(f.mean()), "pixels": int(f.sum())}
+    if out["area"] < 0.005 or f.all():
+        return out
+    # the seeds near the product (a textured background seeds specks everywhere, which
+    # GrabCut rightly drops: they say nothing about this cut-out)
+    near = cv2.dilate(f.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+    inter, union = np.logical_and(f, seed).sum(), np.logical_or(f, seed & near).sum()
+    out["agreement"] = float(inter / max(union, 1))
+    inside = float(np.median(bg_dist[f]))
+    outside = float(np.percentile(bg_dist[~f], 90))
+    out["separation"] = float(np.clip((inside - outside) / (inside + 1e-3), 0, 1))
+    # cut by the frame: the cut-out runs into the photo's edge (the segmenter lets it
+    # only where something unlike the background crosses the border)
+    contact = int(f[0].sum() + f[-1].sum() + f[:, 0].sum() + f[:, -1].sum())
+    # the outline on the photo's edges: the strongest gradient next to each outline pixel,
+    # against what the background's own texture makes
+    grey = cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.0)
+    grad = cv2.dilate(np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)),
+                      np.ones((3, 3), np.uint8))
+    f8 = f.astype(np.uint8)
+    outline = (f8 - cv2.erode(f8, np.ones((3, 3), np.uint8))) > 0
+    outline[0, :] = outline[-1, :] = outline[:, 0] = outline[:, -1] = False  # the frame is no edge to find
+    ring = (cv2.dilate(f8, np.ones((25, 25), np.uint8)) > 0) & ~(cv2.dilate(f8, np.ones((7, 7), np.uint8)) > 0)
+    texture = float(np.percentile(grad[ring], 90)) if ring.any() else 0.0
+    # the share of the product's outline that is the photo's edge
+    out["frame"] = contact / max(1, contact + int(outline.sum()))
+    if outline.sum() >= 8:
+        on_edge = grad[outline] > max(12.0, 1.5 * texture)
+        out["support"] = float(on_edge.mean())
+        # a slab kept or a part cut off leaves one long stretch of outline with no edge,
+        # where a textured background leaves many short ones
+        bare = np.zeros_like(f8)
+        bare[outline] = ~on_edge
+        n, _, stats, _ = cv2.connectedComponentsWithStats(bare, connectivity=8)
+        out["gap"] = float(stats[1:, cv2.CC_STAT_AREA].max() / outline.sum()) if n > 1 else 0.0
+    n, _, stats, _ = cv2.connectedComponentsWithStats(f8, connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    out["pieces"] = int((areas >= 0.05 * areas.max()).sum())
+    return out
+
+
+def confidence(feat: dict) -> tuple[float, list[str]]:
+    """(0..1, notes for the person) from `features`. The form, its exponents and the two
+    penalties were chosen on the generated corpus (Spearman's rank correlation with the
+    IoU against the whole product, so that a product the frame cuts off counts as the
+    partial cut-out it is: see bench/RESULTS.md); the power spreads it so that good
+    cut-outs (IoU ≥ 0.93) sit above LOW and poor ones (< 0.8) mostly below."""
+    if feat["area"] < 0.005 or "agreement" not in feat:
+        return 0.0, ["no product found: paint it in with the touch-up brush"]
+    notes = []
+    support = feat.get("support", 0.0)
+    # a product a few thousand work pixels big is outlined by few of them: its edge
+    # errors weigh more in its IoU
+    size = min(1.0, feat.get("pixels", 3000) / 3000) ** 0.5
+    raw = support * feat["separation"] * feat["agreement"] ** 2 * size / feat["pieces"]
+    conf = raw ** 0.35
+    if support < 0.7:
+        notes.append("parts of the outline follow no edge in the photo (background kept, or part of the product "
+                     "lost)")
+    if feat["pieces"] > 1:
+        notes.append(f"the cut-out is in {feat['pieces']} pieces")
+    if feat.get("gap", 0.0) > 0.25:
+        # a quarter of the outline in one stretch without an edge: a slab kept or a part cut off
+        conf *= 0.7
+        notes.append("one long stretch of the outline follows no edge in the photo")
+    if feat["frame"] > 0.04:
+        # even a clean cut-out of a product the photo cuts off makes a shot of part of it
+        conf *= 0.6
+        notes.append("the product may be cut by the photo's edge")
+    if feat["area"] > 0.85:
+        conf *= 0.5
+        notes.append("the cut-out covers almost the whole photo")
+    conf = float(np.clip(conf, 0, 1))
+    # under LOW, what to do is said by studio.app.cutout_advice, the same on page, CLI and API
+    return round(conf, 3), notes

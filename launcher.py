@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from installer.torch_build import (  # noqa: E402
     apply_override,
     choose_torch_build,
+    detect_compute_cap,
     detect_nvidia_driver,
     detect_nvidia_memory_gb,
     quant_extra,
@@ -83,7 +84,8 @@ def pip(args: list[str], what: str) -> None:
 def setup(extras: set[str]) -> None:
     """Create .venv and install torch + the package, unless the stamp says it is current."""
     driver = detect_nvidia_driver()
-    build = apply_override(choose_torch_build(platform.system(), platform.machine(), driver))
+    cap = detect_compute_cap() if driver else None
+    build = apply_override(choose_torch_build(platform.system(), platform.machine(), driver, cap))
     memory = detect_nvidia_memory_gb() if driver else None
     # the 4-bit plans are how cards under 24 GB run the big models: they need bitsandbytes
     add_quant = quant_extra(memory) and "quant" not in extras

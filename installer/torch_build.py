@@ -29,6 +29,14 @@ _CUDA_BY_DRIVER: tuple[tuple[int, str], ...] = (
 )
 # PyPI's default Linux x86_64 wheel of this torch release is built for this CUDA.
 _PYPI_LINUX_DEFAULT_CUDA = "cu130"
+# The compute capabilities each CUDA build of torch 2.14 carries kernels for (its
+# TORCH_CUDA_ARCH_LIST, oldest and newest): cu128 and cu130 dropped Maxwell, Pascal and
+# Volta (sm_50 to sm_70); cu126 still has them but stops at Hopper (sm_90).
+_ARCHES: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
+    "cu130": ((7, 5), (12, 1)),
+    "cu128": ((7, 5), (12, 0)),
+    "cu126": ((5, 0), (9, 0)),
+}
 
 
 @dataclass(frozen=True)
@@ -60,21 +68,48 @@ def _driver_major(driver_version: str | None) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def choose_torch_build(system: str, machine: str, nvidia_driver: str | None) -> TorchBuild:
+def parse_compute_cap(text: str | None) -> tuple[int, int] | None:
+    """nvidia-smi's `compute_cap` ("8.6") as (8, 6); None when absent or unreadable."""
+    m = re.fullmatch(r"\s*(\d+)\.(\d+)\s*", text or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def builds_for(cap: tuple[int, int]) -> list[str]:
+    """The CUDA builds whose kernels cover this compute capability, newest first."""
+    return [tag for _, tag in _CUDA_BY_DRIVER if _ARCHES[tag][0] <= cap <= _ARCHES[tag][1]]
+
+
+def choose_torch_build(system: str, machine: str, nvidia_driver: str | None,
+                       compute_cap: str | None = None) -> TorchBuild:
     """Pick torch wheels for `system` ("Linux", "Windows", "Darwin"), `machine`
-    ("x86_64", "AMD64", "arm64", ...) and the NVIDIA driver version (None: no GPU)."""
+    ("x86_64", "AMD64", "arm64", ...), the NVIDIA driver version (None: no GPU) and the
+    card's compute capability (nvidia-smi's "8.6"; None: unknown, the newest build the
+    driver runs)."""
     base = dict(torch=TORCH_VERSION, torchvision=TORCHVISION_VERSION)
     if system == "Darwin":
         return TorchBuild(**base, variant="mps", index_url=None,
                           note="macOS: PyPI wheels (Apple GPU through MPS where present)")
     major = _driver_major(nvidia_driver)
+    cap = parse_compute_cap(compute_cap)
     cuda = None
     if major is not None:
-        cuda = next((tag for floor, tag in _CUDA_BY_DRIVER if major >= floor), None)
-        if cuda is None:
+        runs = [tag for floor, tag in _CUDA_BY_DRIVER if major >= floor]
+        fits = runs if cap is None else [tag for tag in runs if tag in builds_for(cap)]
+        cuda = next(iter(fits), None)
+        if not runs:
             note = (f"NVIDIA driver {nvidia_driver} is older than any CUDA build of torch "
                     f"{TORCH_VERSION} supports (needs >= {_CUDA_BY_DRIVER[-1][0]}); "
                     "using the CPU build. Update the driver to use the GPU.")
+            return _cpu_build(system, machine, note)
+        if cuda is None:
+            wanted = builds_for(cap)
+            if wanted:
+                floor = dict((tag, f) for f, tag in _CUDA_BY_DRIVER)[wanted[-1]]
+                why = f"update the driver to {floor} or newer for the {wanted[-1]} build, which has them"
+            else:
+                why = "no build of this torch release has them"
+            note = (f"this card (compute capability {cap[0]}.{cap[1]}) has no kernels in the CUDA builds "
+                    f"driver {nvidia_driver} runs ({', '.join(runs)}); using the CPU build: {why}.")
             return _cpu_build(system, machine, note)
     if cuda is None:
         return _cpu_build(system, machine, "no NVIDIA GPU found: CPU build")
@@ -114,6 +149,12 @@ def _nvidia_smi(query: str) -> str | None:
 def detect_nvidia_driver() -> str | None:
     """The NVIDIA driver version from nvidia-smi, or None when there is none."""
     return _nvidia_smi("driver_version")
+
+
+def detect_compute_cap() -> str | None:
+    """The first card's compute capability ("8.6") from nvidia-smi (drivers from 510 on
+    answer it), or None."""
+    return _nvidia_smi("compute_cap")
 
 
 def detect_nvidia_memory_gb() -> float | None:

@@ -63,6 +63,10 @@ class Settings:
     vram_plan: str = "auto"  # auto, or a plan id from `studio models` (bf16-resident, nf4-model-offload, ...)
     clip_model: str = "clip-vit-b-32"  # for scoring and describing, where installed
     fidelity_threshold: float = 0.75  # a variant scoring under it is regenerated
+    # how a plate painted below the canvas size, and a product photographed smaller than
+    # it is shown, are enlarged: auto (the best installed upscaler, else the classic one),
+    # off (plain resampling: the product's pixels exactly the photo's), or an upscaler id
+    upscale: str = "auto"
     gate_attempts: int = 3  # generations per variant before it is given up on
     # folders on this computer the app's Batch tab may read catalogs from and write shots
     # to (besides uploads and the data dir); the CLI is not limited by it
@@ -130,6 +134,7 @@ def _read_settings() -> Settings:
 
 
 USAGES = ("commercial", "personal")
+UPSCALES = ("auto", "off", "classic", "swin2sr-x2", "swin2sr-x4", "swin2sr-x4-jpeg")  # registry.UPSCALE_CHOICES
 MAX_BUDGET = 1_000_000.0  # more than anyone spends on images; larger "budgets" are typos or attempts to switch it off
 # value checks beyond the type: (test, what a good value is)
 _RANGES = {
@@ -141,6 +146,7 @@ _RANGES = {
     "gate_attempts": (lambda v: 1 <= v <= 10, "a whole number from 1 to 10"),
     "batch_folders": (lambda v: all(isinstance(x, str) and x.strip() for x in v), "a list of folder paths"),
     "usage": (lambda v: v in USAGES, "commercial or personal"),
+    "upscale": (lambda v: v in UPSCALES, "auto, off, classic, swin2sr-x2, swin2sr-x4 or swin2sr-x4-jpeg"),
     "licences_held": (lambda v: all(isinstance(x, str) for x in v), "a list of model ids"),
     "api_max_in_flight": (lambda v: 1 <= v <= 10_000, "a whole number from 1 to 10000"),
     "trusted_hosts": (lambda v: all(isinstance(x, str) and x.strip() and "/" not in x for x in v),

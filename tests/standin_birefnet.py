@@ -12,7 +12,10 @@ downloads, checked against their public code (written here, not copied):
   building (the stochastic-depth rates of the Swin backbone: impossible on the meta
   device transformers 5 builds on); in eval mode it returns a list of logit maps, the
   last at the input's full resolution (RMBG-2.0's older copy returns four, BiRefNet's
-  newer one only the last); in training, `[maps, [class predictions]]`;
+  newer one only the last); in training, `[maps, [class predictions]]`; the Swin
+  backbone's shifted-window attention mask is made in fp32 whatever the weights' dtype,
+  so the model run after `.half()` fails in its attention matmul (RMBG-2.0's copy of
+  the code; BiRefNet's own repository fixed that line in 2024, the stand-in keeps it for all);
 - `config.json` with the `auto_map` that names both, and `model.safetensors`.
 
 Its weights mean something: three 1×1 convolutions whose constants (in the weights
@@ -88,6 +91,12 @@ class BiRefNet(PreTrainedModel):
 
     def forward(self, x):
         feats = self.squeeze_module(self.bb(x))
+        # the Swin backbone's shifted-window attention: its mask is built in fp32 whatever
+        # the weights are, so after `.half()` the attention matmul meets fp32 and fp16
+        tokens = feats.flatten(2)
+        attn = (tokens @ tokens.transpose(1, 2)) / tokens.shape[-1]
+        attn = (attn + torch.zeros((1, 1, 1), device=x.device)).softmax(-1)
+        feats = feats + 0 * torch.matmul(attn, tokens).view_as(feats)
         outs = [self.conv_out1(F.avg_pool2d(feats, 2 ** k)) for k in range(self.config.eval_maps - 1, 0, -1)]
         outs.append(self.conv_out1(feats))
         if self.training and self.config.out_ref:

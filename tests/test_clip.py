@@ -94,3 +94,24 @@ def test_describe_takes_the_category_from_clip_zero_shot(tiny_clip, tmp_path):
     sel = stage_output(store, job, "select")
     assert all(r["alignment"] is not None and r["aesthetic"] is not None for r in sel["ranking"])
     assert sel["notes"] == []
+
+
+def test_openais_vit_l_14_runs_with_quick_gelu_whatever_its_config_says(studio_home):
+    """timm's repository for OpenAI's ViT-L/14 has no `quick_gelu` in its config; the
+    model was trained with it, so Studio forces it for that id (and only that one)."""
+    from open_clip.transformer import QuickGELU
+
+    from studio.config import load_settings
+
+    HOLDER.release_all()
+    models = load_settings().models_path()
+    openai = build_tiny_clip(models, repo="timm--vit_large_patch14_clip_224.openai")
+    laion = build_tiny_clip(models)
+    try:
+        def gelu_kinds(scorer) -> set[type]:
+            return {type(m) for m in scorer.model.modules() if "GELU" in type(m).__name__}
+
+        assert gelu_kinds(score_clip.ClipScorer(openai, model_id="clip-vit-l-14-openai")) == {QuickGELU}
+        assert QuickGELU not in gelu_kinds(score_clip.ClipScorer(laion, model_id="clip-vit-b-32"))
+    finally:
+        HOLDER.release_all()

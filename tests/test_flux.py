@@ -88,7 +88,7 @@ def test_whole_shoot_with_flux_keeps_product_pixels(tiny_flux, tmp_path):
     run_jobs([job], timeout=600)
     j = jobs.get_job(store, job)
     assert j["status"] == "done", j["error"]
-    cut = stage_output(store, job, "matte")["cutout"]
+    cut = stage_output(store, job, "enlarge")["cutout"]  # the product as placed
     for i in range(2):
         gen = stage_output(store, job, f"generate[{i}]")
         assert gen["seed"] == 3 + i and gen["image"].size == (48, 64)

@@ -5,6 +5,7 @@ cards, licence-aware `auto`, the black/NaN guard, and the aesthetic head's check
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,7 +71,7 @@ def test_klein_shoots_through_the_cli_from_the_hf_cache(hf_hub, tmp_path, capsys
     from studio.imaging.compose import Box, crop_to_alpha, eroded, paste_layer, resize_product
     from studio.pipeline.queries import stage_output
 
-    cut = stage_output(open_store(), r["job"], "matte")["cutout"]
+    cut = stage_output(open_store(), r["job"], "enlarge")["cutout"]  # the product as placed
     for i in range(2):
         gen = stage_output(open_store(), r["job"], f"generate[{i}]")
         box = Box(**gen["box"])
@@ -131,11 +132,38 @@ def test_the_16gb_card_that_failed_before(no_bitsandbytes):
     assert plan.id == "fp8-group-offload" and not plan.missing()
 
 
-def test_cards_without_bf16_get_no_flux1_plan_but_klein_and_sdxl_in_fp16():
+def test_cards_without_bf16_never_run_the_flux_family_in_fp16():
+    """FLUX-family models overflow to black or NaN in fp16: on a card without bf16 they
+    run in fp32 with model offload where it fits (twice the memory), else not at all,
+    and the sentence names the engines that do; SDXL holds in fp16."""
     t4 = card(16, cap=(7, 5), name="Tesla T4")
     assert choose_plan(t4, FLUX_PLANS) is None
     assert FluxFillGenerator().plan(t4, 1024 * 1024) is None
-    assert choose_plan(t4, KLEIN_PLANS).precision == "fp16" and choose_plan(t4, SDXL_PLANS).precision == "fp16"
+    assert choose_plan(t4, KLEIN_PLANS) is None  # klein's model-offload plan needs 20 GB in fp32
+    assert choose_plan(t4, SDXL_PLANS).precision == "fp16"
+    titan = card(24, cap=(7, 5), name="TITAN RTX")
+    plan = choose_plan(titan, KLEIN_PLANS)
+    assert (plan.id, plan.precision) == ("klein-bf16-model-offload", "fp32") and "in fp32" in plan.note
+    v100 = card(32, cap=(7, 0), name="Tesla V100")
+    assert choose_plan(v100, FLUX_PLANS) is None  # FLUX.1 Fill's 12B in fp32 does not fit
+    assert all(p.fp16_ok is False for p in FLUX_PLANS + KLEIN_PLANS)
+
+
+def test_no_plan_on_a_card_says_which_engines_run(monkeypatch):
+    from studio.models.base import BackendUnavailable
+    from studio.models.inpaint_common import fill_canvas
+    from studio.scenes import load_scenes
+
+    monkeypatch.setattr(devices, "detect_card", lambda: card(16, cap=(7, 5), name="Tesla T4"))
+    monkeypatch.setattr("studio.models.registry.locate", lambda spec, models_dir=None: Path("/nowhere"))
+    photo, truth = make_case("red-bottle-on-gradient")
+    cut = Image.fromarray(np.dstack([photo, truth.astype(np.uint8) * 255]), "RGBA")
+    scene = load_scenes()["marble"]
+    canvas, mask, box = fill_canvas(scene, cut, 64)
+    from studio.models.base import GenerateRequest
+
+    with pytest.raises(BackendUnavailable, match="Tesla T4: it needs bf16 .* or 20 GB for fp32; use SDXL or the cloud"):
+        KleinGenerator().generate(GenerateRequest(scene, cut, canvas=canvas, mask=mask, box=box))
 
 
 def test_the_last_resorts_are_bf16_and_the_minimums_follow_the_measured_peaks():
@@ -160,13 +188,16 @@ def test_a_load_error_moves_to_the_next_plan_that_does_not_need_what_is_missing(
     assert tighter(FLUX_PLANS[-1], FLUX_PLANS) is None
 
 
-def test_black_or_nan_output_fails_the_attempt_and_names_the_next_plan():
+def test_black_or_nan_output_ends_the_precision_at_once():
+    """A black or NaN image says the precision failed: every other plan on this card
+    computes in the same one, so none is loaded again to make the same black image."""
     gen = KleinGenerator()
-    plan = choose_plan(card(16, cap=(7, 5)), KLEIN_PLANS)
+    titan = card(24, cap=(7, 5), name="TITAN RTX")
+    plan = choose_plan(titan, KLEIN_PLANS)
     for bad in (np.full((1, 64, 48, 3), np.nan, np.float32), np.zeros((1, 64, 48, 3), np.float32)):
-        with pytest.raises(BlankImage, match="black or NaN image on plan klein-bf16-model-offload .fp16") as info:
-            gen._image(bad, plan, card(16, cap=(7, 5)))
-        assert info.value.next_plan == "klein-fp8-model-offload"
+        with pytest.raises(BlankImage, match="black or NaN image on plan klein-bf16-model-offload in fp32") as info:
+            gen._image(bad, plan, titan)
+        assert info.value.next_plan is None and "use SDXL or the cloud" in str(info.value)
     ok = gen._image(np.random.default_rng(0).random((1, 64, 48, 3), np.float32), plan, card(16))
     assert ok.size == (48, 64)
 
@@ -197,9 +228,10 @@ def _install(studio_home, *model_ids):
     for mid in model_ids:
         spec = registry.specs()[mid]
         folder = studio_home / "models" / spec.repo_id.replace("/", "--")
-        for f in spec.files:
-            (folder / f.split("|")[0]).parent.mkdir(parents=True, exist_ok=True)
-            (folder / f.split("|")[0]).write_text("{}")
+        for f in spec.files:  # `a|b`: either; a single weights file rather than an index of shards
+            name = next(n for n in f.split("|") if not n.endswith(".index.json"))
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text("{}")
 
 
 def test_auto_follows_the_licences(studio_home, monkeypatch):
@@ -216,8 +248,11 @@ def test_auto_follows_the_licences(studio_home, monkeypatch):
     assert pick("auto", "local-only", "commercial") == "sdxl"
     _install(studio_home, "flux2-klein-4b")
     assert pick("auto", "local-only", "commercial") == "klein" and pick("auto", "local-only", "personal") == "klein"
-    # a card FLUX.1 cannot run on (no bf16): klein or SDXL in fp16, never FLUX.1
+    # a card without bf16: SDXL in fp16, never a FLUX-family model in fp16 (klein would
+    # need 20 GB in fp32); a 24 GB one runs klein in fp32
     monkeypatch.setattr(devices, "detect_card", lambda: card(16, cap=(7, 5)))
+    assert pick("auto", "local-only", "personal") == "sdxl"
+    monkeypatch.setattr(devices, "detect_card", lambda: card(24, cap=(7, 5)))
     assert pick("auto", "local-only", "personal") == "klein"
     # no GPU: the cloud (with a key, where the policy allows), else classic
     monkeypatch.setattr(devices, "detect_card", lambda: None)

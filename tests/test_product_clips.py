@@ -41,7 +41,7 @@ def _shot_layers(job: str) -> tuple[np.ndarray, np.ndarray]:
     chosen = queries.stage_output(store, job, keys.SELECT)["chosen"]
     image = np.asarray(queries.stage_output(store, job, keys.color(chosen))["image"].convert("RGB"))
     box = queries.stage_output(store, job, keys.generate(chosen), only=("box",))["box"]
-    cutout = queries.stage_output(store, job, keys.MATTE)["cutout"]
+    cutout = queries.stage_output(store, job, keys.ENLARGE)["cutout"]  # the product as placed
     return image, placed_alpha(cutout, box, image.shape[:2])
 
 

@@ -45,7 +45,7 @@ def test_whole_shoot_with_sdxl_keeps_product_pixels(studio_home, tmp_path):
         gen = stage_output(store, job, "generate[0]")
         assert gen["seed"] == 9 and gen["image"].size == (48, 64)
         box = Box(**gen["box"])
-        cut = stage_output(store, job, "matte")["cutout"]
+        cut = stage_output(store, job, "enlarge")["cutout"]  # the product as placed
         out = np.asarray(stage_output(store, job, "preserve[0]")["image"])
         layer = paste_layer(out.shape[:2], resize_product(crop_to_alpha(cut), box), box)
         inner = eroded(layer[..., 3], 2)

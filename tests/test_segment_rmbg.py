@@ -196,3 +196,35 @@ def test_downloading_a_non_commercial_model_says_so_first(capsys):
     out = capsys.readouterr()
     assert out.out.startswith("note: RMBG-2.0: CC BY-NC 4.0") and "commercial agreement" in out.out
     assert "offline" in out.err
+
+
+def test_rmbgs_fp32_window_mask_breaks_a_half_model_and_autocast_runs_it(studio_home):
+    """RMBG-2.0's code builds the Swin window mask in fp32: the model turned to fp16 with
+    `.half()` fails in its attention matmul. Studio keeps the weights fp32 and lets
+    autocast pick each op's precision (fp16 on CUDA); on this CPU the same code path
+    runs under bf16 autocast and still cuts the product out."""
+    from studio.models.birefnet_family import load_remote_birefnet, run_model
+
+    repo = build_standin(models_dir(studio_home) / "briaai--RMBG-2.0")
+    seg = RMBGSegmenter(repo, device="cpu")
+    image, mask = red_on_blue()
+    x = seg.preprocess(image)
+    half = load_remote_birefnet(repo, "RMBG-2.0").half()
+    with pytest.raises(RuntimeError, match="dtype|Half|Float"), torch.inference_mode():
+        half(x.half())
+    model = seg.load()
+    assert next(model.parameters()).dtype == torch.float32
+    with torch.inference_mode():
+        logits = run_model(model, x, torch.bfloat16)[-1]
+    assert logits.dtype == torch.bfloat16  # the ops ran in the lower precision
+    assert iou(seg.postprocess(logits, image.size) > 0.5, mask) > 0.95
+
+
+@pytest.mark.cuda
+def test_rmbg_runs_on_cuda_under_fp16_autocast(studio_home):
+    repo = build_standin(models_dir(studio_home) / "briaai--RMBG-2.0")
+    seg = RMBGSegmenter(repo, device="cuda")
+    image, mask = red_on_blue()
+    result = seg.segment(image)
+    assert next(seg.load().parameters()).dtype == torch.float32 and seg.autocast_dtype == torch.float16
+    assert iou(result.alpha > 0.5, mask) > 0.95

@@ -74,7 +74,7 @@ def test_shoot_job_preserves_product_pixels_and_replays_from_generate(tmp_path):
                        adjustments={"exposure": 0.4, "temperature": 30})
     run_jobs([job], timeout=300)
     assert jobs.get_job(store, job)["status"] == "done"
-    cut = stage_output(store, job, "matte")["cutout"]
+    cut = stage_output(store, job, "enlarge")["cutout"]  # the product as placed
     for i in range(2):
         box = Box(**stage_output(store, job, f"generate[{i}]")["box"])
         img = np.asarray(stage_output(store, job, f"preserve[{i}]")["image"])

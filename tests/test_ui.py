@@ -86,7 +86,7 @@ def test_client_shoot_and_the_file_route(app, photo, studio_home):
     # the same flow step by step through the named endpoints; the client's session keeps the state
     client.predict([handle_file(str(photo))], api_name="/upload")
     client.predict(8, api_name="/grow_mask")
-    client.predict("linen", "", "classic", 2, "amazon-main", api_name="/generate")
+    client.predict("linen", "", "classic", 2, "amazon-main", True, api_name="/generate")
     client.predict(2, api_name="/choose_variant")
     exported, report, _ = client.predict("amazon-main", 0.2, 0, 0, 0, 0, 0, api_name="/export")
     assert Image.open(exported).size == (2000, 2000) and "amazon-main" in report

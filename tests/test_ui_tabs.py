@@ -151,7 +151,7 @@ def test_cancel_stops_the_running_job(tmp_path):
 
 
 def test_sample_photo_and_a_broken_upload(tmp_path):
-    pick, state, cut_img, info, editor = tab_studio.on_sample({}, None, progress=None)
+    pick, state, cut_img, info, editor, _ = tab_studio.on_sample({}, None, progress=None)
     assert state["cutout"] and "confidence" in info and cut_img.mode == "RGB"
     assert editor["background"].size[0] <= 1024
     broken = tmp_path / "broken.jpg"

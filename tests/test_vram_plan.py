@@ -97,3 +97,43 @@ def test_download_when_offline_says_so(capsys):
     assert "offline" in err and "FLUX.1-Fill-dev" in err
     assert cli.main(["models", "download", "nope"]) == 2
     assert "unknown model 'nope'" in capsys.readouterr().err
+
+
+# -- cards the torch build has no kernels for ---------------------------------------
+
+CU130_ARCHES = ["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120", "compute_120"]
+CU126_ARCHES = ["sm_50", "sm_60", "sm_61", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90"]
+
+
+@pytest.mark.parametrize("cap,arches,ok", [
+    ((6, 1), CU130_ARCHES, False),  # GTX 1080 under cu130: "no kernel image"
+    ((7, 0), CU130_ARCHES, False),  # V100
+    ((6, 1), CU126_ARCHES, True),
+    ((8, 9), CU130_ARCHES, True),  # Ada runs Ampere's sm_86 kernels
+    ((12, 1), CU130_ARCHES, True),  # and a newer card the PTX
+    ((12, 0), CU126_ARCHES, False),
+    ((9, 0), ["sm_90a"], True),
+])
+def test_kernels_for_a_card(cap, arches, ok):
+    from studio.models.devices import has_kernels
+
+    assert has_kernels(cap, arches) is ok
+
+
+def test_a_card_without_kernels_is_no_gpu_and_the_log_says_what_to_reinstall(monkeypatch, caplog):
+    """A simulated GTX 1080 on a cu130 build: torch says CUDA is available, Studio
+    plans for the CPU and logs one line naming the card and the fix."""
+    import torch
+
+    from studio.models import devices
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda i=0: (6, 1))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "NVIDIA GeForce GTX 1080")
+    monkeypatch.setattr(torch.cuda, "get_arch_list", lambda: CU130_ARCHES)
+    devices._NO_KERNELS_SAID.clear()
+    with caplog.at_level("WARNING", logger="studio"):
+        assert devices.detect_card() is None
+        assert devices.torch_device() == "cpu"
+    said = [r.getMessage() for r in caplog.records if "GTX 1080" in r.getMessage()]
+    assert len(said) == 1 and "6.1" in said[0] and "launcher.py setup" in said[0] and "cu126" in said[0]

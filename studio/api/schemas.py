@@ -32,6 +32,9 @@ class ShootParams(Strict):
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
     long_side: int | None = Field(None, ge=64, le=4096, description="canvas long side in px")
     view: Literal["auto", "side", "top"] | None = None
+    upscale: Literal["auto", "off", "classic", "swin2sr-x2", "swin2sr-x4", "swin2sr-x4-jpeg"] | None = Field(
+        None, description="how a plate painted below the canvas size and a small product photo are enlarged; off: "
+                          "plain resampling, the product's pixels exactly the photo's")
     clip: Literal["reels", "square", "listing"] | None = Field(None, description="also a classic clip at this preset")
     callback_url: str | None = Field(None, max_length=2048, description="called when the job ends (see webhooks)")
 
@@ -111,6 +114,29 @@ class Scores(Strict):
 class Verdict(Strict):
     passed: bool
     reason: str
+    caveat: str | None = Field(None, description="set when the fidelity was measured against a doubtful cut-out")
+
+
+class CutoutAdvice(Strict):
+    line: str = Field(description="one sentence for people: what looks wrong and what to do")
+    touch_up: bool
+    model: str | None = Field(description="the model to cut out with instead (None: a model made it)")
+    installed: bool | None
+    download: str | None = Field(description="the command that installs it, where it is not installed")
+
+
+class Enlarged(Strict):
+    factor: float
+    from_px: int = Field(description="the product's long side in the photo")
+    upscaler: str
+    note: str = Field(description='e.g. "product enlarged 2.4× from 820 px (swin2sr-x4-jpeg)"')
+
+
+class Cutout(Strict):
+    backend: str
+    confidence: float = Field(ge=0, le=1, description="an estimate of the cut-out's quality; under 0.6: doubtful")
+    advice: CutoutAdvice | None = Field(description="present when the cut-out is doubtful")
+    enlarged: Enlarged | None = Field(None, description="a shoot's product enlarged for the export size")
 
 
 class Variant(Strict):
@@ -172,6 +198,7 @@ class Job(Strict):
     webhooks: list[WebhookDelivery]
     progress: float = Field(ge=0, le=1)
     files: list[str] = Field(description="paths under /api/v1 of what the job exported")
+    cutout: Cutout | None = None
     chosen: int | None = None
     variants: list[Variant] | None = None
     clip: Clip | None = None
@@ -214,7 +241,11 @@ class Model(Strict):
     repo_id: str
     kind: str
     installed: bool
-    size_gb: float
+    status: str = Field(description='"installed", "not installed" or "incomplete (N files missing)"')
+    missing: list[str] = Field(description="files its loader reads that a partial download lacks")
+    size_gb: float = Field(description="what allow_patterns select in the repository")
+    allow_patterns: list[str]
+    ignore_patterns: list[str]
     vram_gb: float | None
     licence: str
     licence_url: str

@@ -71,13 +71,10 @@ def _clip_file(store: Store, job_id: str, part: str, media_type: str) -> tuple[b
 
 
 def _cutout_file(store: Store, job_id: str) -> tuple[bytes, str]:
-    import io
-
     from studio.app.cutout import cutout_result
+    from studio.imaging.export import cutout_png
 
-    buf = io.BytesIO()
-    cutout_result(store, job_id)["cutout"].save(buf, format="PNG")
-    return buf.getvalue(), "image/png"
+    return cutout_png(cutout_result(store, job_id)["cutout"]), "image/png"
 
 
 def job_view(store: Store, job_id: str) -> dict:
@@ -98,10 +95,17 @@ def job_view(store: Store, job_id: str) -> dict:
     out["progress"] = round(done / max(1, len(d["stages"])), 3)
     exported = files(store, job_id)
     out["files"] = [file_url(job_id, name) for name in exported]
+    if d.get("recipe") == "cutout" and status == "done":
+        from studio.app.cutout_advice import job_advice
+        from studio.pipeline import keys, queries
+
+        seg = queries.stage_output(store, job_id, keys.SEGMENT, only=("backend", "confidence"))
+        out["cutout"] = {**seg, "advice": job_advice(store, job_id, seg)}
     if d.get("recipe") == "shoot" and status == "done":
         summary = shoot_summary(store, job_id)
         names = list(exported)
         out["chosen"] = summary.get("chosen")
+        out["cutout"] = summary["cutout"]
         out["variants"] = [{"index": v["index"], "seed": v["seed"], "rank": v["rank"], "scores": v["scores"],
                             "verdict": v["gate"], "compliance_ok": v["compliance"]["ok"],
                             "file": file_url(job_id, names[v["index"]]) if v["index"] < len(names) else None} for v in summary["variants"]]

@@ -32,6 +32,9 @@ def cutout_result(store: Store, job_id: str) -> dict:
     job = jobs.get_job(store, job_id)
     if job["status"] != "done":
         return {"ok": False, "job": job_id, "error": f"{job['failed_stage']}: {job['error']}"}
+    from studio.app.cutout_advice import job_advice
+
     seg = queries.stage_output(store, job_id, keys.SEGMENT)
     return {"ok": True, "job": job_id, "cutout": queries.stage_output(store, job_id, keys.MATTE)["cutout"],
-            "backend": seg["backend"], "confidence": seg["confidence"], "notes": seg["notes"]}
+            "backend": seg["backend"], "confidence": seg["confidence"], "notes": seg["notes"],
+            "advice": job_advice(store, job_id, seg)}

@@ -114,6 +114,10 @@ def model_table() -> list[dict]:
     return registry.model_table()
 
 
+def installed(model_id: str) -> bool:
+    return registry.locate(model_id) is not None
+
+
 def model_size_gb(model_id: str) -> float:
     return registry.specs()[model_id].size_gb
 

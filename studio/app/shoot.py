@@ -56,7 +56,8 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
                  steps: int | None = None, guidance: float | None = None, max_sequence_length: int = 512,
                  allow_cpu_fallback: bool = False, title: str | None = None, batch_id: str | None = None,
                  reuse_from: str | None = None, then: Callable[[str], None] | None = None,
-                 work_side: int = WORK_SIDE, view: str = "auto", clip: dict | None = None) -> str:
+                 work_side: int = WORK_SIDE, view: str = "auto", clip: dict | None = None,
+                 upscale: str | None = None) -> str:
     """Queue a shoot of `photo`; or, with `reuse_from` (a cutout job), of that job's
     photo, taking its segmentation as done and carrying its touch-up edits.
     `then(job_id)` runs in the transaction that creates the job: a record linking to
@@ -78,6 +79,11 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
                  guidance=guidance, seed=seed)
     if view not in ("auto", "side", "top"):
         raise ValueError(f"view must be auto, side or top, not {view!r}")
+    from studio.config import UPSCALES
+
+    upscale = upscale or settings.upscale
+    if upscale not in UPSCALES:
+        raise ValueError(f"upscale must be one of {', '.join(UPSCALES)}, not {upscale!r}")
     reuse, inputs = {}, {}
     if reuse_from:
         src = jobs.job_params(store, reuse_from)
@@ -101,7 +107,9 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
               "clip_model": settings.clip_model, "fidelity_threshold": settings.fidelity_threshold,
               "gate_attempts": settings.gate_attempts,
               # side or top (photographed from above: laid flat); auto: judged from the cut-out
-              "view": view}
+              "view": view,
+              # how a plate painted small and a small product photo are enlarged (auto, off, or an upscaler)
+              "upscale": upscale}
     if clip:  # a clip of the chosen variant after its export (studio/app/clip.py checks it)
         params["clip"] = clip
     if settings.vram_plan != "auto" and settings.vram_plan in plan_ids(engine):
@@ -220,10 +228,18 @@ def shoot_summary(store: Store, job_id: str) -> dict:
     if job["status"] != "done":
         out["error"] = f"{job['failed_stage']}: {job['error']}"
         return out
+    from studio.app.cutout_advice import fidelity_caveat, job_advice
+
     seg = queries.stage_output(store, job_id, keys.SEGMENT, only=("backend", "confidence"))
     sel = queries.stage_output(store, job_id, keys.SELECT)
-    out.update(cutout={"backend": seg["backend"], "confidence": seg["confidence"]}, chosen=sel["chosen"],
-               reason=sel["reason"], notes=sel["notes"], variants=[])
+    doubt = job_advice(store, job_id, seg)
+    try:
+        enlarged = queries.stage_output(store, job_id, keys.ENLARGE, only=("enlarged",))["enlarged"]
+    except KeyError:  # a shoot from before the step existed
+        enlarged = None
+    out.update(cutout={"backend": seg["backend"], "confidence": seg["confidence"], "advice": doubt,
+                       "enlarged": enlarged},
+               chosen=sel["chosen"], reason=sel["reason"], notes=sel["notes"], variants=[])
     ranking = {r["index"]: r for r in sel["ranking"]}
     for i in range(params["variants"]):
         gen = queries.stage_output(store, job_id, keys.generate(i), only=("seed",))
@@ -233,7 +249,9 @@ def shoot_summary(store: Store, job_id: str) -> dict:
         out["variants"].append({"index": i, "seed": gen["seed"], "rank": r["rank"],
                                 "scores": {"fidelity": r["fidelity"], "alignment": r["alignment"],
                                            "aesthetic": r["aesthetic"]},
-                                "gate": {"passed": r["passed"], "reason": r["reason"]},
+                                # a pass against a doubtful cut-out is no proof the product held
+                                "gate": {"passed": r["passed"], "reason": r["reason"],
+                                         "caveat": fidelity_caveat(doubt)},
                                 "delta_e": col.get("delta_e_after"), "compliance": exp["compliance"]})
     return out
 
@@ -273,8 +291,12 @@ def write_outputs(store: Store, job_id: str, out_dir: Path, taken: set[Path] | N
 
 
 def cutout_of(store: Store, job_id: str) -> Image.Image:
-    """The job's cut-out as the shoot placed it (cropped to the product)."""
-    return queries.stage_output(store, job_id, keys.MATTE)["cutout"]
+    """The job's cut-out as the shoot placed it (cropped to the product; enlarged where
+    the photo was small, for shoots made since that step exists)."""
+    try:
+        return queries.stage_output(store, job_id, keys.ENLARGE, only=("cutout",))["cutout"]
+    except KeyError:
+        return queries.stage_output(store, job_id, keys.MATTE)["cutout"]
 
 
 def variant_image(store: Store, job_id: str, index: int) -> Image.Image:

@@ -64,7 +64,13 @@ def cutout_view(store: Store, job_id: str) -> dict:
     rgba = np.dstack([np.asarray(image.convert("RGB")), (alpha * 255 + 0.5).astype(np.uint8)])
     return {"job": job_id, "image": image, "alpha": alpha, "cutout": Image.fromarray(rgba, "RGBA"),
             "backend": seg["backend"], "confidence": float(seg["confidence"]), "notes": list(seg.get("notes", [])),
-            "edits": len(edits(store, job_id))}
+            "edits": len(edits(store, job_id)), "advice": _advice(seg, len(edits(store, job_id)))}
+
+
+def _advice(seg: dict, n_edits: int) -> dict | None:
+    from studio.app.cutout_advice import advice
+
+    return None if n_edits else advice(seg["backend"], float(seg["confidence"]))
 
 
 def touch_up(store: Store, job_id: str, *, add: np.ndarray | None = None, erase: np.ndarray | None = None,

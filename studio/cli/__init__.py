@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--view", choices=("auto", "side", "top"), default="auto",
                    help="how the product was photographed: side (stood on the scene's floor) or top (from above: "
                         "laid flat, camera overhead); auto judges it from the cut-out")
+    p.add_argument("--upscale", choices=("auto", "off", "classic", "swin2sr-x2", "swin2sr-x4", "swin2sr-x4-jpeg"),
+                   help="how a plate a model painted below the canvas size, and a product photographed smaller than "
+                        "it is shown, are enlarged (default: the settings', auto); off keeps the photo's pixels")
     p.add_argument("--zip", action="store_true", help="also write every shot into DIR/shots.zip")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_shoot)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import sys
@@ -73,6 +72,7 @@ def cutout_photos(photos: list[Path], out_dir: Path, backend: str = "auto") -> l
     from studio.app.context import open_store
     from studio.app.cutout import cutout_result, submit_cutout
     from studio.cli.progress import run_with_bar
+    from studio.imaging.export import cutout_png
     from studio.imaging.io import IngestError
     from studio.paths import safe_name, unique_path, write_atomic
 
@@ -85,17 +85,15 @@ def cutout_photos(photos: list[Path], out_dir: Path, backend: str = "auto") -> l
             queued.append((photo, submit_cutout(store, photo, backend)))
         except IngestError as exc:
             results.append({"photo": str(photo), "ok": False, "error": exc.message})
-    if queued:
-        run_with_bar([j for _, j in queued])
+    if queued:  # one photo: a chain of stages, each with every core
+        run_with_bar([j for _, j in queued], cpu_slots=1 if len(queued) == 1 else None)
     taken: set[Path] = set()
     for photo, job_id in queued:
         r = cutout_result(store, job_id)
         r["photo"] = str(photo)
         if r["ok"]:
             target = unique_path(out_dir / f"{safe_name(photo.stem) or 'photo'}.png", taken)
-            buf = io.BytesIO()
-            r.pop("cutout").save(buf, format="PNG")
-            write_atomic(target, buf.getvalue())
+            write_atomic(target, cutout_png(r.pop("cutout")))
             r["output"] = str(target)
         results.append(r)
     return results
@@ -115,6 +113,8 @@ def cmd_cutout(args: argparse.Namespace) -> int:
             if r["ok"]:
                 extra = f"; {'; '.join(r['notes'])}" if r["notes"] else ""
                 print(f"{r['photo']} -> {r['output']}  ({r['backend']}, confidence {r['confidence']:.2f}{extra})")
+                if r.get("advice"):
+                    print(f"  {r['advice']['line']}")
             else:
                 print(f"{r['photo']}: FAILED {r['error']}")
     return 0 if all(r["ok"] for r in results) else 2
@@ -158,7 +158,8 @@ def cmd_shoot(args: argparse.Namespace) -> int:
         results = shoot_photos([Path(p) for p in args.photos], out_folder(args.out), scene=args.scene,
                                variants=args.variants, engine=args.engine, preset=args.preset, seed=args.seed,
                                segmenter=args.backend, extra_prompt=args.prompt or "", steps=args.steps,
-                               guidance=args.guidance, long_side=args.long_side, view=args.view)
+                               guidance=args.guidance, long_side=args.long_side, view=args.view,
+                               upscale=args.upscale)
     except (SceneError, ValueError) as exc:
         print(f"studio: {exc}", file=sys.stderr)
         return 2
@@ -181,6 +182,10 @@ def cmd_shoot(args: argparse.Namespace) -> int:
             verdict = "passes" if chosen["compliance"]["ok"] else "FAILS"
             print(f"{r['photo']}: {len(r['variants'])} variants in {r['scene']} with {r['engine']} (job {r['job']}); chosen "
                   f"{r['chosen']} (seed {chosen['seed']}, {r['reason']}), {r['preset']} compliance {verdict}")
+            if r["cutout"].get("enlarged"):
+                print(f"  {r['cutout']['enlarged']['note']}")
+            if r["cutout"].get("advice"):  # every fidelity above was measured against it
+                print(f"  {r['cutout']['advice']['line']} The fidelity checks were measured against it.")
             for f in r["files"]:
                 print(f"  {f}")
     return 0 if all(r["status"] == "done" for r in results) else 2

@@ -47,7 +47,12 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"VRAM plan for {m['title']} ({engine}): " + (f"{p['id']} — {p['note']}" if p else
                                                               "none runs on this card"))
     for m in report["models"]:
-        state = f"installed at {m['path']}" if m["installed"] else "missing"
+        if m["installed"]:
+            state = f"installed at {m['path']}"
+        elif m["path"]:  # a download that stopped half-way
+            state = f"{m['status']} at {m['path']}: `studio models download {m['id']}` finishes it"
+        else:
+            state = "not installed"
         print(f"  {m['id']:<15} {m['kind']:<9} {m['size_gb']:>5.1f} GB  {m['licence']:<38} "
               f"commercial: {m['commercial_use']:<12} {state}")
     return 0

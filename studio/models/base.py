@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 import numpy as np
 from PIL import Image
 
+from studio.models.spec import COMMERCIAL_USE, ModelSpec  # noqa: F401 - the backends import them from here
+from studio.models.weights import unavailable_reason
+
 if TYPE_CHECKING:
     from studio.imaging.compose import Box
     from studio.models.devices import Card, Plan
@@ -59,42 +62,6 @@ def is_blank(rgb: np.ndarray) -> bool:
     return int(rgb.max()) <= 3
 
 
-COMMERCIAL_USE = ("yes", "no", "paid-licence")
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Weights a backend needs: where they come from, which files make them whole,
-    their size, the memory they run in, and their licence — what a seller may do with
-    them is part of the product."""
-
-    id: str
-    repo_id: str
-    kind: str  # "segment" | "generate" | "score"
-    files: tuple[str, ...]  # must all be present for the model to count as installed
-    size_gb: float  # on disk
-    licence: str  # its name
-    licence_url: str
-    commercial_use: str  # "yes" | "no" | "paid-licence" (only under a licence bought from its maker)
-    licence_note: str  # one line: what the licence asks of a seller
-    vram_gb: float  # GPU memory it runs in (its lightest plan, fp16/bf16)
-    title: str = ""
-
-    def __post_init__(self) -> None:
-        if self.commercial_use not in COMMERCIAL_USE:
-            raise ValueError(f"{self.id}: commercial_use must be one of {COMMERCIAL_USE}")
-
-    def allowed_for(self, usage: str) -> bool:
-        """Whether a person with this declared use may run it without buying a licence."""
-        return usage != "commercial" or self.commercial_use == "yes"
-
-    def licence_line(self) -> str:
-        """One line for people: the licence, and what it requires of them."""
-        verdict = {"yes": "commercial use allowed", "no": "not for commercial use",
-                   "paid-licence": "commercial use needs a licence from its maker"}[self.commercial_use]
-        return f"{self.title or self.id}: {self.licence} ({verdict}). {self.licence_note} {self.licence_url}"
-
-
 # -- segmenters ------------------------------------------------------------------
 
 @dataclass
@@ -109,6 +76,18 @@ class Segmenter(Protocol):
     name: str
 
     def segment(self, image: Image.Image) -> Segmentation: ...
+
+
+# -- upscalers -------------------------------------------------------------------
+
+class Upscaler(Protocol):
+    """Takes an image to a larger size (super-resolution, or resampling with a detail
+    pass when no model is installed)."""
+
+    name: str
+    title: str
+
+    def upscale(self, image: Image.Image, size: tuple[int, int]) -> Image.Image: ...
 
 
 # -- generators ------------------------------------------------------------------
@@ -139,6 +118,7 @@ class GenerateRequest:
     time_left_s: float | None = None  # what is left of the variant's time limit (all attempts together)
     on_billed: Callable[[], None] | None = None  # a paid backend calls it once the provider has billed the image
     view: str | None = None  # "side" or "top" (photographed from above); None: the generator judges
+    upscale: str = "auto"  # how a plate painted below the canvas size goes up to it (UPSCALE_CHOICES)
 
 
 @dataclass
@@ -168,12 +148,9 @@ class Generator:
 
     def unavailable(self) -> str | None:
         """Why it can't run here (with what to do), or None when it can."""
-        from studio.models.registry import locate
-
-        if self.weights is not None and locate(self.weights) is None:
-            return (f"{self.title or self.weights.id} is not installed "
-                    f"(studio models download {self.weights.id})")
-        return None
+        if self.weights is None:
+            return None
+        return unavailable_reason(self.weights)
 
     def plan(self, card: Card | None, canvas_px: int, forced: str | None = None) -> Plan | None:
         """The VRAM plan it would use on this card (None: it has no plans)."""

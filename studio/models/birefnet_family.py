@@ -83,10 +83,20 @@ def load_remote_birefnet(path: Path, title: str):
     return torch.nn.Module.eval(model)
 
 
+def run_model(model, x, autocast_dtype=None):
+    """The model's forward on `x`, under autocast to `autocast_dtype` where one is given."""
+    import torch
+
+    if autocast_dtype is None:
+        return model(x)
+    with torch.autocast(x.device.type, dtype=autocast_dtype):
+        return model(x)
+
+
 class BiRefNetFamily:
     """A cut-out model of the BiRefNet family: 1024² input, ImageNet normalisation, the
     last of the logit maps it returns at full resolution, sigmoid, resized back to the
-    photo. fp16 on CUDA, fp32 elsewhere. One subclass per model (its weights, its name)."""
+    photo. fp32 weights; fp16 autocast on CUDA. One subclass per model (its weights, its name)."""
 
     name: ClassVar[str]
     title: ClassVar[str]
@@ -106,10 +116,13 @@ class BiRefNetFamily:
         return self._device
 
     @property
-    def dtype(self):
+    def autocast_dtype(self):
+        """The precision it computes in on this device (None: fp32). The weights stay
+        fp32: RMBG-2.0's Swin code builds its window mask in fp32, and after `.half()`
+        the attention matmul fails on mismatched dtypes; autocast casts each op instead."""
         import torch
 
-        return torch.float16 if self.device == "cuda" else torch.float32
+        return torch.float16 if self.device == "cuda" else None
 
     def _load_model(self):
         import torch
@@ -117,7 +130,7 @@ class BiRefNetFamily:
         model = load_remote_birefnet(self.path, self.title)
         torch.set_float32_matmul_precision("high")
         # torch's own `to`: transformers' override reads the config, which this code replaced
-        return torch.nn.Module.to(model, self.device, dtype=self.dtype)
+        return torch.nn.Module.to(model, self.device, dtype=torch.float32)
 
     def _key(self) -> tuple:
         return (str(self.path), self.name, self.device)
@@ -150,9 +163,9 @@ class BiRefNetFamily:
         import torch
 
         model = self.load()
-        x = self.preprocess(image).to(self.device, dtype=self.dtype)
+        x = self.preprocess(image).to(self.device)
         with HOLDER.lock, torch.inference_mode():
-            preds = model(x)
+            preds = run_model(model, x, self.autocast_dtype)
         logits = preds[-1] if isinstance(preds, list | tuple) else preds
         alpha = self.postprocess(logits, image.size)
         # Confidence: how decided the matte is. Undecided pixels (0.1..0.9) per boundary

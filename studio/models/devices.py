@@ -19,12 +19,58 @@ from pathlib import Path
 HEADROOM_GB = 1.0  # the desktop, the browser and CUDA's own context
 
 
+def has_kernels(capability: tuple[int, int], arch_list: list[str]) -> bool:
+    """Whether a torch build compiled for `arch_list` (torch.cuda.get_arch_list():
+    "sm_86", "sm_90a", "compute_90") runs on a card of this compute capability: a kernel
+    for the same major version at or below its minor (binary compatibility), or PTX at
+    or below it (compiled for the card when first used)."""
+    major, minor = capability
+    for arch in arch_list:
+        kind, _, digits = arch.partition("_")
+        digits = digits.rstrip("af")
+        if not digits.isdigit() or len(digits) < 2:
+            continue
+        a_major, a_minor = int(digits[:-1]), int(digits[-1])
+        if kind == "sm" and a_major == major and a_minor <= minor:
+            return True
+        if kind == "compute" and (a_major, a_minor) <= capability:
+            return True
+    return False
+
+
+_NO_KERNELS_SAID: set[str] = set()
+
+
+def cuda_usable() -> bool:
+    """A CUDA GPU this torch build has kernels for. A card it has none for (a GTX 10xx
+    under a cu128 build) passes torch.cuda.is_available() and then fails every operation
+    with "no kernel image": it is treated as no GPU, and the log says once what to do."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return False
+    capability = torch.cuda.get_device_capability(0)
+    arches = torch.cuda.get_arch_list()
+    if has_kernels(capability, arches):
+        return True
+    name = torch.cuda.get_device_name(0)
+    if name not in _NO_KERNELS_SAID:
+        _NO_KERNELS_SAID.add(name)
+        import logging
+
+        logging.getLogger("studio").warning(
+            "%s (compute capability %d.%d) is not used: this torch build (CUDA %s) has kernels for %s only. "
+            "Run `python launcher.py setup` again: it installs the build for this card (cu126 below sm_75).",
+            name, *capability, torch.version.cuda, ", ".join(arches) or "no card")
+    return False
+
+
 def torch_device(prefer: str | None = None) -> str:
     import torch
 
     if prefer:
         return prefer
-    if torch.cuda.is_available():
+    if cuda_usable():
         return "cuda"
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps"
@@ -50,7 +96,7 @@ class Plan:
     min_vram_gb: float  # what the backend's model needs at 1024² (measured peaks where published)
     note: str
     needs: tuple[str, ...] = ()  # Python packages it cannot load without
-    fp16_ok: bool = True  # False: on a card without bf16 the model gives black or NaN images: not offered
+    fp16_ok: bool = True  # False: the model gives black or NaN images in fp16: never run in it (fp32 instead)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -69,7 +115,7 @@ def detect_card() -> Card | None:
         import torch
     except ImportError:
         return None
-    if not torch.cuda.is_available():
+    if not cuda_usable():
         return None
     props = torch.cuda.get_device_properties(0)
     free, total = torch.cuda.mem_get_info(0)
@@ -80,9 +126,28 @@ def has_bf16(card: Card) -> bool:
     return card.capability >= (8, 0)  # Ampere or newer
 
 
+def precision_on(plan: Plan, card: Card) -> str | None:
+    """The precision the plan runs in on this card: bf16 where the card has it; else fp16
+    for models that hold in it; else (the FLUX family, which overflows to black or NaN in
+    fp16) fp32, only for unquantized plans that move whole models off the GPU between
+    uses (the weights double in size; layer-by-layer streaming of fp32 weights would take
+    hours); None when the plan cannot run here."""
+    if has_bf16(card):
+        return "bf16"
+    if plan.fp16_ok:
+        return "fp16"
+    if plan.quantization is None and plan.offload == "model":
+        return "fp32"
+    return None
+
+
+def vram_needed(plan: Plan, precision: str) -> float:
+    return plan.min_vram_gb * (2 if precision == "fp32" else 1)
+
+
 def runnable(plan: Plan, card: Card) -> bool:
     """Whether the plan can load on this card at all (packages, precision)."""
-    return not plan.missing() and (has_bf16(card) or plan.fp16_ok)
+    return not plan.missing() and precision_on(plan, card) is not None
 
 
 def choose_plan(card: Card | None, plans: tuple[Plan, ...], canvas_px: int = 1024 * 1024,
@@ -96,16 +161,20 @@ def choose_plan(card: Card | None, plans: tuple[Plan, ...], canvas_px: int = 102
     usable = card.total_gb - HEADROOM_GB
     # larger canvases need more activation memory; 1 GB per extra megapixel is a fair rule
     usable -= max(0.0, canvas_px / 1e6 - 1.05)
-    precision = "bf16" if has_bf16(card) else "fp16"
     candidates = [p for p in plans if runnable(p, card)]
     if not candidates:
         return None
     for plan in candidates:
-        if plan.id in exclude or plan.min_vram_gb > usable:
+        precision = precision_on(plan, card)
+        if plan.id in exclude or vram_needed(plan, precision) > usable:
             continue
-        return replace(plan, precision=precision, vae_tiling=plan.vae_tiling or canvas_px > 1.6e6)
-    last = candidates[-1]
-    return replace(last, precision=precision, vae_tiling=True,
+        note = plan.note if precision == plan.precision else f"{plan.note} (in {precision} on this card)"
+        return replace(plan, precision=precision, vae_tiling=plan.vae_tiling or canvas_px > 1.6e6, note=note)
+    squeezed = [p for p in candidates if precision_on(p, card) != "fp32"]  # fp32 only where it fits
+    if not squeezed:
+        return None
+    last = squeezed[-1]
+    return replace(last, precision=precision_on(last, card), vae_tiling=True,
                    note=last.note + " (this card is below its minimum; expect out-of-memory)")
 
 

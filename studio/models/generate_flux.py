@@ -23,13 +23,19 @@ DEFAULT_GUIDANCE = 30.0
 
 WEIGHTS = ModelSpec(
     "flux-fill-dev", "black-forest-labs/FLUX.1-Fill-dev", "generate",
-    ("model_index.json", "transformer/config.json", "vae/config.json", "text_encoder/config.json",
-     "text_encoder_2/config.json", "tokenizer/tokenizer_config.json", "tokenizer_2/tokenizer_config.json",
-     "scheduler/scheduler_config.json"), 57.9,
+    ("model_index.json", "scheduler/scheduler_config.json", "transformer/config.json",
+     "transformer/diffusion_pytorch_model.safetensors.index.json|transformer/diffusion_pytorch_model.safetensors",
+     "vae/config.json", "vae/diffusion_pytorch_model.safetensors", "text_encoder/config.json",
+     "text_encoder/model.safetensors", "text_encoder_2/config.json",
+     "text_encoder_2/model.safetensors.index.json|text_encoder_2/model.safetensors",
+     "tokenizer/tokenizer_config.json", "tokenizer_2/tokenizer_config.json"), 33.9,
     "FLUX.1 [dev] Non-Commercial License",
     "https://huggingface.co/black-forest-labs/FLUX.1-Fill-dev/blob/main/LICENSE.md", "paid-licence",
     "Running it for revenue-generating work needs BFL's commercial licence; accept the licence on the model "
-    "page to download it.", 6.0, "FLUX.1 Fill [dev]")
+    "page to download it.", 6.0, "FLUX.1 Fill [dev]",
+    # the diffusers folders; not flux1-fill-dev.safetensors (23.8 GB) or ae.safetensors beside them
+    allow_patterns=("model_index.json", "scheduler/*", "transformer/*", "vae/*", "text_encoder/*", "text_encoder_2/*",
+                    "tokenizer/*", "tokenizer_2/*"))
 
 # FLUX.1 Fill [dev]: a 12B transformer (23.8 GB in bf16), T5-XXL (9.5 GB), CLIP-L and the VAE.
 # Minimums are the peaks measured for FLUX.1 [dev] (same sizes) in "Exploring Quantization
@@ -118,6 +124,7 @@ class FluxFillGenerator(DiffusersInpainter):
     title = "FLUX.1 Fill [dev]"
     weights = WEIGHTS
     canvas_multiple = 16  # 8× VAE, then 2×2 patches
+    paint_px = 2 * 1024 * 1024  # reliable up to about 2 MP
     plan_list = PLANS
     default_steps = DEFAULT_STEPS
     default_guidance = DEFAULT_GUIDANCE

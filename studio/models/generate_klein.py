@@ -28,23 +28,27 @@ DEFAULT_GUIDANCE = 1.0  # distilled: no classifier-free guidance
 
 WEIGHTS = ModelSpec(
     "flux2-klein-4b", "black-forest-labs/FLUX.2-klein-4B", "generate",
-    ("model_index.json", "transformer/config.json", "vae/config.json", "text_encoder/config.json",
-     "tokenizer/tokenizer_config.json", "scheduler/scheduler_config.json"), 16.0,
-    "Apache-2.0", "https://www.apache.org/licenses/LICENSE-2.0", "yes",
-    "Commercial use is allowed; keep the licence notice.", 6.5, "FLUX.2 [klein] 4B")
+    ("model_index.json", "scheduler/scheduler_config.json", "transformer/config.json",
+     "transformer/diffusion_pytorch_model.safetensors|transformer/diffusion_pytorch_model.safetensors.index.json",
+     "vae/config.json", "vae/diffusion_pytorch_model.safetensors", "text_encoder/config.json",
+     "text_encoder/model.safetensors|text_encoder/model.safetensors.index.json", "tokenizer/tokenizer_config.json"),
+    16.0, "Apache-2.0", "https://www.apache.org/licenses/LICENSE-2.0", "yes",
+    "Commercial use is allowed; keep the licence notice.", 6.5, "FLUX.2 [klein] 4B",
+    # the diffusers folders; not the single-file flux-2-klein-4b.safetensors (7.75 GB) beside them
+    allow_patterns=("model_index.json", "scheduler/*", "transformer/*", "vae/*", "text_encoder/*", "tokenizer/*"))
 
 PLANS: tuple[Plan, ...] = (
     Plan("klein-bf16-resident", "bf16", None, None, "gpu", False, 18.0,
-         "transformer and Qwen3 text encoder resident in bf16: fastest"),
+         "transformer and Qwen3 text encoder resident in bf16: fastest", fp16_ok=False),
     Plan("klein-bf16-model-offload", "bf16", None, "model", "offloaded", False, 10.0,
-         "bf16; the text encoder leaves the GPU while the transformer runs"),
+         "bf16; the text encoder leaves the GPU while the transformer runs", fp16_ok=False),
     Plan("klein-fp8-model-offload", "bf16", "fp8-layerwise", "model", "offloaded", True, 6.5,
-         "transformer and text encoder stored in fp8 (computed in bf16), taking turns on the GPU: 8 GB cards"),
+         "transformer and text encoder stored in fp8 (computed in bf16), taking turns on the GPU: 8 GB cards", fp16_ok=False),
     Plan("klein-nf4-model-offload", "bf16", "nf4", "model", "offloaded", True, 4.5,
          "transformer and text encoder in 4-bit NF4 (bitsandbytes), taking turns on the GPU",
-         needs=("bitsandbytes",)),
+         needs=("bitsandbytes",), fp16_ok=False),
     Plan("klein-bf16-sequential", "bf16", None, "sequential", "offloaded", True, 2.5,
-         "bf16, layer by layer from system memory: the last resort, very slow"),
+         "bf16, layer by layer from system memory: the last resort, very slow", fp16_ok=False),
 )
 BY_ID = {p.id: p for p in (*PLANS, CPU_PLAN)}
 

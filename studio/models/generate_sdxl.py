@@ -16,11 +16,18 @@ DEFAULT_GUIDANCE = 7.5
 
 WEIGHTS = ModelSpec(
     "sdxl-inpaint", "diffusers/stable-diffusion-xl-1.0-inpainting-0.1", "generate",
-    ("model_index.json", "unet/config.json", "vae/config.json", "text_encoder/config.json",
-     "text_encoder_2/config.json", "scheduler/scheduler_config.json"), 13.9, "CreativeML Open RAIL++-M",
+    ("model_index.json", "scheduler/scheduler_config.json", "unet/config.json",
+     "unet/diffusion_pytorch_model.fp16.safetensors|unet/diffusion_pytorch_model.safetensors", "vae/config.json",
+     "vae/diffusion_pytorch_model.fp16.safetensors|vae/diffusion_pytorch_model.safetensors",
+     "text_encoder/config.json", "text_encoder/model.fp16.safetensors|text_encoder/model.safetensors",
+     "text_encoder_2/config.json", "text_encoder_2/model.fp16.safetensors|text_encoder_2/model.safetensors",
+     "tokenizer/tokenizer_config.json", "tokenizer_2/tokenizer_config.json"), 6.95, "CreativeML Open RAIL++-M",
     "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0/blob/main/LICENSE.md", "yes",
     "Commercial use is allowed; the licence's use restrictions (its Attachment A) apply to what you make.", 6.0,
-    "SDXL inpainting 0.1")
+    "SDXL inpainting 0.1",
+    # the fp16 copy of each component, which the loader reads; not the fp32 ones beside them
+    allow_patterns=("model_index.json", "scheduler/*", "tokenizer/*", "tokenizer_2/*", "*/config.json",
+                    "*/*.fp16.safetensors"))
 
 
 PLANS: tuple[Plan, ...] = (
@@ -39,7 +46,8 @@ def load_pipeline(path: Path, plan: Plan, device: str):
     import torch
     from diffusers import StableDiffusionXLInpaintPipeline
 
-    dtype = torch.float32 if device == "cpu" else {"bf16": torch.bfloat16, "fp16": torch.float16}[plan.precision]
+    dtype = torch.float32 if device == "cpu" else {"bf16": torch.bfloat16, "fp16": torch.float16}.get(
+        plan.precision, torch.float32)
     kwargs: dict = {"dtype": dtype, "local_files_only": True}
     if (path / "unet" / "diffusion_pytorch_model.fp16.safetensors").exists():
         kwargs["variant"] = "fp16"  # half the download and the load where the repo has them (cast up on a CPU)

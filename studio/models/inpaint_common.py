@@ -6,6 +6,7 @@ diffusers model on this machine's GPU (`DiffusersInpainter`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -50,6 +51,30 @@ def fill_canvas(scene: Scene, cutout: Image.Image, long_side: int | None, erode_
     return (Image.fromarray(np.clip(canvas * 255 + 0.5, 0, 255).astype(np.uint8)), Image.fromarray(mask, "L"), box)
 
 
+def paint_size(size: tuple[int, int], max_px: int, multiple: int = MULTIPLE) -> tuple[int, int]:
+    """The size a model paints a canvas of `size` at: the canvas itself when it is within
+    `max_px` pixels, else the largest size at its aspect within them, in multiples the
+    model needs."""
+    w, h = size
+    if w * h <= max_px:
+        return w, h
+    s = (max_px / (w * h)) ** 0.5
+    return max(multiple, int(w * s) // multiple * multiple), max(multiple, int(h * s) // multiple * multiple)
+
+
+def shrink_for_painting(canvas: Image.Image, mask: Image.Image, size: tuple[int, int]
+                        ) -> tuple[Image.Image, Image.Image]:
+    """The canvas and its mask at the painting size: the canvas averaged down; the mask
+    paints wherever any of the canvas's pixels under it was to be painted (the product
+    kept whole only where it was whole)."""
+    if canvas.size == size:
+        return canvas, mask
+    small = canvas.resize(size, Image.Resampling.BOX)
+    keep = np.asarray(mask) == 0
+    kept = cv2.resize(keep.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.999
+    return small, Image.fromarray(np.where(kept, 0, 255).astype(np.uint8), "L")
+
+
 def step_callback(steps: int, on_step: Callable[[int, int], None] | None,
                   cancelled: Callable[[], bool] | None):
     """A diffusers `callback_on_step_end`: progress after each step, and an interrupt
@@ -78,6 +103,17 @@ def call_kwargs(request, steps: int, guidance: float) -> dict:
                 callback_on_step_end=step_callback(steps, request.on_progress, request.cancelled))
 
 
+def upscale_plate(image: Image.Image, size: tuple[int, int], setting: str) -> tuple[Image.Image, str, float]:
+    """A plate painted below the canvas size, taken up to it: (image, upscaler, factor)."""
+    from studio.models.registry import pick_upscaler
+
+    factor = round(max(size[0] / image.width, size[1] / image.height), 2)
+    upscaler = pick_upscaler(setting, factor)
+    if upscaler is None:  # off: plain resampling, as before
+        return image.resize(size, Image.Resampling.LANCZOS), "off", factor
+    return upscaler.upscale(image, size), upscaler.name, factor
+
+
 class DiffusersInpainter(Generator):
     """The shared life of a local diffusers inpainting model: pick its VRAM plan for the
     card, have the model holder load it (one big model on the GPU at a time), run it, and
@@ -89,6 +125,9 @@ class DiffusersInpainter(Generator):
     canvas_multiple = MULTIPLE
     max_attempts = 4  # an out-of-memory, a failed load or a black image each move to the next plan
     plan_list: ClassVar[tuple[Plan, ...]] = ()
+    # what it paints reliably: about 1 MP for klein (its pipeline shrinks a larger image
+    # to that anyway) and SDXL (trained there; larger canvases repeat objects)
+    paint_px: ClassVar[int] = 1024 * 1024
     default_steps: ClassVar[int] = 28
     default_guidance: ClassVar[float] = 7.0
 
@@ -128,8 +167,11 @@ class DiffusersInpainter(Generator):
         canvas = request.canvas
         plan = self.plan(card, canvas.width * canvas.height, request.plan)
         if plan is None:
+            fp32 = min((p.min_vram_gb * 2 for p in self.plan_list if p.quantization is None and p.offload == "model"),
+                       default=0)
             raise BackendUnavailable(f"{self.title} has no plan that runs on {card.name}: " + (
-                "it needs bf16 (an Ampere or newer card)" if not has_bf16(card) else "a package it needs is missing"))
+                f"it needs bf16 (an Ampere or newer card), or {fp32:.0f} GB for fp32; use {self._others()}"
+                if not has_bf16(card) else "a package it needs is missing"))
         device = "cuda" if card else "cpu"
         set_steps, set_guidance = self.settings_defaults()
         steps = int(request.steps or set_steps or self.default_steps)
@@ -143,13 +185,23 @@ class DiffusersInpainter(Generator):
                     raise
                 except Exception as exc:  # a missing package, a plan this setup cannot place
                     raise self._load_failure(exc, plan, card) from exc
-                images = self.run(pipe, request, steps, guidance)
+                painted = paint_size(canvas.size, self.paint_px, self.canvas_multiple or MULTIPLE)
+                small, small_mask = shrink_for_painting(canvas, request.mask, painted)
+                images = self.run(pipe, replace(request, canvas=small, mask=small_mask), steps, guidance)
         except torch.cuda.OutOfMemoryError as exc:
             HOLDER.release()
             nxt = PlanMemory().remember_oom(card, plan, self.plan_list) if card else None
             raise OutOfVram(f"out of GPU memory on plan {plan.id}", nxt.id if nxt else None) from exc
-        return Generated(self._image(images, plan, card).resize(canvas.size), request.box,
-                         {"plan": plan.id, "steps": steps})
+        image = self._image(images, plan, card)
+        info = {"plan": plan.id, "steps": steps, "painted_size": list(image.size)}
+        if image.size != canvas.size:  # the plate goes up to the canvas; the product goes back on it later
+            image, info["upscaler"], info["upscale_factor"] = upscale_plate(image, canvas.size, request.upscale)
+        return Generated(image, request.box, info)
+
+    def _others(self) -> str:
+        """The engines to try instead, in a sentence."""
+        others = [e for e in ("klein", "SDXL") if e.lower() not in self.title.lower()]
+        return " or ".join([*others, "the cloud"])
 
     def _load_failure(self, exc: Exception, plan: Plan, card: Card | None) -> PlanFailed:
         missing = next((pkg for pkg in plan.needs if pkg in str(exc) or pkg in plan.missing()), None)
@@ -160,7 +212,9 @@ class DiffusersInpainter(Generator):
     def _image(self, images: np.ndarray, plan: Plan, card: Card | None) -> Image.Image:
         arr = images[0] if images.ndim == 4 else images
         if is_blank(arr):
-            nxt = tighter(plan, self.plan_list, card) if card else None
-            why = " (fp16 on a card without bf16)" if plan.precision == "fp16" else ""
-            raise BlankImage(f"{self.title} made a black or NaN image on plan {plan.id}{why}", nxt.id if nxt else None)
+            # the precision failed, not the placement: every plan here runs in the same one,
+            # so none is loaded again to make the same black image
+            why = " (fp16 on a card without bf16)" if plan.precision == "fp16" else f" in {plan.precision}"
+            raise BlankImage(f"{self.title} made a black or NaN image on plan {plan.id}{why}; no other plan "
+                             f"on this card computes differently: use {self._others()}", None)
         return Image.fromarray(np.clip(arr * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")

@@ -5,9 +5,8 @@ listing the engines (`studio --help`, the UI's dropdown) imports none of them, a
 backend's own module is imported only when it is used. Adding a model is one file
 plus one line here.
 
-Weights are found in the models dir (`<models>/<owner>--<name>/` or `<models>/<name>/`)
-or in the Hugging Face cache exactly as huggingface_hub leaves it (HF_HOME and
-HF_HUB_CACHE are honoured). Nothing here downloads but `download`.
+Where weights are and whether they are whole is `weights.py`'s business; nothing here
+downloads but `download`, which fetches only what each model's `allow_patterns` select.
 """
 
 from __future__ import annotations
@@ -16,7 +15,8 @@ import importlib
 import os
 from pathlib import Path
 
-from studio.config import load_settings
+from studio.config import UPSCALES, load_settings
+from studio.models import weights as on_disk
 from studio.models.base import BackendUnavailable, Generator, ModelSpec
 
 # engine id → generator class; the order is `auto`'s order of preference among the
@@ -40,6 +40,11 @@ SEGMENTERS: dict[str, str] = {
 SCORERS: tuple[str, ...] = ("studio.models.score_clip",)
 # image-to-video models for clips (studio/clips/)
 VIDEO: tuple[str, ...] = ("studio.models.video_wan",)
+# super-resolution models (their WEIGHTS); the classic upscaler needs none
+UPSCALER_MODULES: tuple[str, ...] = ("studio.models.upscale_swin2sr",)
+# `upscale` setting values: auto (the best installed, else classic), off (plain
+# resampling, the product's pixels exactly the photo's), or one named
+UPSCALE_CHOICES = UPSCALES  # the settings check them too
 
 
 def _load(path: str):
@@ -73,6 +78,9 @@ def specs() -> dict[str, ModelSpec]:
     for module in VIDEO:
         w = importlib.import_module(module).WEIGHTS
         out[w.id] = w
+    for module in UPSCALER_MODULES:
+        for w in importlib.import_module(module).WEIGHTS:
+            out[w.id] = w
     return out
 
 
@@ -85,77 +93,21 @@ def _spec(spec: ModelSpec | str) -> ModelSpec:
     return known[spec]
 
 
-def _candidates(spec: ModelSpec, models_dir: Path) -> list[Path]:
-    owner_name = spec.repo_id.replace("/", "--")
-    return [models_dir / owner_name, models_dir / spec.repo_id.split("/")[-1]]
-
-
-def _complete(path: Path, spec: ModelSpec) -> bool:
-    """Every file the model needs is there (`a|b` in `files`: either of them)."""
-    return all(any((path / alt).exists() for alt in f.split("|")) for f in spec.files)
-
-
-# locate() answers, per (model, models folder): a shoot asks for the CLIP model at every
-# stage, and the Hugging Face cache lookup costs ~0.1 s. A found folder is believed while
-# it exists; "not installed" only while none of the places it could be exists at all.
-_LOCATED: dict[tuple[str, str], Path | None] = {}
-
-
-def _hub_cache_dir(spec: ModelSpec) -> Path:
-    from huggingface_hub import constants  # the module alone: milliseconds
-
-    return Path(os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE) / f"models--{spec.repo_id.replace('/', '--')}"
-
-
-def _exists(path: Path) -> bool:
-    """Whether the path is there; a folder this user may not look into counts as not there."""
-    try:
-        return path.exists()
-    except OSError:
-        return False
-
-
 def locate(spec: ModelSpec | str, models_dir: Path | None = None) -> Path | None:
-    """The folder holding the model's files, or None when it is not installed."""
-    spec = _spec(spec)
-    models_dir = models_dir or load_settings().models_path()
-    key = (spec.id, str(models_dir))
-    if key in _LOCATED:
-        known = _LOCATED[key]
-        if known is not None and known.is_dir():
-            return known
-        if known is None and not any(_exists(p) for p in [*_candidates(spec, models_dir), _hub_cache_dir(spec)]):
-            return None
-    path = _locate(spec, models_dir)
-    _LOCATED[key] = path
-    return path
-
-
-def _locate(spec: ModelSpec, models_dir: Path) -> Path | None:
-    for path in _candidates(spec, models_dir):
-        if _exists(path) and path.is_dir() and _complete(path, spec):
-            return path
-    try:
-        if not _exists(_hub_cache_dir(spec)):
-            return None  # not in the Hugging Face cache: no need to load its client to say so
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import LocalEntryNotFoundError
-    except ImportError:
-        return None
-    try:
-        path = Path(snapshot_download(spec.repo_id, local_files_only=True))
-    except (LocalEntryNotFoundError, OSError, ValueError):
-        return None
-    return path if _complete(path, spec) else None
+    """The folder holding every file the model's loader reads, or None (`weights.locate`
+    for a model named by id)."""
+    return on_disk.locate(_spec(spec), models_dir)
 
 
 def model_table(models_dir: Path | None = None) -> list[dict]:
     """Every registry entry with where it is installed (or that it is missing)."""
     rows = []
     for spec in specs().values():
-        path = locate(spec, models_dir)
+        found = on_disk.find(spec, models_dir)
         rows.append({"id": spec.id, "title": spec.title or spec.id, "repo_id": spec.repo_id, "kind": spec.kind,
-                     "installed": path is not None, "path": str(path) if path else None, "size_gb": spec.size_gb,
+                     "installed": found.complete, "status": found.status, "missing": list(found.missing),
+                     "path": str(found.path) if found.path else None, "size_gb": spec.size_gb,
+                     "allow_patterns": list(spec.allow_patterns), "ignore_patterns": list(spec.ignore_patterns),
                      "vram_gb": spec.vram_gb, "licence": spec.licence, "licence_url": spec.licence_url,
                      "commercial_use": spec.commercial_use, "licence_note": spec.licence_note})
     return rows
@@ -166,13 +118,20 @@ class DownloadError(RuntimeError):
 
 
 def download(model_id: str, token: str | None = None, models_dir: Path | None = None) -> Path:
-    """Fetch a model into the models dir, explicitly (the only place Studio downloads).
-    huggingface_hub shows progress and resumes an interrupted download."""
+    """Fetch a model into the models dir, explicitly (the only place Studio downloads),
+    only the files its patterns select. huggingface_hub shows progress and resumes an
+    interrupted download, in the Hugging Face cache when that is where it stopped."""
     known = specs()
     if model_id not in known:
         raise DownloadError(f"unknown model {model_id!r}; known: {', '.join(known)}")
     spec = known[model_id]
-    target = (models_dir or load_settings().models_path()) / spec.repo_id.replace("/", "--")
+    models_dir = models_dir or load_settings().models_path()
+    target = models_dir / spec.repo_id.replace("/", "--")
+    # a download that stopped half-way in the Hugging Face cache is finished there
+    partial = on_disk.find(spec, models_dir)
+    in_cache = not partial.complete and partial.path is not None and partial.path.is_relative_to(
+        on_disk.hub_cache_dir(spec))
+    where = {} if in_cache else {"local_dir": target}
     from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
@@ -183,7 +142,8 @@ def download(model_id: str, token: str | None = None, models_dir: Path | None = 
         raise DownloadError(f"offline (HF_HUB_OFFLINE is set): cannot download {spec.repo_id}; unset it, or copy "
                             f"the files into {target}")
     try:
-        snapshot_download(spec.repo_id, local_dir=target, token=token)
+        got = snapshot_download(spec.repo_id, token=token, allow_patterns=list(spec.allow_patterns) or None,
+                                ignore_patterns=list(spec.ignore_patterns) or None, **where)
     except LocalEntryNotFoundError as exc:
         raise DownloadError(f"cannot reach the Hugging Face Hub to download {spec.repo_id}: are you online?") from exc
     except HfHubHTTPError as exc:
@@ -191,7 +151,7 @@ def download(model_id: str, token: str | None = None, models_dir: Path | None = 
                             "on the model page and a token (HF_TOKEN or --token).") from exc
     except OSError as exc:
         raise DownloadError(f"download of {spec.repo_id} failed: {exc}") from exc
-    return target
+    return Path(got) if in_cache else target
 
 
 def remove(model_id: str, models_dir: Path | None = None) -> Path:
@@ -203,7 +163,7 @@ def remove(model_id: str, models_dir: Path | None = None) -> Path:
     if model_id not in known:
         raise DownloadError(f"unknown model {model_id!r}; known: {', '.join(known)}")
     models_dir = (models_dir or load_settings().models_path()).resolve()
-    path = locate(known[model_id], models_dir)
+    path = on_disk.find(known[model_id], models_dir).path  # an incomplete download can go too
     if path is None:
         raise DownloadError(f"{model_id} is not installed")
     if not path.resolve().is_relative_to(models_dir):
@@ -253,10 +213,40 @@ def pick_segmenter(name: str = "auto", usage: str = "commercial", held: tuple[st
     path = locate(cls.weights)
     if path is None:
         w = cls.weights
-        raise BackendUnavailable(
-            f"{w.title or w.id} is not installed: `studio models download {w.id}`, or put {w.repo_id} in the "
-            f"models folder ({load_settings().models_path()}) or the Hugging Face cache")
+        why = on_disk.unavailable_reason(w)
+        if on_disk.find(w).path is None:
+            why += f", or put {w.repo_id} in the models folder ({load_settings().models_path()}) or the Hugging Face cache"
+        raise BackendUnavailable(why)
     return cls(path)
+
+
+def pick_upscaler(setting: str, factor: float, photo: bool = False):
+    """The upscaler for an enlargement by `factor`: None for `off`; a named one (which
+    must be installed); `auto`: for a photo (phone JPEGs) the compressed-JPEG ×4 model
+    first, for a painted plate the ×2 model up to 2× and the ×4 real-world one beyond,
+    each where installed, else the classic upscaler (no weights)."""
+    from studio.models.upscale_classic import ClassicUpscaler
+
+    if setting == "off":
+        return None
+    if setting == "classic":
+        return ClassicUpscaler()
+    from studio.models.upscale_swin2sr import X2, X4, X4_JPEG, Swin2SRUpscaler
+
+    by_id = {w.id: w for w in (X2, X4, X4_JPEG)}
+    if setting != "auto":
+        if setting not in by_id:
+            raise ValueError(f"unknown upscaler {setting!r}; choose from {', '.join(UPSCALE_CHOICES)}")
+        path = locate(by_id[setting])
+        if path is None:
+            raise BackendUnavailable(on_disk.unavailable_reason(by_id[setting]))
+        return Swin2SRUpscaler(by_id[setting], path)
+    order = [X4_JPEG, X4, X2] if photo else ([X2, X4, X4_JPEG] if factor <= 2 else [X4, X2, X4_JPEG])
+    for spec in order:
+        path = locate(spec)
+        if path is not None:
+            return Swin2SRUpscaler(spec, path)
+    return ClassicUpscaler()
 
 
 def local_generators() -> list[str]:

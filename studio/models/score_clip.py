@@ -27,20 +27,26 @@ _MIT = "https://opensource.org/license/mit"
 _WEIGHT_FILES = "open_clip_model.safetensors|open_clip_pytorch_model.safetensors|open_clip_pytorch_model.bin|" \
                 "open_clip_pytorch_model.pth"
 _NOTE = "Commercial use is allowed; keep the licence notice."
+# one copy of the weights (the repositories hold four: open_clip's and transformers', each
+# as .bin and .safetensors)
+_PATTERNS = ("open_clip_config.json", "open_clip_model.safetensors", "open_clip_pytorch_model.safetensors")
 # open_clip layout; the small one is the default
 WEIGHTS = (
     ModelSpec("clip-vit-b-32", "laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "score",
-              ("open_clip_config.json", _WEIGHT_FILES), 0.6, "MIT", _MIT, "yes", _NOTE, 0.5,
-              "CLIP ViT-B/32 (LAION-2B)"),
+              ("open_clip_config.json", _WEIGHT_FILES), 0.61, "MIT", _MIT, "yes", _NOTE, 0.5,
+              "CLIP ViT-B/32 (LAION-2B)", allow_patterns=_PATTERNS),
     ModelSpec("clip-vit-l-14", "laion/CLIP-ViT-L-14-laion2B-s32B-b82K", "score",
-              ("open_clip_config.json", _WEIGHT_FILES), 1.7, "MIT", _MIT, "yes", _NOTE, 1.0,
-              "CLIP ViT-L/14 (LAION-2B)"),
+              ("open_clip_config.json", _WEIGHT_FILES), 1.71, "MIT", _MIT, "yes", _NOTE, 1.0,
+              "CLIP ViT-L/14 (LAION-2B)", allow_patterns=_PATTERNS),
     # OpenAI's ViT-L/14: the embeddings LAION's aesthetic predictor was trained on
     ModelSpec("clip-vit-l-14-openai", "timm/vit_large_patch14_clip_224.openai", "score",
-              ("open_clip_config.json", _WEIGHT_FILES), 1.7, "MIT", "https://github.com/openai/CLIP/blob/main/LICENSE",
-              "yes", _NOTE, 1.0, "CLIP ViT-L/14 (OpenAI)"),
+              ("open_clip_config.json", _WEIGHT_FILES), 1.71, "MIT", "https://github.com/openai/CLIP/blob/main/LICENSE",
+              "yes", _NOTE, 1.0, "CLIP ViT-L/14 (OpenAI)", allow_patterns=_PATTERNS),
 )
 CLIP_MODELS = tuple(w.id for w in WEIGHTS)
+# trained with QuickGELU: timm's open_clip_config.json for OpenAI's ViT-L/14 does not say
+# so, and with plain GELU its embeddings (and the aesthetic head on them) are silently wrong
+QUICK_GELU = frozenset({"clip-vit-l-14-openai"})
 # whose embeddings each model makes: an aesthetic head works only on the ones it was trained on
 EMBEDDINGS = {"clip-vit-b-32": "laion2b/ViT-B-32", "clip-vit-l-14": "laion2b/ViT-L-14",
               "clip-vit-l-14-openai": "openai/ViT-L-14"}
@@ -85,7 +91,8 @@ class ClipScorer:
         import torch
 
         self.path, self.device = Path(path), device
-        self.model, _, self.preprocess = open_clip.create_model_and_transforms(f"local-dir:{self.path}", device=device)
+        self.model, _, self.preprocess = open_clip.create_model_and_transforms(
+            f"local-dir:{self.path}", device=device, force_quick_gelu=model_id in QUICK_GELU)
         self.model.eval()
         if device.startswith("cuda"):
             self.model.half()

@@ -10,11 +10,14 @@ _MIT = "https://github.com/ZhengPeng7/BiRefNet/blob/main/LICENSE"
 _NOTE = ("The author notes that part of its training data (DIS5K) has a stricter, research-only licence: "
          "weigh that before relying on it commercially.")
 _FILES = ("config.json", "model.safetensors", "birefnet.py", "BiRefNet_config.py")
+# what the loader reads: the code, its config and the safetensors weights (not the
+# pytorch_model.bin, the ONNX exports or the handler beside them)
+PATTERNS = _FILES
 
-WEIGHTS = ModelSpec("birefnet", "ZhengPeng7/BiRefNet", "segment", _FILES, 0.9, "MIT", _MIT, "yes", _NOTE, 2.5,
-                    "BiRefNet")
-LITE_WEIGHTS = ModelSpec("birefnet-lite", "ZhengPeng7/BiRefNet_lite", "segment", _FILES, 0.2, "MIT", _MIT, "yes",
-                         _NOTE, 1.0, "BiRefNet lite")
+WEIGHTS = ModelSpec("birefnet", "ZhengPeng7/BiRefNet", "segment", _FILES, 0.89, "MIT", _MIT, "yes", _NOTE, 2.5,
+                    "BiRefNet", allow_patterns=PATTERNS)
+LITE_WEIGHTS = ModelSpec("birefnet-lite", "ZhengPeng7/BiRefNet_lite", "segment", _FILES, 0.18, "MIT", _MIT, "yes",
+                         _NOTE, 1.0, "BiRefNet lite", allow_patterns=PATTERNS)
 
 
 class BiRefNetSegmenter(BiRefNetFamily):

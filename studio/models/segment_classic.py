@@ -312,9 +312,9 @@ class ClassicSegmenter:
                 enclosed.append(comp)  # not on the outline: a dark part of the product, or a hole
                 continue
             around = (cv2.dilate(comp.astype(np.uint8), k3) > 0) & ~comp
-            if (around & f & ~neutral).sum() > 0.6 * around.sum():
-                # coloured product round most of it (a pale label across a box): a shadow lies
-                # beside the product, and what is round it in the cut-out is more shadow
+            if (around & f).sum() > 0.85 * around.sum():
+                # the cut-out all round it (a pale label across a box): a cast shadow lies
+                # beside the product and meets the background along much of its outline
                 continue
             if np.median(softness[edge]) > 0.58:
                 removed |= comp

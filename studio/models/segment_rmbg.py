@@ -8,10 +8,12 @@ from studio.models.birefnet_family import BiRefNetFamily
 
 WEIGHTS = ModelSpec(
     "rmbg-2.0", "briaai/RMBG-2.0", "segment", ("config.json", "model.safetensors", "birefnet.py",
-                                               "BiRefNet_config.py"), 0.9,
+                                               "BiRefNet_config.py"), 0.89,
     "CC BY-NC 4.0", "https://creativecommons.org/licenses/by-nc/4.0/", "paid-licence",
     "BRIA: commercial use needs a commercial agreement with BRIA (bria.ai); accept the licence on the model "
-    "page to download it.", 2.5, "RMBG-2.0")
+    "page to download it.", 2.5, "RMBG-2.0",
+    # not pytorch_model.bin or the eight ONNX exports in onnx/
+    allow_patterns=("config.json", "model.safetensors", "birefnet.py", "BiRefNet_config.py"))
 
 
 class RMBGSegmenter(BiRefNetFamily):

@@ -31,19 +31,23 @@ NEGATIVE = ("the product changes shape, colour, label or text; warped, melting, 
 
 WEIGHTS = ModelSpec(
     "wan2.2-ti2v-5b", "Wan-AI/Wan2.2-TI2V-5B-Diffusers", "video",
-    ("model_index.json", "transformer/config.json", "vae/config.json", "text_encoder/config.json",
-     "tokenizer/tokenizer_config.json", "scheduler/scheduler_config.json"), 34.0,
+    ("model_index.json", "scheduler/scheduler_config.json", "transformer/config.json",
+     "transformer/diffusion_pytorch_model.safetensors.index.json|transformer/diffusion_pytorch_model.safetensors",
+     "vae/config.json", "vae/diffusion_pytorch_model.safetensors", "text_encoder/config.json",
+     "text_encoder/model.safetensors.index.json|text_encoder/model.safetensors", "tokenizer/tokenizer_config.json"),
+    34.2,
     "Apache-2.0", "https://www.apache.org/licenses/LICENSE-2.0", "yes",
     "Commercial use is allowed; keep the licence notice. You are responsible for what you make with it.", 22.0,
-    "Wan 2.2 TI2V 5B (image-to-video)")
+    "Wan 2.2 TI2V 5B (image-to-video)",
+    allow_patterns=("model_index.json", "scheduler/*", "transformer/*", "vae/*", "text_encoder/*", "tokenizer/*"))
 
 PLANS: tuple[Plan, ...] = (
     Plan("wan-bf16-resident", "bf16", None, None, "gpu", False, 40.0,
-         "transformer, UMT5 text encoder and VAE resident in bf16: fastest"),
+         "transformer, UMT5 text encoder and VAE resident in bf16: fastest", fp16_ok=False),
     Plan("wan-bf16-model-offload", "bf16", None, "model", "offloaded", False, 22.0,
-         "bf16; each part goes to the GPU only while it runs (24 GB cards)"),
+         "bf16; each part goes to the GPU only while it runs (24 GB cards)", fp16_ok=False),
     Plan("wan-bf16-sequential", "bf16", None, "sequential", "offloaded", True, 10.0,
-         "bf16, layer by layer from system memory: very slow"),
+         "bf16, layer by layer from system memory: very slow", fp16_ok=False),
 )
 BY_ID = {p.id: p for p in (*PLANS, CPU_PLAN)}
 

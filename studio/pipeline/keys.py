@@ -12,6 +12,7 @@ INGEST = "ingest"
 SEGMENT = "segment"
 TOUCHUP = "touchup"
 MATTE = "matte"
+ENLARGE = "enlarge"  # a shoot's product, enlarged where the photo gives it fewer pixels than the export
 DESCRIBE = "describe"
 PROMPT = "prompt"
 SELECT = "select"

@@ -37,10 +37,11 @@ def shoot_recipe(params: dict) -> list[Node]:
     n = int(params.get("variants", 4))
     if not 1 <= n <= 16:
         raise ValueError("variants must be 1..16")
-    cut = "matte.cutout"
+    cut = "enlarge.cutout"  # the product as every variant places it (enlarged where the photo is small)
     backend = generator(params.get("engine", "classic"))
     nodes = cutout_nodes(crop=True) + [
-        Node("describe", "describe", {"cutout": cut}),
+        Node("enlarge", "enlarge", {"cutout": "matte.cutout"}),
+        Node("describe", "describe", {"cutout": "matte.cutout"}),
         Node("prompt", "prompt", {"category": "describe.category", "colors": "describe.colors",
                                   "view": "describe.view"}),
     ]
@@ -61,7 +62,8 @@ def shoot_recipe(params: dict) -> list[Node]:
             # colour waits for the gate: a rejected variant is regenerated first
             Node(f"color[{i}]", "color", {"image": f"preserve[{i}].image", "cutout": cut, "box": f"generate[{i}].box",
                                           "_gate": f"gate[{i}].verdict"}),
-            Node(f"export[{i}]", "export", {"image": f"color[{i}].image", "cutout": cut, "box": f"generate[{i}].box"}),
+            Node(f"export[{i}]", "export", {"image": f"color[{i}].image", "cutout": cut, "box": f"generate[{i}].box",
+                                            "enlarged": "enlarge.enlarged"}),
         ]
     picks = {"prompt": "prompt.prompt"}
     for i in range(n):

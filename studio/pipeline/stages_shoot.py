@@ -120,7 +120,8 @@ def generate(ctx: StageContext, cutout: Image.Image, prompt: str = "", simple_pr
         max_sequence_length=int(p.get("max_sequence_length", 512)),
         on_progress=lambda i, n: ctx.progress(i / n, f"step {i}/{n}"), cancelled=ctx.cancelled,
         time_left_s=time_left, on_billed=on_billed if cost else None,
-        view=p.get("view") if p.get("view") in ("side", "top") else None)
+        view=p.get("view") if p.get("view") in ("side", "top") else None,
+        upscale=_upscale_setting(p))
     if backend.canvas_multiple:
         request.canvas, request.mask, request.box = fill_canvas(scene, cutout, p.get("long_side"),
                                                                 erode_px=request.rim_px,
@@ -141,6 +142,13 @@ def generate(ctx: StageContext, cutout: Image.Image, prompt: str = "", simple_pr
     info = {"engine": engine, **result.info, **({"cost": cost} if cost else {}), "round": p.get("round", 0)}
     ctx.record_variant(seed, info)
     return {"image": result.image, "box": result.box.as_dict(), "seed": seed}
+
+
+def _upscale_setting(params: dict) -> str:
+    """The shoot's `upscale` (its params), else the settings'."""
+    from studio.config import load_settings
+
+    return params.get("upscale") or load_settings().upscale
 
 
 def _adjust_generator(params: dict, attempt: int, exc: BaseException) -> dict:
@@ -215,14 +223,53 @@ def color(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict)
     return {"image": Image.fromarray(out), "report": report}
 
 
-def export(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict) -> dict:
+def export(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict, enlarged: dict | None = None
+           ) -> dict:
     from studio.imaging.export import export as encode_for
     from studio.imaging.export import get_preset
 
     rgb = np.asarray(image)
     preset = get_preset(ctx.params.get("preset", "shopify"), ctx.params.get("format"), ctx.params.get("quality"))
     data, report = encode_for(rgb, placed_alpha(cutout, box, rgb.shape[:2]), preset)
+    if enlarged:  # the seller is told when the product shows larger than it was photographed
+        report = {**report, "product_enlarged": enlarged["note"]}
     return {"file": data, "format": preset.format, "compliance": report}
+
+
+ENLARGE_FROM = 1.25  # below this the product is resampled as it is: an upscaler adds nothing visible
+
+
+def enlarge(ctx: StageContext, cutout: Image.Image) -> dict:
+    """A product photographed with fewer pixels than the canvas shows it with, enlarged
+    by the upscaler (a phone JPEG: the compressed-JPEG model where installed) with its
+    matte snapped to the enlarged edges; every later stage places this one. `upscale:
+    off` (or a product big enough) keeps the photo's own pixels."""
+    from studio.imaging import masks
+    from studio.imaging.compose import place
+    from studio.models.registry import pick_upscaler
+    from studio.scenes import get_scene
+
+    p = ctx.params
+    setting = _upscale_setting(p)
+    product = crop_to_alpha(cutout)
+    scene = get_scene(p["scene"])
+    cw, ch = scene.canvas_size(p.get("long_side"))
+    box = place(product.size, (cw, ch), scene.placement)
+    # the canvas is what every engine places the product on (scenes are 1536-2048 px,
+    # about the export's size); a preview canvas smaller than the export is resampled whole
+    factor = max(box.w / product.width, box.h / product.height)
+    if setting == "off" or factor < ENLARGE_FROM:
+        return {"cutout": cutout, "enlarged": None}
+    upscaler = pick_upscaler(setting, factor, photo=True)
+    size = (round(product.width * factor), round(product.height * factor))
+    rgba = np.asarray(product.convert("RGBA"))
+    rgb = np.asarray(upscaler.upscale(Image.fromarray(np.ascontiguousarray(rgba[..., :3])), size))
+    alpha = cv2.resize(rgba[..., 3].astype(np.float32) / 255.0, size, interpolation=cv2.INTER_CUBIC)
+    alpha = masks.refine_edges(rgb, np.clip(alpha, 0, 1))  # the edge follows the enlarged photo
+    note = f"product enlarged {factor:.1f}× from {max(product.size)} px ({upscaler.name})"
+    return {"cutout": Image.fromarray(masks.to_rgba(rgb, alpha), "RGBA"),
+            "enlarged": {"factor": round(factor, 2), "from_px": max(product.size), "upscaler": upscaler.name,
+                         "note": note}}
 
 
 def _generate_stage(name: str, device: str = "cpu") -> Stage:
@@ -241,5 +288,7 @@ STAGES = [
     _generate_stage("generate_cloud", "network"),
     Stage("preserve", preserve, inputs=("image", "cutout", "box"), outputs=("image",)),
     Stage("color", color, inputs=("image", "cutout", "box"), outputs=("image", "report")),
-    Stage("export", export, inputs=("image", "cutout", "box"), outputs=("file", "format", "compliance")),
+    Stage("export", export, inputs=("image", "cutout", "box"), optional_inputs=("enlarged",),
+          outputs=("file", "format", "compliance")),
+    Stage("enlarge", enlarge, inputs=("cutout",), outputs=("cutout", "enlarged")),
 ]

@@ -9,7 +9,7 @@ from studio.app import engines
 from studio.config import load_settings
 from studio.ui.views import readable, table
 
-COLUMNS = ["id", "kind", "installed", "size_gb", "vram_gb", "licence", "commercial_use", "licence_note",
+COLUMNS = ["id", "kind", "installed", "status", "size_gb", "vram_gb", "licence", "commercial_use", "licence_note",
            "licence_url", "repo_id", "path"]
 
 

@@ -49,8 +49,39 @@ def _cutout_outputs(view: dict, state: dict) -> tuple:
     facts = backend_facts(view["backend"])
     info = (f"**Cut-out:** {facts['title']} ({facts['licence']}; commercial use: {facts['commercial_use']}), "
             f"confidence {view['confidence']:.2f}; {view['edits']} touch-up edit(s).{notes}")
+    doubt = view.get("advice")
+    if doubt:
+        info = f"⚠ **{doubt['line']}**\n\n" + info
     editor = {"background": mask_overlay(view["image"], view["alpha"]), "layers": [], "composite": None}
-    return state, on_checkerboard(view["cutout"]), info, editor
+    # the one-click fix: a model cut-out (downloaded first where it is not installed)
+    fix = gr.update(visible=bool(doubt and doubt["model"]),
+                    value=_fix_label(doubt) if doubt and doubt["model"] else "Cut out with a model")
+    return state, on_checkerboard(view["cutout"]), info, editor, fix
+
+
+def _fix_label(doubt: dict) -> str:
+    from studio.app.engines import model_size_gb
+
+    if doubt["installed"]:
+        return "Cut out again with BiRefNet lite"
+    return f"Download BiRefNet lite ({model_size_gb(doubt['model']):.1f} GB, MIT) and cut out again"
+
+
+@readable
+def on_model_cutout(state: dict, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
+    """The doubtful cut-out's fix: BiRefNet lite, downloaded where it is not installed,
+    then the same photo cut out again with it."""
+    from studio.app import engines
+    from studio.app.cutout_advice import MODEL
+
+    if not state or not state.get("photo"):
+        raise gr.Error("Upload a photo first (or try the sample photo).")
+    if not engines.installed(MODEL):
+        progress(0, desc=f"downloading {MODEL} ({engines.model_size_gb(MODEL)} GB)")
+        engines.download(MODEL)
+    view = workbench.cut_out(_uploaded(state["photo"]), backend=MODEL,
+                             on_event=tracker(progress, session_of(request), "cut-out"))
+    return _cutout_outputs(view, {"cutout": view["job"], "photo": state["photo"]})
 
 
 @readable
@@ -178,18 +209,24 @@ def _shots_outputs(res: dict, state: dict) -> tuple:
         gate = s.get("gate", {})
         mark = "★ proposed · " if s["index"] == res["chosen"] else ""
         verdict = "passed" if gate.get("passed") else f"rejected: {gate.get('reason', 'not judged')}"
+        if gate.get("caveat"):
+            verdict += f" ({gate['caveat']})"
         captions.append(f"{mark}#{s['index'] + 1} · fidelity {score if score is not None else '–'} · {verdict}")
     gallery = [(s["image"], c) for s, c in zip(res["shots"], captions, strict=True)]
     summary = res["summary"]
     rows = ["| # | rank | seed | fidelity | alignment | gate | ΔE | compliance |", "|---|---|---|---|---|---|---|---|"]
     for v in sorted(summary.get("variants", []), key=lambda v: v["rank"]):
         sc = v["scores"]
-        rows.append(f"| {v['index'] + 1} | {v['rank']} | {v['seed']} | {sc['fidelity']} | {sc['alignment'] or '–'} | "
-                    f"{'✓' if v['gate']['passed'] else '✗ ' + v['gate']['reason']} | "
+        doubtful = "?" if v["gate"].get("caveat") else ""  # against a doubtful cut-out: not a clean pass
+        rows.append(f"| {v['index'] + 1} | {v['rank']} | {v['seed']} | {sc['fidelity']}{doubtful} | "
+                    f"{sc['alignment'] or '–'} | "
+                    f"{('✓' + doubtful) if v['gate']['passed'] else '✗ ' + v['gate']['reason']} | "
                     f"{v['delta_e']['mean'] if v['delta_e'] else '–'} | "
                     f"{'✓' if v['compliance']['ok'] else '✗'} |")
     note = summary.get("error") or summary.get("reason", "")
-    md = f"**Job** `{res['job']}` · {note}\n\n" + "\n".join(rows)
+    doubt = (summary.get("cutout") or {}).get("advice")
+    warn = f"⚠ {doubt['line']} The fidelity column (marked ?) was measured against it.\n\n" if doubt else ""
+    md = f"**Job** `{res['job']}` · {note}\n\n{warn}" + "\n".join(rows)
     chosen = res["chosen"] if res["chosen"] is not None else res["shots"][0]["index"]
     state = {**state, "shoot": res["job"], "chosen": chosen, "order": [s["index"] for s in res["shots"]]}
     picked = next(s for s in res["shots"] if s["index"] == chosen)
@@ -201,13 +238,14 @@ def _chosen_md(index: int) -> str:
 
 
 @readable
-def on_shoot(state: dict, scene: str, extra: str, engine: str, variants: float, preset: str, request: gr.Request,
-             progress=gr.Progress()):
+def on_shoot(state: dict, scene: str, extra: str, engine: str, variants: float, preset: str, upscale: bool,
+             request: gr.Request, progress=gr.Progress()):
     job = _need_cutout(state)
     if not scene:
         raise gr.Error("Pick a scene in the gallery.")
     res = workbench.make_variants(open_store(), job, scene=scene, engine=engine, variants=int(variants),
                                   extra_prompt=extra, preset=preset,
+                                  upscale=None if upscale else "off",  # on: the settings' choice (auto by default)
                                   on_event=tracker(progress, session_of(request), "shoot"))
     return _shots_outputs(res, state)
 
@@ -333,6 +371,7 @@ def build() -> None:
                 sample = gr.Button("Try the sample photo", elem_id="sample", scale=2)
             cut_img = gr.Image(label="Cut-out", type="pil", interactive=False, elem_id="cutout", height=320)
             cut_info = gr.Markdown("Drop a product photo to start.", elem_id="cutout-info")
+            model_fix = gr.Button("Cut out with a model", visible=False, elem_id="cutout-model")
         with gr.Column(scale=2, min_width=420):
             gr.Markdown("### 2 · Touch up the mask  \nPaint **green** to add to the product, **red** to remove; "
                         "then *Apply strokes*. Dimmed blue areas are left out.")
@@ -369,6 +408,8 @@ def build() -> None:
         variants = gr.Slider(1, 8, value=settings.default_variants, step=1, label="Variants", elem_id="variants")
         preset = gr.Dropdown([(p.title, p.id) for p in PRESETS.values()], value=settings.default_preset,
                              label="Marketplace preset", elem_id="preset")
+        upscale = gr.Checkbox(value=settings.upscale != "off", label="Upscale (sharp at export size)",
+                              info="off: the product's pixels exactly the photo's, resampled", elem_id="upscale")
     plan_md = gr.Markdown(elem_id="plan")
     with gr.Row():
         go = gr.Button("Generate variants", variant="primary", elem_id="generate")
@@ -408,7 +449,7 @@ def build() -> None:
     clip_md = gr.Markdown(elem_id="clip-report")
 
     # every main action is a named API endpoint too (gradio_client keeps the session's state)
-    cut_outs = [state, cut_img, cut_info, editor]
+    cut_outs = [state, cut_img, cut_info, editor, model_fix]
     files.upload(on_photos, [files, state], [pick, *cut_outs], api_name="upload")
     pick.input(on_pick, [pick, state], cut_outs, api_name="pick_photo")
     paste.upload(on_paste, [paste, state], [pick, *cut_outs], api_visibility="private")
@@ -419,12 +460,13 @@ def build() -> None:
     fill_btn.click(on_fill, [state], cut_outs, api_name="fill_holes")
     undo_btn.click(on_undo, [state], cut_outs, api_name="undo_touchup")
     reset_btn.click(on_reset, [state], cut_outs, api_name="reset_touchup")
+    model_fix.click(on_model_cutout, [state], cut_outs, api_name="model_cutout")
     category.change(on_filter, [category, search], [scenes, scene_ids], api_name="scenes")
     search.submit(on_filter, [category, search], [scenes, scene_ids], api_visibility="private")
     scenes.select(on_scene_select, [scene_ids], [scene, scene_md], api_visibility="private")
     engine.change(on_plan, [engine, variants], plan_md, api_name="plan")
     variants.release(on_plan, [engine, variants], plan_md, api_visibility="private")
-    go.click(on_shoot, [state, scene, extra, engine, variants, preset],
+    go.click(on_shoot, [state, scene, extra, engine, variants, preset, upscale],
              [state, shots, shots_md, compare, preview, chosen_md], api_name="generate")
     cancel.click(on_cancel, None, cancel_md, api_name="cancel")
     shots.select(on_choose, [state], [state, compare, preview, chosen_md], api_visibility="private")

@@ -134,7 +134,9 @@ def _read_settings() -> Settings:
 
 
 USAGES = ("commercial", "personal")
-UPSCALES = ("auto", "off", "classic", "swin2sr-x2", "swin2sr-x4", "swin2sr-x4-jpeg")  # registry.UPSCALE_CHOICES
+# the `upscale` values: auto (the best installed upscaler, else classic), off (plain
+# resampling: the product's pixels exactly the photo's), or an upscaler's id
+UPSCALES = ("auto", "off", "classic", "swin2sr-x2", "swin2sr-x4", "swin2sr-x4-jpeg")
 MAX_BUDGET = 1_000_000.0  # more than anyone spends on images; larger "budgets" are typos or attempts to switch it off
 # value checks beyond the type: (test, what a good value is)
 _RANGES = {

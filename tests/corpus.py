@@ -351,14 +351,20 @@ def home_set(seeds: int = 2, width: int = 1600, height: int = 1200) -> list[Spec
     """The cut-out benchmark (issue 20): bottles, boxes, mugs with handle holes, jars and
     shoes on bedsheets, wood, a wall over a table and paper, with and without a soft
     cast shadow, about 2 MP, PNG (what the segmenter sees is the pixels, not the file)."""
+    return _grid(seeds, HOME_PRODUCTS, HOME_BACKGROUNDS, width, height, "png", 5000, 97)
+
+
+def _grid(seeds: int, products: tuple[str, ...], backgrounds: tuple[str, ...], width: int, height: int, fmt: str,
+          seed_base: int, seed_step: int) -> list[Spec]:
+    """Every product on every background, without and with a cast shadow, `seeds` times."""
     out = []
     i = 0
     for seed in range(seeds):
-        for product in HOME_PRODUCTS:
-            for background in HOME_BACKGROUNDS:
+        for product in products:
+            for background in backgrounds:
                 for shadow in (False, True):
-                    out.append(Spec(i, product, background, "normal", shadow, width, height, "png", 1,
-                                    5000 + 97 * seed + i))
+                    out.append(Spec(i, product, background, "normal", shadow, width, height, fmt, 1,
+                                    seed_base + seed_step * seed + i))
                     i += 1
     return out
 
@@ -371,16 +377,7 @@ def phone_set(seeds: int = 1, width: int = 4000, height: int = 3000,
     """Photos as phones take them (issue 33): 12 MP by default, products on mottled paper,
     a painted wall, wood and fabric whose textures are sized to the scene, with and
     without a soft cast shadow, saved as JPEG (`phone_photo` adds the sensor's noise)."""
-    out = []
-    i = 0
-    for seed in range(seeds):
-        for product in products:
-            for background in PHONE_BACKGROUNDS:
-                for shadow in (False, True):
-                    out.append(Spec(i, product, background, "normal", shadow, width, height, "jpeg", 1,
-                                    9000 + 131 * seed + i))
-                    i += 1
-    return out
+    return _grid(seeds, products, PHONE_BACKGROUNDS, width, height, "jpeg", 9000, 131)
 
 
 def phone_photo(spec: Spec) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ from PIL import Image
 from studio import cli
 from studio.models.classic_confidence import LOW
 from tests.corpus import render, specs
+from tests.test_api import server, wait  # noqa: F401 (server is a fixture)
 
 DOUBTFUL = "144-jar-bedsheet-border-341x256-jpeg"  # a jar the frame cuts, on a folded sheet
 CLEAR = "000-bottle-bedsheet-normal-shadow-640x480-jpeg"
@@ -101,25 +102,11 @@ def test_the_model_button_cuts_out_again_with_birefnet_lite(studio_home, tmp_pat
     assert "BiRefNet lite" in info and state["cutout"]
 
 
-def test_the_api_job_carries_the_advice(studio_home, tmp_path):
-    import httpx
-
-    from studio.api import keys
-    from studio.app.context import open_store
-    from studio.ui.serve import launch
-    from tests.test_api import free_port, wait
-
-    port = free_port()
-    app = launch(port=port, block=False)
-    try:
-        _, key, _ = keys.create(open_store(), "shop")
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", headers={"Authorization": f"Bearer {key}"},
-                          timeout=30) as client:
-            data = _photo(tmp_path, DOUBTFUL).read_bytes()
-            r = client.post("/cutouts", files={"photo": ("jar.jpg", io.BytesIO(data), "image/jpeg")},
-                            data={"params": json.dumps({"backend": "classic"})})
-            job = wait(client, r.json()["id"])
-            assert job["cutout"]["confidence"] < LOW
-            assert job["cutout"]["advice"]["download"] == "studio models download birefnet-lite"
-    finally:
-        app.close()
+def test_the_api_job_carries_the_advice(server, tmp_path):  # noqa: F811
+    client, _, _ = server
+    data = _photo(tmp_path, DOUBTFUL).read_bytes()
+    r = client.post("/cutouts", files={"photo": ("jar.jpg", io.BytesIO(data), "image/jpeg")},
+                    data={"params": json.dumps({"backend": "classic"})})
+    job = wait(client, r.json()["id"])
+    assert job["cutout"]["confidence"] < LOW
+    assert job["cutout"]["advice"]["download"] == "studio models download birefnet-lite"

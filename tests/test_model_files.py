@@ -5,6 +5,7 @@ only when whole."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -46,7 +47,7 @@ def test_patterns_select_what_the_loader_reads_and_little_else(model_id):
 
 def test_models_json_lists_the_patterns_of_every_model(studio_home):
     out = subprocess.run([sys.executable, "-m", "studio", "models", "--json"], capture_output=True, text=True,
-                         cwd=ROOT, env={**__import__("os").environ, "STUDIO_HOME": str(studio_home)}, timeout=120)
+                         cwd=ROOT, env={**os.environ, "STUDIO_HOME": str(studio_home)}, timeout=120)
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)["models"]
     assert {r["id"] for r in rows} == set(registry.specs())
@@ -104,7 +105,7 @@ def test_naming_an_incomplete_model_fails_at_once_with_one_sentence(studio_home,
     snap = as_hub_leaves_it(hf_hub, KLEIN, _tiny_klein, listed_not_fetched=NOT_FETCHED)
     drop(snap, "transformer/diffusion_pytorch_model.safetensors")
     Image.new("RGB", (64, 48), (200, 30, 30)).save(tmp_path / "p.png")
-    env = {**__import__("os").environ, "STUDIO_HOME": str(studio_home), "HF_HUB_CACHE": str(hf_hub),
+    env = {**os.environ, "STUDIO_HOME": str(studio_home), "HF_HUB_CACHE": str(hf_hub),
            "HF_HUB_OFFLINE": "1"}
     start = time.monotonic()
     out = subprocess.run([sys.executable, "-m", "studio", "shoot", str(tmp_path / "p.png"), "--engine", "klein",

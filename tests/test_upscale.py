@@ -17,6 +17,7 @@ from studio.models.holder import HOLDER
 from studio.models.upscale_classic import ClassicUpscaler
 from tests.hub_cache import as_hub_leaves_it
 from tests.synth import make_case
+from tests.test_api import server, wait  # noqa: F401 (server is a fixture)
 from tests.tiny_swin2sr import build_tiny_swin2sr
 
 torch = pytest.importorskip("torch")
@@ -151,37 +152,22 @@ def test_a_tiny_sdxl_paints_at_about_a_megapixel(studio_home, hf_hub, tmp_path):
     assert paint_size((640, 480), 1024 * 1024) == (640, 480)  # small canvases are painted as they are
 
 
-def test_the_api_takes_upscale_and_answers_what_was_enlarged(studio_home, tmp_path):
+def test_the_api_takes_upscale_and_answers_what_was_enlarged(server):  # noqa: F811
     import io
 
-    import httpx
-
-    from studio.api import keys
-    from studio.app.context import open_store
-    from studio.ui.serve import launch
-    from tests.test_api import free_port, wait
-
+    client, _, _ = server
     photo, _ = make_case("red-bottle-on-gradient", h=270, w=360)
     buf = io.BytesIO()
     Image.fromarray(photo).save(buf, "PNG")
-    port = free_port()
-    app = launch(port=port, block=False)
-    try:
-        _, key, _ = keys.create(open_store(), "shop")
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", headers={"Authorization": f"Bearer {key}"},
-                          timeout=60) as client:
-            jobs = {}
-            for upscale in ("classic", "off"):
-                params = {"engine": "classic", "variants": 1, "scene": "marble", "long_side": 1024,
-                          "upscale": upscale}
-                r = client.post("/shoots", files={"photo": ("small.png", buf.getvalue(), "image/png")},
-                                data={"params": json.dumps(params)})
-                assert r.status_code == 202, r.text
-                jobs[upscale] = wait(client, r.json()["id"], timeout=120)
-            assert jobs["classic"]["cutout"]["enlarged"]["upscaler"] == "classic"
-            assert jobs["off"]["cutout"]["enlarged"] is None
-            bad = client.post("/shoots", files={"photo": ("small.png", buf.getvalue(), "image/png")},
-                              data={"params": json.dumps({"upscale": "sharpen-please"})})
-            assert bad.status_code == 422 and "upscale" in bad.text
-    finally:
-        app.close()
+    jobs = {}
+    for upscale in ("classic", "off"):
+        params = {"engine": "classic", "variants": 1, "scene": "marble", "long_side": 1024, "upscale": upscale}
+        r = client.post("/shoots", files={"photo": ("small.png", buf.getvalue(), "image/png")},
+                        data={"params": json.dumps(params)})
+        assert r.status_code == 202, r.text
+        jobs[upscale] = wait(client, r.json()["id"], timeout=120)
+    assert jobs["classic"]["cutout"]["enlarged"]["upscaler"] == "classic"
+    assert jobs["off"]["cutout"]["enlarged"] is None
+    bad = client.post("/shoots", files={"photo": ("small.png", buf.getvalue(), "image/png")},
+                      data={"params": json.dumps({"upscale": "sharpen-please"})})
+    assert bad.status_code == 422 and "upscale" in bad.text

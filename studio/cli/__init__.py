@@ -15,6 +15,7 @@ from studio.cli.clips import cmd_clip
 from studio.cli.jobs import cmd_cancel, cmd_history, cmd_replay, cmd_retry, cmd_review, cmd_show
 from studio.cli.photos import cmd_cutout, cmd_export, cmd_ingest_check, cmd_shoot
 from studio.cli.setup import cmd_cloud_key, cmd_doctor, cmd_models, cmd_scenes, cmd_serve
+from studio.config import UPSCALES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--view", choices=("auto", "side", "top"), default="auto",
                    help="how the product was photographed: side (stood on the scene's floor) or top (from above: "
                         "laid flat, camera overhead); auto judges it from the cut-out")
-    p.add_argument("--upscale", choices=("auto", "off", "classic", "swin2sr-x2", "swin2sr-x4", "swin2sr-x4-jpeg"),
+    p.add_argument("--upscale", choices=UPSCALES,
                    help="how a plate a model painted below the canvas size, and a product photographed smaller than "
                         "it is shown, are enlarged (default: the settings', auto); off keeps the photo's pixels")
     p.add_argument("--zip", action="store_true", help="also write every shot into DIR/shots.zip")

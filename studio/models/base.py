@@ -118,7 +118,7 @@ class GenerateRequest:
     time_left_s: float | None = None  # what is left of the variant's time limit (all attempts together)
     on_billed: Callable[[], None] | None = None  # a paid backend calls it once the provider has billed the image
     view: str | None = None  # "side" or "top" (photographed from above); None: the generator judges
-    upscale: str = "auto"  # how a plate painted below the canvas size goes up to it (UPSCALE_CHOICES)
+    upscale: str = "auto"  # how a plate painted below the canvas size goes up to it (config.UPSCALES)
 
 
 @dataclass

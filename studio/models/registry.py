@@ -42,9 +42,6 @@ SCORERS: tuple[str, ...] = ("studio.models.score_clip",)
 VIDEO: tuple[str, ...] = ("studio.models.video_wan",)
 # super-resolution models (their WEIGHTS); the classic upscaler needs none
 UPSCALER_MODULES: tuple[str, ...] = ("studio.models.upscale_swin2sr",)
-# `upscale` setting values: auto (the best installed, else classic), off (plain
-# resampling, the product's pixels exactly the photo's), or one named
-UPSCALE_CHOICES = UPSCALES  # the settings check them too
 
 
 def _load(path: str):
@@ -236,7 +233,7 @@ def pick_upscaler(setting: str, factor: float, photo: bool = False):
     by_id = {w.id: w for w in (X2, X4, X4_JPEG)}
     if setting != "auto":
         if setting not in by_id:
-            raise ValueError(f"unknown upscaler {setting!r}; choose from {', '.join(UPSCALE_CHOICES)}")
+            raise ValueError(f"unknown upscaler {setting!r}; choose from {', '.join(UPSCALES)}")
         path = locate(by_id[setting])
         if path is None:
             raise BackendUnavailable(on_disk.unavailable_reason(by_id[setting]))

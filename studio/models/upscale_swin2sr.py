@@ -10,7 +10,6 @@ model); on the GPU where there is one."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 from PIL import Image
@@ -42,8 +41,6 @@ OVERLAP = 16
 class Swin2SRUpscaler:
     """One Swin2SR checkpoint. `spec` says which; `path` is its folder."""
 
-    weights: ClassVar[ModelSpec | None] = None  # per instance: see `spec`
-
     def __init__(self, spec: ModelSpec, path: Path | str, device: str | None = None):
         self.spec, self.path, self._device = spec, Path(path), device
         self.name = spec.id
@@ -65,10 +62,6 @@ class Swin2SRUpscaler:
 
     def load(self):
         return HOLDER.get((str(self.path), "swin2sr", self.device), self._load)
-
-    @property
-    def scale(self) -> int:
-        return int(self.load().config.upscale)
 
     def enlarge(self, rgb: np.ndarray) -> np.ndarray:
         """The model's own factor, tile by tile: (H, W, 3) uint8 → (sH, sW, 3) uint8."""

@@ -1,6 +1,7 @@
 """FLUX.1 Fill [dev] and FLUX.2 [klein] 4B transformer speed on a GPU, per VRAM plan.
 
     python bench/flux_gpu.py [--model fill|klein] [--steps 28] [--size 1024] [--budgets 8,12,16,24]
+    python bench/flux_gpu.py --model klein --variants 4     # 1 vs 4 variants per call, per image
     python bench/flux_gpu.py --tiny [--model klein]   # a CPU smoke run of this script's code path
 
 The transformer is built from the model's published config with random weights
@@ -69,7 +70,8 @@ def matmul_rate(device: str, dtype) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - t0)
 
 
-def run_plan(cfg: dict, plan_id: str, size: int, steps: int, device: str, budget_gb: float | None) -> dict:
+def run_plan(cfg: dict, plan_id: str, size: int, steps: int, device: str, budget_gb: float | None,
+             batch: int = 1) -> dict:
     import torch
     from diffusers import Flux2Transformer2DModel, FluxTransformer2DModel
 
@@ -106,8 +108,8 @@ def run_plan(cfg: dict, plan_id: str, size: int, steps: int, device: str, budget
     lat = size // 16  # 8x VAE, 2x2 packing
     tokens = lat * lat
     c_in = cfg["in_channels"]
-    x = torch.randn(1, tokens, c_in, device=device, dtype=dtype)
-    txt = torch.randn(1, TEXT_TOKENS if device == "cuda" else 16, cfg["joint_attention_dim"], device=device,
+    x = torch.randn(batch, tokens, c_in, device=device, dtype=dtype)
+    txt = torch.randn(batch, TEXT_TOKENS if device == "cuda" else 16, cfg["joint_attention_dim"], device=device,
                       dtype=dtype)
     axes = 4 if klein else 3
     img_ids = torch.zeros(tokens, axes, device=device)
@@ -115,19 +117,19 @@ def run_plan(cfg: dict, plan_id: str, size: int, steps: int, device: str, budget
     img_ids[:, 2] = torch.arange(lat, device=device).repeat(lat)
     txt_ids = torch.zeros(txt.shape[1], axes, device=device)
     if klein:  # batched ids, no pooled text, no guidance embedding (step-distilled)
-        img_ids, txt_ids = img_ids[None], txt_ids[None]
+        img_ids, txt_ids = img_ids[None].expand(batch, -1, -1), txt_ids[None].expand(batch, -1, -1)
 
         def step(t: float):
-            return model(hidden_states=x, encoder_hidden_states=txt, timestep=torch.full((1,), t, device=device,
+            return model(hidden_states=x, encoder_hidden_states=txt, timestep=torch.full((batch,), t, device=device,
                                                                                          dtype=dtype),
                          img_ids=img_ids, txt_ids=txt_ids, guidance=None, return_dict=False)[0]
     else:
-        pooled = torch.randn(1, cfg["pooled_projection_dim"], device=device, dtype=dtype)
-        guidance = torch.full((1,), 30.0, device=device, dtype=dtype)
+        pooled = torch.randn(batch, cfg["pooled_projection_dim"], device=device, dtype=dtype)
+        guidance = torch.full((batch,), 30.0, device=device, dtype=dtype)
 
         def step(t: float):
             return model(hidden_states=x, encoder_hidden_states=txt, pooled_projections=pooled,
-                         timestep=torch.full((1,), t, device=device, dtype=dtype), img_ids=img_ids, txt_ids=txt_ids,
+                         timestep=torch.full((batch,), t, device=device, dtype=dtype), img_ids=img_ids, txt_ids=txt_ids,
                          guidance=guidance, return_dict=False)[0]
 
     try:
@@ -144,8 +146,8 @@ def run_plan(cfg: dict, plan_id: str, size: int, steps: int, device: str, budget
     except torch.cuda.OutOfMemoryError:
         return {"plan": plan_id, "budget_gb": budget_gb, "oom": True}
     peak = torch.cuda.max_memory_allocated() / 1024**3 if device == "cuda" else 0.0
-    return {"plan": plan_id, "budget_gb": budget_gb, "s_per_step": per_step, "s_per_image": per_step * steps,
-            "peak_gb": peak, "tokens": tokens}
+    return {"plan": plan_id, "budget_gb": budget_gb, "s_per_step": per_step, "s_per_image": per_step * steps / batch,
+            "peak_gb": peak, "tokens": tokens, "batch": batch}
 
 
 def main() -> None:
@@ -157,6 +159,8 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--budgets", default="8,12,16,24")
     ap.add_argument("--tiny", action="store_true", help="tiny config on the CPU: checks this script only")
+    ap.add_argument("--variants", type=int, default=0,
+                    help="compare 1 and N variants per call on the first plan (Studio batches klein's variants)")
     args = ap.parse_args()
     device = "cuda" if torch.cuda.is_available() and not args.tiny else "cpu"
     klein = args.model == "klein"
@@ -173,6 +177,9 @@ def main() -> None:
           f" compute floor: {floor:.3f} s/step")
     plans = (["klein-bf16-resident", "klein-fp8-model-offload", "klein-bf16-sequential"] if klein else
              ["bf16-resident", "fp8-model-offload", "fp8-group-offload", "sequential-offload"])
+    if args.variants > 1:
+        variants_per_call(cfg, plans[0], size, steps, device, floor, args.variants)
+        return
     budgets: list[float | None] = [None] + ([float(b) for b in args.budgets.split(",")] if device == "cuda" else [])
     print(f"{'plan':<22} {'budget':>7} {'s/step':>8} {'s/image':>8} {'peak GB':>8} {'x floor':>8}")
     for plan in plans if device == "cuda" else plans[:1]:
@@ -184,6 +191,19 @@ def main() -> None:
                 continue
             print(f"{plan:<22} {label:>7} {r['s_per_step']:>8.3f} {r['s_per_image']:>8.2f} {r['peak_gb']:>8.2f} "
                   f"{r['s_per_step'] / floor:>8.1f}")
+
+
+def variants_per_call(cfg: dict, plan: str, size: int, steps: int, device: str, floor: float, n: int) -> None:
+    """Seconds per image with one variant per call and with n (a shoot's variants in one
+    batch), next to the compute floor per image (the goal: within 1.5x of it with 4)."""
+    print(f"{'variants/call':>13} {'s/step':>8} {'s/image':>8} {'peak GB':>8} {'x floor':>8}")
+    for batch in (1, n):
+        r = run_plan(cfg, plan, size, steps, device, None, batch)
+        if r.get("skipped") or r.get("oom"):
+            print(f"{batch:>13} {'OOM' if r.get('oom') else r['skipped']}")
+            continue
+        print(f"{batch:>13} {r['s_per_step']:>8.3f} {r['s_per_image']:>8.2f} {r['peak_gb']:>8.2f} "
+              f"{r['s_per_image'] / (floor * steps):>8.2f}")
 
 
 if __name__ == "__main__":

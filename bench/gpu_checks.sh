@@ -20,5 +20,7 @@ python3 -c "import torch, diffusers, transformers; print('torch', torch.__versio
 timeout 240 python3 -m pytest -q -p no:cacheprovider -m cuda -rs tests/test_flux.py tests/test_klein.py \
     tests/test_product_clips.py 2>&1 | tee "$OUT/cuda-tests.log"
 timeout "${KLEIN_S:-200}" python3 bench/flux_gpu.py --model klein --budgets "${BUDGETS:-8,24}" 2>&1 | tee "$OUT/klein.log"
+timeout 120 python3 bench/flux_gpu.py --model klein --variants 4 2>&1 | tee "$OUT/klein-variants.log"
+timeout 120 python3 bench/upscale.py 2>&1 | tee "$OUT/upscale.log"
 [ -n "$FILL" ] && timeout 300 python3 bench/flux_gpu.py --model fill --steps 8 --budgets 24 2>&1 | tee "$OUT/fill.log"
 true

@@ -52,6 +52,7 @@ class FakeBFL:
         self.polling_base = ""  # another server's address for the polling URL (where the key must not go)
         self.cost: float | None = None  # the cost the submit reply states
         self.keys_seen: list[tuple[str, str | None]] = []  # (path, x-key header) of every request
+        self.answer_scale = 1.0  # the provider answers at this fraction of the size it was sent
 
     def handler(server_self):
         fake = server_self
@@ -132,4 +133,7 @@ class FakeBFL:
             colour = tuple(int(c) for c in canvas[keep].mean(axis=0))
             cv2.ellipse(out, (int(xs.max()) + w // 6, int(ys.mean())), (max(2, w // 3), max(3, h // 4)), 0, 0, 360,
                         colour, -1)
-        return Image.fromarray(out)
+        image = Image.fromarray(out)
+        if self.answer_scale != 1.0:
+            image = image.resize((round(image.width * self.answer_scale), round(image.height * self.answer_scale)))
+        return image

@@ -194,3 +194,19 @@ def test_local_only_policy_never_falls_back(fake_bfl, tmp_path):
     with pytest.raises(FlowError, match="studio models download flux-fill-dev"):
         _shoot(tmp_path, "flux")
     assert "submit" not in fake_bfl.calls and open_store().one("SELECT COUNT(*) FROM jobs")[0] == 0
+
+
+def test_a_cloud_plate_smaller_than_the_canvas_goes_up_to_it_and_says_so(fake_bfl, tmp_path):
+    """The provider paints at a size of its own (here half the canvas): the variant
+    records what it painted and how it was taken up to the canvas, as local plates do."""
+    from studio.app.history import job_detail
+    from studio.pipeline.queries import stage_output
+
+    secrets.save_key("bfl", KEY)
+    fake_bfl.answer_scale = 0.5
+    store, job = cloud_shoot(tmp_path, variants=1, timeout=120)
+    assert jobs.get_job(store, job)["status"] == "done"
+    [v] = job_detail(store, job)["variants"]
+    canvas = stage_output(store, job, "generate[0]")["image"].size
+    assert v["painted_size"] == [canvas[0] // 2, canvas[1] // 2]
+    assert v["upscaler"] == "classic" and v["upscale_factor"] == pytest.approx(2.0, abs=0.02)

@@ -119,6 +119,10 @@ class GenerateRequest:
     on_billed: Callable[[], None] | None = None  # a paid backend calls it once the provider has billed the image
     view: str | None = None  # "side" or "top" (photographed from above); None: the generator judges
     upscale: str = "auto"  # how a plate painted below the canvas size goes up to it (config.UPSCALES)
+    # the seeds of this shot's variants a local model may paint in the same call (this
+    # one's among them), and what binds them: the job and its round
+    batch_seeds: tuple[int, ...] = ()
+    batch_key: str = ""
 
 
 @dataclass

@@ -308,7 +308,12 @@ class BFLCloudGenerator(Generator):
                                     on_billed=request.on_billed, cancelled=request.cancelled)
         finally:
             client.close()
-        info = {"provider": self.provider}
+        info = {"provider": self.provider, "painted_size": list(image.size)}
         if client.cost is not None:
             info["provider_cost"] = client.cost  # as the provider stated it (BFL: credits)
-        return Generated(image.resize(canvas.size), request.box, info)
+        if image.size != canvas.size:  # the API painted at a size of its own: up to the canvas, as local plates go
+            from studio.models.inpaint_common import upscale_plate
+
+            image, info["upscaler"], info["upscale_factor"] = upscale_plate(image.convert("RGB"), canvas.size,
+                                                                            request.upscale)
+        return Generated(image, request.box, info)

@@ -125,6 +125,9 @@ class FluxFillGenerator(DiffusersInpainter):
     weights = WEIGHTS
     canvas_multiple = 16  # 8× VAE, then 2×2 patches
     paint_px = 2 * 1024 * 1024  # reliable up to about 2 MP
+    # variants are painted one at a time (`batches` stays off): the pipeline samples the
+    # kept image's latents with the first generator, so a batched variant would not be
+    # the picture its seed gives alone
     plan_list = PLANS
     default_steps = DEFAULT_STEPS
     default_guidance = DEFAULT_GUIDANCE

@@ -89,6 +89,9 @@ class KleinGenerator(DiffusersInpainter):
     plan_list = PLANS
     default_steps = DEFAULT_STEPS
     default_guidance = DEFAULT_GUIDANCE
+    # its VAE encodes the kept image by its mode, so a batch draws only each image's own
+    # noise: variant i of a batch is the picture seed i gives alone
+    batches = True
 
     def load(self, path: Path, plan: Plan, device: str):
         return load_pipeline(path, plan, device)

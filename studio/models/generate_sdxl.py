@@ -68,6 +68,8 @@ class SDXLInpaintGenerator(DiffusersInpainter):
     takes_negative = True
     canvas_multiple = 8
     max_attempts = 2
+    # variants one at a time (`batches` off), as for FLUX.1 Fill: its VAE samples the
+    # kept image with the first generator, so a batch would change variants 2..N
     plan_list = PLANS
     default_steps = DEFAULT_STEPS
     default_guidance = DEFAULT_GUIDANCE

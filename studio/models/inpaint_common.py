@@ -27,6 +27,7 @@ from studio.models.base import (
 )
 from studio.models.devices import CPU_PLAN, Card, Plan, PlanMemory, choose_plan, has_bf16, tighter
 from studio.models.holder import HOLDER
+from studio.models.variant_batch import SHELF, ran_out, request_key, variants_per_call
 from studio.scenes import Scene
 
 # FLUX works on 16-px multiples (8× VAE, then 2×2 patches); SDXL on 8.
@@ -93,13 +94,17 @@ def step_callback(steps: int, on_step: Callable[[int, int], None] | None,
 def call_kwargs(request, steps: int, guidance: float) -> dict:
     """What every inpainting pipeline call shares: prompt, canvas and mask at the canvas's
     size, steps and guidance, numpy output, a seeded CPU generator (the same seed gives
-    the same image on any device), progress and cancel after each step."""
+    the same image on any device), progress and cancel after each step. A request that
+    paints several variants (`batch_seeds`) gets one image per seed, each from its own
+    generator."""
     import torch
 
     canvas = request.canvas
+    seeds = request.batch_seeds if len(request.batch_seeds) > 1 else (request.seed,)
+    generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
     return dict(prompt=request.prompt, image=canvas, mask_image=request.mask, height=canvas.height,
                 width=canvas.width, num_inference_steps=steps, guidance_scale=guidance, output_type="np",
-                generator=torch.Generator("cpu").manual_seed(request.seed),
+                num_images_per_prompt=len(seeds), generator=generators if len(seeds) > 1 else generators[0],
                 callback_on_step_end=step_callback(steps, request.on_progress, request.cancelled))
 
 
@@ -128,6 +133,12 @@ class DiffusersInpainter(Generator):
     # what it paints reliably: about 1 MP for klein (its pipeline shrinks a larger image
     # to that anyway) and SDXL (trained there; larger canvases repeat objects)
     paint_px: ClassVar[int] = 1024 * 1024
+    # memory one more image in a batch takes at the painting size (activations; an
+    # estimate until bench/flux_gpu.py measures it on a card)
+    per_image_gb: ClassVar[float] = 1.5
+    # whether its variants are painted together: only where a batched image is the one its
+    # seed gives alone (the pipeline draws nothing but each image's starting noise)
+    batches: ClassVar[bool] = False
     default_steps: ClassVar[int] = 28
     default_guidance: ClassVar[float] = 7.0
 
@@ -187,16 +198,45 @@ class DiffusersInpainter(Generator):
                     raise self._load_failure(exc, plan, card) from exc
                 painted = paint_size(canvas.size, self.paint_px, self.canvas_multiple or MULTIPLE)
                 small, small_mask = shrink_for_painting(canvas, request.mask, painted)
-                images = self.run(pipe, replace(request, canvas=small, mask=small_mask), steps, guidance)
+                images, batch = self._paint(pipe, replace(request, canvas=small, mask=small_mask), steps, guidance,
+                                            (str(path), plan.id, device), card, plan)
         except torch.cuda.OutOfMemoryError as exc:
             HOLDER.release()
             nxt = PlanMemory().remember_oom(card, plan, self.plan_list) if card else None
             raise OutOfVram(f"out of GPU memory on plan {plan.id}", nxt.id if nxt else None) from exc
         image = self._image(images, plan, card)
-        info = {"plan": plan.id, "steps": steps, "painted_size": list(image.size)}
+        info = {"plan": plan.id, "steps": steps, "painted_size": list(image.size), "variants_per_call": batch}
         if image.size != canvas.size:  # the plate goes up to the canvas; the product goes back on it later
             image, info["upscaler"], info["upscale_factor"] = upscale_plate(image, canvas.size, request.upscale)
         return Generated(image, request.box, info)
+
+    def _paint(self, pipe, request: GenerateRequest, steps: int, guidance: float, model: tuple,
+               card: Card | None, plan: Plan) -> tuple[np.ndarray, int]:
+        """This variant's image and how many variants its call painted: taken from the
+        shelf when a sibling's call painted it, else painted together with the siblings
+        that fit (`variant_batch`), one at a time when a batch runs out of memory."""
+        import torch
+
+        if not self.batches or len(request.batch_seeds) <= 1:
+            return self.run(pipe, replace(request, batch_seeds=()), steps, guidance), 1
+        key = request_key(request.batch_key, model, request.prompt, request.negative_prompt, steps, guidance,
+                          request.strength, request.max_sequence_length, request.canvas, request.mask)
+        shelved = SHELF.take(key, request.seed)
+        if shelved is not None:
+            return shelved[None], len(request.batch_seeds)
+        siblings = [s for s in request.batch_seeds if s != request.seed]
+        n = variants_per_call(card, plan, 1 + len(siblings), self.per_image_gb)
+        seeds = (request.seed, *siblings[:n - 1])
+        if n > 1:
+            try:
+                images = self.run(pipe, replace(request, batch_seeds=seeds), steps, guidance)
+            except torch.cuda.OutOfMemoryError:
+                ran_out(card, plan, n)
+                torch.cuda.empty_cache()
+            else:
+                SHELF.put(key, dict(zip(seeds[1:], images[1:], strict=True)))
+                return images[:1], n
+        return self.run(pipe, replace(request, batch_seeds=()), steps, guidance), 1
 
     def _others(self) -> str:
         """The engines to try instead, in a sentence."""

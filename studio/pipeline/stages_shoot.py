@@ -71,6 +71,15 @@ def _seed(ctx: StageContext) -> int:
     return int(ctx.params.get("seed", 0)) + int(ctx.params["index"]) + 1000 * int(ctx.params.get("round", 0))
 
 
+def _sibling_seeds(params: dict) -> tuple[int, ...]:
+    """The seeds of the shot's first-round variants, which a local model may paint in
+    one call; a gate round regenerates one variant alone."""
+    if int(params.get("round", 0)) or params.get("index") is None:
+        return ()
+    base = int(params.get("seed", 0))
+    return tuple(base + i for i in range(int(params.get("variants", 4))))
+
+
 def engine_of(params: dict) -> str:
     """The engine a generate run uses: the job's, or the one a fallback moved it to."""
     return params.get("engine_override") or params.get("engine") or "classic"
@@ -121,7 +130,7 @@ def generate(ctx: StageContext, cutout: Image.Image, prompt: str = "", simple_pr
         on_progress=lambda i, n: ctx.progress(i / n, f"step {i}/{n}"), cancelled=ctx.cancelled,
         time_left_s=time_left, on_billed=on_billed if cost else None,
         view=p.get("view") if p.get("view") in ("side", "top") else None,
-        upscale=_upscale_setting(p))
+        upscale=_upscale_setting(p), batch_seeds=_sibling_seeds(p), batch_key=f"{ctx.job_id}/{p.get('round', 0)}")
     if backend.canvas_multiple:
         request.canvas, request.mask, request.box = fill_canvas(scene, cutout, p.get("long_side"),
                                                                 erode_px=request.rim_px,

@@ -67,6 +67,9 @@ class Settings:
     # it is shown, are enlarged: auto (the best installed upscaler, else the classic one),
     # off (plain resampling: the product's pixels exactly the photo's), or an upscaler id
     upscale: str = "auto"
+    # 0..1: how far the product's shading follows the plate's light (exposure, a soft
+    # directional ramp; lightness only, its colour kept); 0: its own pixels exactly
+    light_match: float = 0.0
     gate_attempts: int = 3  # generations per variant before it is given up on
     # folders on this computer the app's Batch tab may read catalogs from and write shots
     # to (besides uploads and the data dir); the CLI is not limited by it
@@ -148,6 +151,7 @@ _RANGES = {
     "gate_attempts": (lambda v: 1 <= v <= 10, "a whole number from 1 to 10"),
     "batch_folders": (lambda v: all(isinstance(x, str) and x.strip() for x in v), "a list of folder paths"),
     "usage": (lambda v: v in USAGES, "commercial or personal"),
+    "light_match": (lambda v: math.isfinite(v) and 0 <= v <= 1, "a number from 0 to 1"),
     "upscale": (lambda v: v in UPSCALES, "auto, off, classic, swin2sr-x2, swin2sr-x4 or swin2sr-x4-jpeg"),
     "licences_held": (lambda v: all(isinstance(x, str) for x in v), "a list of model ids"),
     "api_max_in_flight": (lambda v: 1 <= v <= 10_000, "a whole number from 1 to 10000"),

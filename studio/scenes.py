@@ -90,6 +90,24 @@ class Classic:
     props: tuple[Prop, ...] = ()
 
 
+BACKDROP_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.(jpg|jpeg|png|webp)$")
+
+
+@dataclass(frozen=True)
+class Backdrop:
+    """A seller's own photo as the scene's plate (imaging.backdrop): the file beside the
+    scene's TOML, where the product stands and how large, where the light comes from."""
+
+    image: str  # a file name in the scene's folder
+    spot: tuple[float, float] | None = None  # the product's foot, shares of the frame (None: found)
+    fill: float | None = None  # the product's height, share of the frame's (None: the placement's scale)
+    light: float | None = None  # the key light's direction (None: read from the photo)
+    depth_of_field: float = 0.0  # 0 sharp; up to 1: the plate behind the product softened
+
+    def path(self, scene_file: str) -> Path:
+        return Path(scene_file).parent / self.image
+
+
 @dataclass(frozen=True)
 class Scene:
     id: str
@@ -105,6 +123,7 @@ class Scene:
     classic: Classic = field(default_factory=Classic)
     thumbnail: str = ""
     source: str = ""
+    backdrop: Backdrop | None = None
 
     def canvas_size(self, long_side: int | None = None) -> tuple[int, int]:
         side = long_side or self.size
@@ -116,7 +135,7 @@ class Scene:
     def summary(self) -> dict:
         w, h = self.canvas_size()
         return {"id": self.id, "title": self.title, "category": self.category, "canvas": f"{w}x{h}",
-                "source": self.source}
+                "source": self.source, "backdrop": bool(self.backdrop)}
 
 
 # -- validation ---------------------------------------------------------------
@@ -182,7 +201,7 @@ def _props(cl: _Reader) -> tuple[Prop, ...]:
 def parse_scene(data: dict, where: str) -> Scene:
     r = _Reader(data, where)
     r.unknown({"id", "title", "category", "thumbnail", "prompt", "canvas", "placement", "lighting", "shadow",
-               "reflection", "classic"})
+               "reflection", "classic", "backdrop"})
     sid = r.str("id")
     if not re.match(r"^[a-z0-9][a-z0-9-]*$", sid):
         raise r.fail("id", "must be lowercase letters, digits and dashes", sid)
@@ -229,7 +248,24 @@ def parse_scene(data: dict, where: str) -> Scene:
                       _props(cl))
     return Scene(sid, r.str("title"), r.str("category", choices=CATEGORIES), prompt,
                  (int(m.group(1)), int(m.group(2))), size, placement, lighting, shadow, reflection, classic,
-                 r.str("thumbnail", ""), where)
+                 r.str("thumbnail", ""), where, _backdrop(r) if "backdrop" in r.data else None)
+
+
+def _backdrop(r: _Reader) -> Backdrop:
+    b = r.table("backdrop")
+    b.unknown({"image", "spot", "fill", "light", "depth_of_field"})
+    image = b.str("image")
+    if not BACKDROP_FILE.match(image):
+        raise b.fail("image", "must be a file name beside the scene (.jpg, .png or .webp), no folders", image)
+    spot = b.data.get("spot")
+    if spot is not None:
+        if (not isinstance(spot, list) or len(spot) != 2 or
+                not all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1 for v in spot)):
+            raise b.fail("spot", "must be [x, y], each a share of the frame from 0 to 1", spot)
+        spot = (float(spot[0]), float(spot[1]))
+    fill = b.num("fill", 0.5, 0.05, 0.95) if "fill" in b.data else None
+    light = b.num("light", 0, 0, 360) if "light" in b.data else None
+    return Backdrop(image, spot, fill, light, b.num("depth_of_field", 0.0, 0, 1))
 
 
 # Parsed scene files by (path, modification time, size): every stage of a shoot asks

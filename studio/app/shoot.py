@@ -57,7 +57,9 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
                  allow_cpu_fallback: bool = False, title: str | None = None, batch_id: str | None = None,
                  reuse_from: str | None = None, then: Callable[[str], None] | None = None,
                  work_side: int = WORK_SIDE, view: str = "auto", clip: dict | None = None,
-                 upscale: str | None = None) -> str:
+                 upscale: str | None = None, reference: Path | bytes | None = None,
+                 light_match: float | None = None, size_cm: float | None = None,
+                 size_ref_cm: float | None = None) -> str:
     """Queue a shoot of `photo`; or, with `reuse_from` (a cutout job), of that job's
     photo, taking its segmentation as done and carrying its touch-up edits.
     `then(job_id)` runs in the transaction that creates the job: a record linking to
@@ -84,6 +86,10 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
     upscale = upscale or settings.upscale
     if upscale not in UPSCALES:
         raise ValueError(f"upscale must be one of {', '.join(UPSCALES)}, not {upscale!r}")
+    light_match = settings.light_match if light_match is None else light_match
+    if isinstance(light_match, bool) or not isinstance(light_match, int | float) or not 0 <= light_match <= 1:
+        raise ValueError(f"light_match must be a number from 0 to 1, not {light_match!r}")
+    extras = _backdrop_params(store, scene, reference, size_cm, size_ref_cm)
     reuse, inputs = {}, {}
     if reuse_from:
         src = jobs.job_params(store, reuse_from)
@@ -109,7 +115,9 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
               # side or top (photographed from above: laid flat); auto: judged from the cut-out
               "view": view,
               # how a plate painted small and a small product photo are enlarged (auto, off, or an upscaler)
-              "upscale": upscale}
+              "upscale": upscale,
+              # 0..1: the product's shading adapted to the plate (0: its own pixels exactly)
+              "light_match": float(light_match), **extras}
     if clip:  # a clip of the chosen variant after its export (studio/app/clip.py checks it)
         params["clip"] = clip
     if settings.vram_plan != "auto" and settings.vram_plan in plan_ids(engine):
@@ -125,6 +133,28 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
         if then is not None:
             then(job)
     return job
+
+
+def _backdrop_params(store: Store, scene_id: str, reference: Path | bytes | None, size_cm: float | None,
+                     size_ref_cm: float | None) -> dict:
+    """What a shoot keeps of a backdrop scene's photo and a reference photo: each as an
+    artifact (the job is replayed with the same pixels whatever happens to the files),
+    and the product's real size against the catalog's largest (a batch on one backdrop)."""
+    from studio.app.backdrops import backdrop_bytes, reference_bytes
+
+    out: dict = {}
+    data = backdrop_bytes(get_scene(scene_id))
+    if data is not None:
+        out["backdrop"] = store.put_artifact(data, "bin")
+    if reference is not None:
+        out["reference"] = store.put_artifact(reference_bytes(reference), "bin")
+    for key, value in (("size_cm", size_cm), ("size_ref_cm", size_ref_cm)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 10000:
+            raise ValueError(f"{key} must be a size in centimetres above 0, not {value!r}")
+        out[key] = float(value)
+    return out
 
 
 MAX_SEED = 2**32 - 1

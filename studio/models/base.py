@@ -123,6 +123,9 @@ class GenerateRequest:
     # one's among them), and what binds them: the job and its round
     batch_seeds: tuple[int, ...] = ()
     batch_key: str = ""
+    backdrop: Image.Image | None = None  # the seller's backdrop photo (a scene with [backdrop])
+    reference: Image.Image | None = None  # "a scene like this photo" (klein takes it; others read its colours)
+    light_match: float = 0.0  # 0..1: the product's shading adapted to the plate (0: its own pixels)
 
 
 @dataclass
@@ -140,6 +143,7 @@ class Generator:
     weights: ClassVar[ModelSpec | None] = None  # what it needs installed (None: nothing)
     reads_prompt: ClassVar[bool] = True  # False: it starts without waiting for describe/prompt
     takes_negative: ClassVar[bool] = False
+    takes_reference: ClassVar[bool] = False  # paints "a scene like this photo" from a reference image
     canvas_multiple: ClassVar[int | None] = None  # inpainting: canvas sides are multiples of this
     max_attempts: ClassVar[int] = 1  # tries per variant (out-of-memory and fallbacks use them)
     backoff_s: ClassVar[float] = 0.0

@@ -21,8 +21,9 @@ import numpy as np
 from PIL import Image
 
 from studio.bytecache import ByteBoundedCache
-from studio.imaging import masks
+from studio.imaging import light, masks
 from studio.imaging.compose import ARTIFACT, Box, crop_to_alpha, hex_rgb, over, place, resize_product, window
+from studio.imaging.light import soft_blur
 from studio.imaging.preserve import blend_rim, paste_inside
 from studio.imaging.view import SIDE, TOP, product_view
 from studio.models.base import Generated, GenerateRequest, Generator
@@ -39,17 +40,6 @@ class Composition:
     light_direction: float
     view: str = SIDE  # how the product was photographed: side (stood on the floor) or top (laid flat)
     look: dict = field(default_factory=dict)  # what this variant's frame changed (classic_look)
-
-
-def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian blur; wide ones are done at reduced size (their result is smooth anyway)."""
-    if sigma <= 4:
-        return cv2.GaussianBlur(img, (0, 0), max(sigma, 0.1))
-    f = int(min(8, sigma // 2))
-    h, w = img.shape[:2]
-    small = cv2.resize(img, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (0, 0), sigma / f)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _noise(h: int, w: int, rng: np.random.Generator, cell: float, octaves: int = 4) -> np.ndarray:
@@ -198,42 +188,11 @@ def _backdrop(scene: Scene, W: int, H: int, rng: np.random.Generator, light_dir:
 
 def _shadows(scene: Scene, product_alpha: np.ndarray, box: Box, shape: tuple[int, int],
              light_dir: float) -> np.ndarray:
-    """Darkness (0..1) to multiply out of the backdrop: contact + cast shadow.
-    `product_alpha` is the product's alpha at its placed size (box.h × box.w)."""
-    H, W = shape
+    """Darkness (0..1) to multiply out of the backdrop: the scene's contact and cast
+    shadow (imaging.light, shared with backdrop photos and generated plates)."""
     sh = scene.shadow
-    soft = scene.lighting.softness
-    base_y = box.y + box.h
-    out = np.zeros((H, W), np.float32)
-    if sh.contact > 0:
-        contact = np.zeros((H, W), np.float32)
-        cols = np.flatnonzero(product_alpha[-max(2, box.h // 20):].max(axis=0) > 0.5) + box.x
-        if len(cols):
-            cx, half = (cols[0] + cols[-1]) / 2, max(2, (cols[-1] - cols[0]) / 2)
-            cv2.ellipse(contact, (int(cx), int(base_y - 1)), (int(half * 1.05), max(2, int(box.h * 0.025))),
-                        0, 0, 360, 1.0, -1)
-            contact = _blur(contact, max(1.0, box.h * 0.012))
-            contact *= sh.contact
-            out = np.maximum(out, contact, out=out)
-    if sh.cast > 0 and sh.length > 0:
-        # The silhouette laid on the floor: squashed to `length` of its height and sheared
-        # away from the light (light from the left throws the shadow to the right).
-        dx_per_row = -math.cos(math.radians(light_dir)) * 1.6
-        squash = max(0.02, sh.length * 0.5)
-        src = np.float32([[box.x, base_y], [box.x + box.w, base_y], [box.x, box.y]])
-        top_y = base_y - box.h * squash
-        dst = np.float32([[box.x, base_y], [box.x + box.w, base_y],
-                          [box.x + dx_per_row * box.h * sh.length, top_y]])
-        m = cv2.getAffineTransform(src, dst)
-        m[:, 2] += m[:, :2] @ np.array([box.x, box.y], np.float64)  # the source is the box, not the frame
-        cast = cv2.warpAffine(product_alpha, m, (W, H), flags=cv2.INTER_LINEAR, borderValue=0)
-        cast = _blur(cast, max(1.0, box.h * (0.01 + 0.05 * soft)))
-        # fade with distance from the product's foot
-        ys = np.arange(H, dtype=np.float32)[:, None]
-        fade = np.clip(1 - (base_y - ys) / max(1.0, box.h * squash * 1.2), 0, 1) * (sh.cast * (1 - 0.5 * soft))
-        cast *= fade
-        out = np.maximum(out, cast, out=out)
-    return np.clip(out, 0, 0.95, out=out)
+    return light.shadows(product_alpha, box, shape, light_dir, sh.contact, sh.cast, sh.length,
+                         scene.lighting.softness)
 
 
 def _reflect(scene: Scene, bg: np.ndarray, product: np.ndarray, box: Box) -> None:
@@ -288,7 +247,7 @@ def _place_product(out8: np.ndarray, placed: np.ndarray, box: Box, grade: np.nda
     sy = np.minimum((ys + y0 - wy0) * small.shape[0] // (wy1 - wy0), small.shape[0] - 1)
     wrap = small[sy, sx]
     a = alpha[ys, xs, None]
-    edge = np.clip(_blur(1 - alpha, edge_sigma)[ys, xs, None], 0, 1) * a
+    edge = np.clip(soft_blur(1 - alpha, edge_sigma)[ys, xs, None], 0, 1) * a
     lit = (fg[ys, xs] * grade) * a + scene * (1 - a)  # the product graded over the backdrop
     lit += (wrap - lit) * (0.35 * edge)
     # as the preserve step: the product over that, half of the scene's edge light kept
@@ -319,10 +278,14 @@ def flat_lay(scene: Scene) -> Scene:
 
 
 def compose(scene: Scene, cutout: Image.Image, seed: int, long_side: int | None = None,
-            view: str | None = None) -> Composition:
+            view: str | None = None, backdrop: np.ndarray | None = None, light_match: float = 0.0) -> Composition:
     """One variant: the scene built around the cut-out (RGBA, decontaminated), as the
     variant's seed frames it (classic_look). `view` (side or top) as detected from the
-    cut-out when not given: a product photographed from above is laid flat."""
+    cut-out when not given: a product photographed from above is laid flat. With a
+    `backdrop` photo (a scene with `[backdrop]`), that photo is the plate. `light_match`
+    (0..1) adapts the product's shading to the plate (imaging.light; 0: its own pixels)."""
+    if backdrop is not None:
+        return compose_on_backdrop(scene, cutout, seed, backdrop, long_side, light_match)
     rng = np.random.default_rng(seed)
     W, H = scene.canvas_size(long_side)
     product = crop_to_alpha(cutout)
@@ -351,8 +314,60 @@ def compose(scene: Scene, cutout: Image.Image, seed: int, long_side: int | None 
     grade = hex_rgb(scene.classic.grade)
     g = grade * 255
     out8 = cv2.multiply(img, (float(g[0]), float(g[1]), float(g[2]), 0.0), dtype=cv2.CV_8U)
+    if light_match > 0:
+        placed = _matched(placed, out8, box, light_match, None)
     _place_product(out8, placed, box, grade)
     return Composition(Image.fromarray(out8, "RGB"), box, seed, round(light, 2), view, frame.describe())
+
+
+def _matched(placed: np.ndarray, plate: np.ndarray, box: Box, strength: float, direction: float | None) -> np.ndarray:
+    """The placed product (RGBA float) with its shading adapted to the plate."""
+    out = placed.copy()
+    out[..., :3] = light.adapt_shading(placed[..., :3], placed[..., 3], plate, box, strength, direction)
+    return out
+
+
+def compose_on_backdrop(scene: Scene, cutout: Image.Image, seed: int, photo: np.ndarray,
+                        long_side: int | None = None, light_match: float = 0.0) -> Composition:
+    """One variant on the seller's backdrop photo: the photo covers the canvas; the
+    product stands with its foot on the scene's spot (or the one found on the surface)
+    at its fill of the height; contact and cast shadow along the light read from the
+    photo (or the scene's); the plate behind softened if asked; light wrap at the rim.
+    Outside the product and its shadow the frame is the photo's own pixels. Variants
+    differ in the light's softness, the shadow's length and a touch of scale; the spot
+    stays, so a catalog on one backdrop lines up."""
+    from studio.imaging import backdrop as bdrop
+
+    bd = scene.backdrop
+    W, H = scene.canvas_size(long_side)
+    product = crop_to_alpha(cutout)
+    plate8 = bdrop.plate(photo, (W, H))
+    spot = bd.spot or bdrop.default_spot(plate8)
+    fill = bd.fill or scene.placement.scale
+    direction = bd.light if bd.light is not None else light.read_direction(plate8, bdrop.surface_line(plate8))[0]
+    softness, length, scale = scene.lighting.softness, scene.shadow.length, 1.0
+    if seed:
+        rng = np.random.default_rng([seed, 31])
+        softness = float(np.clip(softness + rng.uniform(-0.25, 0.2), 0.1, 1.0))
+        length = float(np.clip(length * rng.uniform(0.7, 1.3), 0.05, 2.0))
+        scale = float(rng.uniform(0.94, 1.03))
+    box = bdrop.stand_box(product.size, (W, H), spot, fill * scale)
+    placed = resize_product(product, box)
+    out8 = plate8.copy()
+    if bd.depth_of_field > 0:
+        soft = bdrop.depth_of_field(plate8.astype(np.float32) / 255.0, box.y + box.h, bd.depth_of_field)
+        out8 = cv2.convertScaleAbs(soft, alpha=255.0)
+    shade = light.shadows(placed[..., 3], box, (H, W), direction, scene.shadow.contact, scene.shadow.cast, length,
+                          softness)
+    dark = masks.region(shade > 0, 0)  # only round the product's foot; elsewhere the photo's pixels stay
+    if dark is not None:
+        out8[dark] = cv2.convertScaleAbs(out8[dark].astype(np.float32) * (1 - shade[dark])[..., None])
+    if light_match > 0:
+        placed = _matched(placed, out8, box, light_match, bd.light)
+    _place_product(out8, placed, box, np.ones(3, np.float32))
+    look_info = {"light_direction": round(direction, 1), "light_softness": round(softness, 2),
+                 "spot": [round(spot[0], 3), round(spot[1], 3)], "fill": round(fill * scale, 3), "backdrop": bd.image}
+    return Composition(Image.fromarray(out8, "RGB"), box, seed, round(direction, 2), SIDE, look_info)
 
 
 class ClassicGenerator(Generator):
@@ -363,6 +378,8 @@ class ClassicGenerator(Generator):
     redraws_product = False
 
     def generate(self, request: GenerateRequest) -> Generated:
-        c = compose(request.scene, request.cutout, request.seed, request.long_side, request.view)
+        photo = np.asarray(request.backdrop.convert("RGB")) if request.backdrop is not None else None
+        c = compose(request.scene, request.cutout, request.seed, request.long_side, request.view, photo,
+                    request.light_match)
         return Generated(c.image, c.box,
                          {"light_direction": c.light_direction, "view": c.view, "look": c.look})

@@ -92,10 +92,12 @@ class KleinGenerator(DiffusersInpainter):
     # its VAE encodes the kept image by its mode, so a batch draws only each image's own
     # noise: variant i of a batch is the picture seed i gives alone
     batches = True
+    takes_reference = True  # the pipeline's image_reference: "a scene like this photo"
 
     def load(self, path: Path, plan: Plan, device: str):
         return load_pipeline(path, plan, device)
 
     def run(self, pipe, request: GenerateRequest, steps: int, guidance: float):
+        extra = {"image_reference": [request.reference]} if request.reference is not None else {}
         return pipe(**call_kwargs(request, steps, guidance), strength=1.0,
-                    max_sequence_length=request.max_sequence_length).images
+                    max_sequence_length=request.max_sequence_length, **extra).images

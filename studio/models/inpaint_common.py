@@ -220,7 +220,8 @@ class DiffusersInpainter(Generator):
         if not self.batches or len(request.batch_seeds) <= 1:
             return self.run(pipe, replace(request, batch_seeds=()), steps, guidance), 1
         key = request_key(request.batch_key, model, request.prompt, request.negative_prompt, steps, guidance,
-                          request.strength, request.max_sequence_length, request.canvas, request.mask)
+                          request.strength, request.max_sequence_length, request.canvas, request.mask,
+                          request.reference if request.reference is not None else "")
         shelved = SHELF.take(key, request.seed)
         if shelved is not None:
             return shelved[None], len(request.batch_seeds)

@@ -9,7 +9,7 @@ from PIL import Image
 from studio.imaging.compose import Box, placed_layer, rgb_array, window
 from studio.pipeline import keys
 from studio.pipeline.stage import Rejected, RetryPolicy, Rewind, Stage, StageContext
-from studio.pipeline.stages_shoot import redrew_product
+from studio.pipeline.stages_shoot import product_exact
 
 DEFAULT_THRESHOLD = 0.75
 DEFAULT_GATE_ATTEMPTS = 3
@@ -19,7 +19,7 @@ def score(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict)
     from studio.imaging.fidelity import fidelity
     from studio.models.score_clip import get_scorer
 
-    if not redrew_product(ctx):
+    if product_exact(ctx):
         # the cut-out's own pixels, pasted: nothing a measurement could find changed
         threshold = float(ctx.params.get("fidelity_threshold", DEFAULT_THRESHOLD))
         report = {"score": 1.0, "passed": True, "threshold": threshold, "terms": {}, "measures": {},
@@ -32,9 +32,26 @@ def score(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict)
     # fidelity looks at most 0.45 × the product's size around it: score that window only
     b = Box(**box)
     win = window(b, max(b.w, b.h) // 2 + 2, rgb.shape[:2])
-    report = fidelity(rgb[win], placed_layer(cutout, box, rgb.shape[:2], win), scorer.embed_images if scorer else None,
+    report = fidelity(rgb[win], _expected(ctx, cutout, b, rgb, win), scorer.embed_images if scorer else None,
                       float(ctx.params.get("fidelity_threshold", DEFAULT_THRESHOLD)), rim_px=rim)
     return {"fidelity": report.as_dict(), "reason": report.reason()}
+
+
+def _expected(ctx: StageContext, cutout: Image.Image, box: Box, rgb, win):
+    """The product as the variant should show it, in the scored window: the cut-out where
+    it was placed, with the shading light matching gives it on this plate (the same
+    bounded lightness change, so that alone is not read as a change; anything moved,
+    bent, redrawn or recoloured still differs from it)."""
+    strength = float(ctx.params.get("light_match") or 0.0)
+    if not strength:
+        return placed_layer(cutout, box, rgb.shape[:2], win)
+    from studio.imaging import light
+    from studio.imaging.compose import crop_to_alpha, paste_layer, resize_product
+    from studio.pipeline.stages_shoot import light_override
+
+    layer = resize_product(crop_to_alpha(cutout), box).copy()
+    layer[..., :3] = light.adapt_shading(layer[..., :3], layer[..., 3], rgb, box, strength, light_override(ctx.params))
+    return paste_layer((win[0].stop - win[0].start, win[1].stop - win[1].start), layer, box.within(win))
 
 
 def _stronger(round_: int) -> dict:
@@ -49,7 +66,7 @@ def gate(ctx: StageContext, fidelity: dict, reason: str) -> dict:
     limit = int(ctx.params.get("gate_attempts", DEFAULT_GATE_ATTEMPTS))
     verdict = {"passed": bool(fidelity["passed"]), "score": fidelity["score"], "reason": reason,
                "rounds": ctx.attempt}
-    if not verdict["passed"] and not redrew_product(ctx):
+    if not verdict["passed"] and product_exact(ctx):
         # the product is the cut-out's own pixels, pasted exactly: nothing to regenerate.
         # (The score is kept: on a plain product over a look-alike backdrop the colour
         # terms can mistake the scene for the product.)

@@ -62,8 +62,59 @@ def prompt(ctx: StageContext, category: str, colors: list, view: str | None = No
         scene = replace(scene, prompt=replace(scene.prompt, camera="top-down flat lay, camera directly above",
                                               background=f"{scene.prompt.surface}, seen from directly above"))
     desc = ProductDescription(category, [c["name"] for c in colors])
-    full = build_prompt(scene, desc, ctx.params.get("extra_prompt", ""))
+    extra = " ".join(x for x in (ctx.params.get("extra_prompt", ""), _reference_words(ctx)) if x)
+    full = build_prompt(scene, desc, extra)
     return {**full, "simple_prompt": build_prompt(scene, desc, simple=True)["prompt"]}
+
+
+def _reference_words(ctx: StageContext) -> str:
+    """For an engine that takes no reference image: the reference's colours, in words."""
+    from studio.models.registry import GENERATORS, generator
+
+    engine = engine_of(ctx.params)
+    if not ctx.params.get("reference") or engine not in GENERATORS or generator(engine).takes_reference:
+        return ""
+    from studio.imaging.color_names import dominant_colors
+
+    rgb = np.asarray(_kept_image(ctx, ctx.params["reference"], "reference").resize((96, 96)))
+    names = [c["name"] for c in dominant_colors(rgb, np.ones(rgb.shape[:2], np.float32), k=3)]
+    return f"in the colours and mood of the reference photo: {', '.join(names)}" if names else ""
+
+
+def light_override(params: dict) -> float | None:
+    """The key light's direction a backdrop scene's owner chose (None: read from the plate)."""
+    from studio.scenes import get_scene
+
+    bd = get_scene(params["scene"]).backdrop
+    return bd.light if bd is not None else None
+
+
+def _kept_image(ctx: StageContext, digest: str | None, name: str) -> Image.Image | None:
+    """A backdrop or reference photo the job keeps, decoded by the ingest rules."""
+    if not digest:
+        return None
+    from studio.app.backdrops import decode
+
+    return decode(ctx.store.artifacts.read_bytes(digest), name)
+
+
+def shot_scene(params: dict):
+    """The shoot's scene, with the product's size relations of a catalog on one backdrop:
+    a SKU of `size_cm` beside the batch's largest (`size_ref_cm`) gets that share of the
+    fill, so their real sizes keep their relations."""
+    from dataclasses import replace
+
+    from studio.scenes import get_scene
+
+    scene = get_scene(params["scene"])
+    size, ref = params.get("size_cm"), params.get("size_ref_cm")
+    if not size or not ref:
+        return scene
+    ratio = float(np.clip(float(size) / float(ref), 0.1, 1.0))
+    if scene.backdrop is not None:
+        fill = scene.backdrop.fill or scene.placement.scale
+        return replace(scene, backdrop=replace(scene.backdrop, fill=fill * ratio))
+    return replace(scene, placement=replace(scene.placement, scale=scene.placement.scale * ratio))
 
 
 def _seed(ctx: StageContext) -> int:
@@ -96,7 +147,6 @@ def generate(ctx: StageContext, cutout: Image.Image, prompt: str = "", simple_pr
     from studio.models.base import BackendUnavailable, BlankImage, GenerateRequest, is_blank
     from studio.models.inpaint_common import fill_canvas
     from studio.models.registry import generator
-    from studio.scenes import get_scene
 
     engine = engine_of(ctx.params)
     backend = generator(engine)
@@ -111,7 +161,11 @@ def generate(ctx: StageContext, cutout: Image.Image, prompt: str = "", simple_pr
     time_left = None
     if backend.time_limit_s is not None:
         time_left = backend.time_limit_s - (time.time() - float(p["variant_started_at"]))
-    scene = get_scene(p["scene"])
+    scene = shot_scene(p)
+    backdrop = _kept_image(ctx, p.get("backdrop"), "backdrop")
+    reference = _kept_image(ctx, p.get("reference"), "reference")
+    if reference is None and backend.takes_reference:
+        reference = backdrop  # a model asked for "a scene like this photo" of the seller's backdrop
     seed = _seed(ctx)
     cost = backend.price(p)
     provider = getattr(backend, "provider", "")
@@ -130,7 +184,9 @@ def generate(ctx: StageContext, cutout: Image.Image, prompt: str = "", simple_pr
         on_progress=lambda i, n: ctx.progress(i / n, f"step {i}/{n}"), cancelled=ctx.cancelled,
         time_left_s=time_left, on_billed=on_billed if cost else None,
         view=p.get("view") if p.get("view") in ("side", "top") else None,
-        upscale=_upscale_setting(p), batch_seeds=_sibling_seeds(p), batch_key=f"{ctx.job_id}/{p.get('round', 0)}")
+        upscale=_upscale_setting(p), batch_seeds=_sibling_seeds(p), batch_key=f"{ctx.job_id}/{p.get('round', 0)}",
+        backdrop=backdrop, reference=reference if backend.takes_reference else None,
+        light_match=float(p.get("light_match") or 0.0))
     if backend.canvas_multiple:
         request.canvas, request.mask, request.box = fill_canvas(scene, cutout, p.get("long_side"),
                                                                 erode_px=request.rim_px,
@@ -149,6 +205,12 @@ def generate(ctx: StageContext, cutout: Image.Image, prompt: str = "", simple_pr
     if cost:
         on_billed()  # a backend that does not report billing is paid on delivery
     info = {"engine": engine, **result.info, **({"cost": cost} if cost else {}), "round": p.get("round", 0)}
+    if p.get("reference"):
+        info["reference"] = ("taken as the model's reference image" if backend.takes_reference else
+                             f"{backend.title or engine} takes no reference image: its colours were put in the prompt")
+    elif backdrop is not None and engine_of(p) != "classic":
+        info["backdrop"] = ("given to the model as its reference image" if backend.takes_reference else
+                            f"{backend.title or engine} paints its own plate: the backdrop's colours are in the prompt")
     ctx.record_variant(seed, info)
     return {"image": result.image, "box": result.box.as_dict(), "seed": seed}
 
@@ -197,12 +259,63 @@ def redrew_product(ctx: StageContext) -> bool:
     return engine not in GENERATORS or generator(engine).redraws_product
 
 
+def product_exact(ctx: StageContext) -> bool:
+    """Whether the variant's product is the cut-out's own pixels, pasted (nothing for
+    the fidelity measurement to find): an engine that does not redraw it, with no light
+    matching asked for."""
+    return not redrew_product(ctx) and not float(ctx.params.get("light_match") or 0.0)
+
+
 def preserve(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict) -> dict:
     from studio.imaging.preserve import preserve as put_back
 
     if not redrew_product(ctx):
         return {"image": image}  # put back by the generator already; the same image is stored once
-    return {"image": put_back(image, cutout, Box(**box))}
+    b = Box(**box)
+    plate = _grounded(image, cutout, b)
+    out = put_back(plate, cutout, b)
+    strength = float(ctx.params.get("light_match") or 0.0)
+    if strength > 0:  # the product's shading follows the painted plate (imaging.light)
+        out = _light_matched(out, plate, cutout, b, strength, light_override(ctx.params))
+    return {"image": out}
+
+
+def _grounded(image: Image.Image, cutout: Image.Image, box: Box) -> Image.Image:
+    """A painted plate with no darkening under the product's foot gets a contact shadow
+    (imaging.light, the compositor's own), so the product does not float."""
+    from studio.imaging import light
+
+    rgb = np.asarray(image)
+    if box.y + box.h >= rgb.shape[0] or not light.lacks_ground_shadow(rgb, box):
+        return image
+    alpha = resize_product(crop_to_alpha(cutout), box)[..., 3]
+    shade = light.shadows(alpha, box, rgb.shape[:2], 90.0, 0.5, 0.0, 0.0, 0.6)
+    from studio.imaging import masks
+
+    win = masks.region(shade > 0, 0)
+    if win is None:
+        return image
+    out = rgb.copy()
+    out[win] = cv2.convertScaleAbs(rgb[win].astype(np.float32) * (1 - shade[win])[..., None])
+    return Image.fromarray(out, "RGB")
+
+
+def _light_matched(image: Image.Image, plate: Image.Image, cutout: Image.Image, box: Box, strength: float,
+                   direction: float | None) -> Image.Image:
+    """The put-back product's inside with its shading adapted to the plate round it."""
+    from studio.imaging import light
+
+    rgb = np.asarray(image).copy()
+    layer = resize_product(crop_to_alpha(cutout), box)
+    H, W = rgb.shape[:2]
+    y0, y1, x0, x1 = max(box.y, 0), min(box.y + box.h, H), max(box.x, 0), min(box.x + box.w, W)
+    if y1 <= y0 or x1 <= x0:
+        return image
+    adapted = light.adapt_shading(layer[..., :3], layer[..., 3], np.asarray(plate), box, strength, direction)
+    inner = eroded(np.ascontiguousarray(layer[..., 3]), 2)[y0 - box.y: y1 - box.y, x0 - box.x: x1 - box.x]
+    win = rgb[y0:y1, x0:x1]
+    win[inner] = cv2.convertScaleAbs(adapted[y0 - box.y: y1 - box.y, x0 - box.x: x1 - box.x], alpha=255.0)[inner]
+    return Image.fromarray(rgb, "RGB")
 
 
 def color(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict) -> dict:
@@ -256,14 +369,18 @@ def enlarge(ctx: StageContext, cutout: Image.Image) -> dict:
     from studio.imaging import masks
     from studio.imaging.compose import place
     from studio.models.registry import pick_upscaler
-    from studio.scenes import get_scene
 
     p = ctx.params
     setting = _upscale_setting(p)
     product = crop_to_alpha(cutout)
-    scene = get_scene(p["scene"])
+    scene = shot_scene(p)
     cw, ch = scene.canvas_size(p.get("long_side"))
-    box = place(product.size, (cw, ch), scene.placement)
+    if scene.backdrop is not None:  # it stands at the backdrop's fill (its spot does not change its size)
+        from studio.imaging.backdrop import stand_box
+
+        box = stand_box(product.size, (cw, ch), (0.5, 0.9), scene.backdrop.fill or scene.placement.scale)
+    else:
+        box = place(product.size, (cw, ch), scene.placement)
     # the canvas is what every engine places the product on (scenes are 1536-2048 px,
     # about the export's size); a preview canvas smaller than the export is resampled whole
     factor = max(box.w / product.width, box.h / product.height)

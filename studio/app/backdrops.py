@@ -1,0 +1,215 @@
+"""A seller's own backdrop photo as a scene: saved in the data dir's `scenes/` (its TOML
+and its image), reusable, listed with the shipped scenes; and the reference photo a
+shoot may be styled after. The page, the CLI, the job API and batches call these.
+
+Every photo goes through the same ingest as a product photo (size and pixel limits,
+formats, EXIF orientation, colour profile) and is saved re-encoded from its decoded
+pixels, never as the bytes that came in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from studio.config import load_settings
+from studio.imaging.io import IngestError, ingest_bytes, read_limited
+from studio.scenes import MAX_ASPECT, SHIPPED_DIR, Scene, SceneError, get_scene, load_file, user_dir
+
+KEEP_SIDE = 2560  # a backdrop is kept at most this large: the largest canvas is 2048 px
+SCENE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+class BackdropError(ValueError):
+    """A backdrop or reference photo Studio cannot take, with the reason for people."""
+
+
+def read_photo(photo: Path | bytes, name: str = "backdrop") -> Image.Image:
+    """An upload (a path or its bytes) decoded safely: an upright sRGB RGB image."""
+    limits = load_settings().limits
+    try:
+        data = read_limited(photo, limits.max_upload_bytes) if isinstance(photo, Path) else photo
+        return ingest_bytes(data, name, limits).image.convert("RGB")
+    except IngestError as exc:
+        raise BackdropError(str(exc)) from exc
+    except OSError as exc:
+        raise BackdropError(f"{name}: cannot be read ({exc.strerror or exc})") from exc
+
+
+def encoded(image: Image.Image, side: int = KEEP_SIDE) -> bytes:
+    """The image at most `side` px on its long side, as a JPEG (quality 92, no metadata)."""
+    if max(image.size) > side:
+        f = side / max(image.size)
+        image = image.resize((max(1, round(image.width * f)), max(1, round(image.height * f))),
+                             Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=92)
+    return buf.getvalue()
+
+
+def _aspect(w: int, h: int) -> str:
+    r = Fraction(w, h).limit_denominator(20)
+    r = min(max(r, Fraction(1, int(MAX_ASPECT))), Fraction(int(MAX_ASPECT), 1))
+    return f"{r.numerator}:{r.denominator}"
+
+
+def _words(image: Image.Image) -> tuple[str, str]:
+    """(surface, background) for the prompt, from the colours of the photo's lower and
+    upper halves: what models that take no reference image read instead."""
+    from studio.imaging.color_names import dominant_colors
+
+    rgb = np.asarray(image.resize((128, max(1, round(128 * image.height / image.width)))))
+    h = rgb.shape[0]
+    names = []
+    for part in (rgb[h // 2:], rgb[: h // 2]):
+        colours = dominant_colors(part, np.ones(part.shape[:2], np.float32), k=2)
+        names.append(" and ".join(c["name"] for c in colours) or "neutral")
+    return (f"{names[0]} surface, as in the seller's own backdrop photo",
+            f"{names[1]} background, as in the seller's own backdrop photo")
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+def _write_scene(path: Path, tables: dict[str, dict]) -> None:
+    lines = []
+    for table, values in tables.items():
+        if table:
+            lines.append(f"\n[{table}]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in values.items() if v is not None]
+    tmp = path.with_suffix(".toml.part")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def add_backdrop_scene(scene_id: str, photo: Path | bytes, *, title: str | None = None,
+                       spot: tuple[float, float] | None = None, light: float | None = None,
+                       fill: float | None = None, depth_of_field: float = 0.0, name: str = "backdrop") -> Scene:
+    """Save `photo` as the seller's scene `scene_id` (its image beside it) and return it.
+    `spot`: where the product's foot goes (shares of the frame; None: found on the
+    surface); `light`: the key light's direction (None: read from the photo); `fill`:
+    the product's height as a share of the frame's."""
+    if not SCENE_ID.match(scene_id or ""):
+        raise BackdropError(f"{scene_id!r} is not a scene name: use lowercase letters, digits and dashes")
+    if (SHIPPED_DIR / f"{scene_id}.toml").exists():
+        raise BackdropError(f"{scene_id!r} is one of Studio's scenes: give your backdrop another name")
+    _check_choices(spot, light, fill, depth_of_field)
+    image = read_photo(photo, name)
+    folder = user_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{scene_id}.jpg").write_bytes(encoded(image))
+    surface, background = _words(image)
+    w, h = image.size
+    size = max(256, min(2048, max(1024, max(w, h))))
+    _write_scene(folder / f"{scene_id}.toml", {
+        "": {"id": scene_id, "title": title or scene_id.replace("-", " ").capitalize(), "category": "lifestyle"},
+        "prompt": {"surface": surface, "background": background, "lighting": "the light of the backdrop photo",
+                   "camera": "eye level, as the backdrop photo", "negative": get_scene_default_negative(),
+                   "preservation": list(_PRESERVATION)},
+        "canvas": {"aspect": _aspect(w, h), "size": size},
+        "backdrop": {"image": f"{scene_id}.jpg", "spot": list(spot) if spot else None, "fill": fill, "light": light,
+                     "depth_of_field": float(depth_of_field)},
+    })
+    return load_file(folder / f"{scene_id}.toml")
+
+
+_PRESERVATION = ("keep the product exactly as photographed: same shape, proportions, colours, label, text and logo",
+                 "do not add, remove or redraw any part of the product",
+                 "one single product, fully visible, not cropped")
+
+
+def get_scene_default_negative() -> str:
+    return ("text, watermark, logo overlay, extra products, duplicate product, distorted product, deformed label, "
+            "blurry product, cropped product, hands, people")
+
+
+def _check_choices(spot, light, fill, depth_of_field) -> None:
+    if spot is not None and (len(spot) != 2 or not all(0 <= float(v) <= 1 for v in spot)):
+        raise BackdropError("the spot is two shares of the frame from 0 to 1 (x, y)")
+    if light is not None and not 0 <= float(light) <= 360:
+        raise BackdropError("the light's direction is in degrees from 0 to 360 (0 from the right, 180 from the left)")
+    if fill is not None and not 0.05 <= float(fill) <= 0.95:
+        raise BackdropError("fill (the product's share of the frame's height) is from 0.05 to 0.95")
+    if not 0 <= float(depth_of_field) <= 1:
+        raise BackdropError("depth of field is from 0 (sharp) to 1")
+
+
+def scene_for_photo(photo: Path | bytes, name: str = "backdrop", **choices) -> Scene:
+    """The seller's scene for a backdrop photo given with a shoot (`--backdrop`, the API's
+    `backdrop` part): one per photo (named by its pixels' digest), made the first time."""
+    image = read_photo(photo, name)
+    digest = hashlib.sha256(image.tobytes()).hexdigest()[:10]
+    scene_id = f"backdrop-{digest}"
+    path = user_dir() / f"{scene_id}.toml"
+    if path.exists() and not choices:
+        try:
+            return load_file(path)
+        except SceneError:
+            pass  # damaged: made again below
+    return add_backdrop_scene(scene_id, encoded(image), title=f"Backdrop {Path(name).stem[:40]}", name=name,
+                              **choices)
+
+
+def update_backdrop(scene_id: str, *, spot: tuple[float, float] | None = None, light: float | None = None,
+                    fill: float | None = None, depth_of_field: float | None = None) -> Scene:
+    """Keep the seller's choices (a clicked spot, a light direction) in their scene."""
+    scene = get_scene(scene_id)
+    if scene.backdrop is None or Path(scene.source).parent != user_dir():
+        raise BackdropError(f"{scene_id!r} is not one of your backdrop scenes")
+    bd = scene.backdrop
+    spot = spot if spot is not None else bd.spot
+    light = light if light is not None else bd.light
+    fill = fill if fill is not None else bd.fill
+    dof = depth_of_field if depth_of_field is not None else bd.depth_of_field
+    _check_choices(spot, light, fill, dof)
+    path = Path(scene.source)
+    import tomllib
+
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    data["backdrop"] = {"image": bd.image, "spot": list(spot) if spot else None, "fill": fill, "light": light,
+                        "depth_of_field": float(dof)}
+    tables = {"": {k: v for k, v in data.items() if not isinstance(v, dict)}}
+    tables |= {k: v for k, v in data.items() if isinstance(v, dict)}
+    _write_scene(path, tables)
+    return load_file(path)
+
+
+def backdrop_bytes(scene: Scene) -> bytes | None:
+    """The scene's backdrop image as a job keeps it (None: the scene has none): the file
+    beside its TOML, checked as an upload is (its stage decodes it the same way)."""
+    if scene.backdrop is None:
+        return None
+    path = scene.backdrop.path(scene.source)
+    folder = Path(scene.source).parent.resolve()
+    if path.resolve().parent != folder or not path.is_file():
+        raise BackdropError(f"scene {scene.id!r}: its backdrop image {scene.backdrop.image!r} is missing")
+    limits = load_settings().limits
+    try:
+        data = read_limited(path, limits.max_upload_bytes)
+        ingest_bytes(data, scene.backdrop.image, limits, check_only=True)
+    except IngestError as exc:
+        raise BackdropError(f"scene {scene.id!r}: {exc}") from exc
+    return data
+
+
+def reference_bytes(photo: Path | bytes, name: str = "reference") -> bytes:
+    """A reference photo as a job keeps it: decoded safely, re-encoded (at most 1024 px:
+    a model reads its look, not its detail)."""
+    return encoded(read_photo(photo, name), 1024)
+
+
+def decode(data: bytes, name: str) -> Image.Image:
+    """A kept backdrop or reference, decoded by the ingest rules (stages call this)."""
+    return ingest_bytes(data, name, load_settings().limits).image.convert("RGB")

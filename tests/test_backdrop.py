@@ -262,3 +262,54 @@ def test_a_scene_file_whose_image_points_outside_its_folder_is_refused(studio_ho
     errors: list[str] = []
     scenes = load_scenes(errors=errors)
     assert "sneaky" not in scenes and any("no folders" in e for e in errors)
+
+
+# -- everywhere a shoot starts: the CLI ------------------------------------------------------
+
+def test_studio_scenes_add_then_shoot_on_it_and_shoot_with_backdrop_and_reference(studio_home, tmp_path, capsys):
+    import json
+
+    from studio import cli
+
+    photo, _ = make_case("red-bottle-on-gradient")
+    Image.fromarray(photo).save(tmp_path / "bottle.png")
+    _png(table_photo(1600, 1200, 0.55, 180.0), tmp_path / "bench.jpg")
+    assert cli.main(["scenes", "add", "workbench", "--backdrop", str(tmp_path / "bench.jpg"), "--spot", "0.4,0.8",
+                     "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["backdrop"] is True
+    assert cli.main(["scenes", "--json"]) == 0
+    listed = {s["id"]: s for s in json.loads(capsys.readouterr().out)}
+    assert listed["workbench"]["backdrop"] and not listed["marble"]["backdrop"]
+
+    code = cli.main(["shoot", str(tmp_path / "bottle.png"), "--scene", "workbench", "--variants", "2",
+                     "--light-match", "0.6", "--out", str(tmp_path / "a"), "--json"])
+    [r] = json.loads(capsys.readouterr().out)
+    assert code == 0 and r["status"] == "done" and r["backdrop"] and r["light_match"] == 0.6
+    shot = Image.open(r["files"][0])
+    assert shot.size[0] > 0
+
+    _png(table_photo(900, 700, 0.5, 0.0, seed=3, table=(90, 110, 140)), tmp_path / "blue-table.png")
+    _png(table_photo(300, 300, 0.5, 90.0, seed=4), tmp_path / "mood.png")
+    code = cli.main(["shoot", str(tmp_path / "bottle.png"), "--backdrop", str(tmp_path / "blue-table.png"),
+                     "--reference", str(tmp_path / "mood.png"), "--variants", "1", "--out", str(tmp_path / "b"),
+                     "--json"])
+    [r] = json.loads(capsys.readouterr().out)
+    assert code == 0 and r["status"] == "done" and r["scene"].startswith("backdrop-") and r["reference"]
+    assert r["scene"] in {p.stem for p in (studio_home / "scenes").glob("*.toml")}  # saved, reusable
+
+
+def test_a_bad_backdrop_or_reference_is_a_sentence_and_exit_2(studio_home, tmp_path, capsys):
+    from studio import cli
+
+    photo, _ = make_case("red-bottle-on-gradient")
+    Image.fromarray(photo).save(tmp_path / "bottle.png")
+    (tmp_path / "junk.jpg").write_bytes(b"\x00" * 100)
+    assert cli.main(["shoot", str(tmp_path / "bottle.png"), "--backdrop", str(tmp_path / "junk.jpg"),
+                     "--out", str(tmp_path / "o")]) == 2
+    assert "not an image" in capsys.readouterr().err
+    assert cli.main(["shoot", str(tmp_path / "bottle.png"), "--reference", str(tmp_path / "nope.png"),
+                     "--out", str(tmp_path / "o")]) == 2
+    assert "nope.png: cannot read the file" in capsys.readouterr().err
+    assert cli.main(["scenes", "add", "x", "--backdrop", str(tmp_path / "junk.jpg")]) == 2
+    assert cli.main(["shoot", str(tmp_path / "bottle.png"), "--light-match", "3", "--out", str(tmp_path / "o")]) == 2
+    assert "light_match" in capsys.readouterr().err

@@ -168,3 +168,33 @@ def test_a_shoot_paints_its_variants_in_one_call_and_a_gate_round_alone(hf_hub, 
     assert sorted(v["seed"] for v in first) == [3, 4, 5]
     assert all(v["variants_per_call"] == 3 for v in first)
     assert counted.calls[0] == 3 and all(n == 1 for n in counted.calls[1:])  # later calls: gate rounds, alone
+
+
+def test_klein_gets_the_reference_through_image_reference_and_it_changes_the_picture(hf_hub, monkeypatch):
+    """A tiny klein of the real classes takes the reference photo through the pipeline's
+    `image_reference` (its tokens join the kept image's), and the picture follows it."""
+    from diffusers import Flux2KleinInpaintPipeline
+
+    plant_in_hf_cache(hf_hub, *MODELS["klein"][1:])
+    seen: list = []
+    real = Flux2KleinInpaintPipeline.__call__
+
+    def call(pipe, *args, **kwargs):
+        seen.append(kwargs.get("image_reference"))
+        return real(pipe, *args, **kwargs)
+
+    monkeypatch.setattr(Flux2KleinInpaintPipeline, "__call__", call)
+    warm = Image.new("RGB", (96, 64), (200, 120, 60))
+    cool = Image.new("RGB", (96, 64), (40, 90, 200))
+    plain = KleinGenerator().generate(_request(3))
+    a = KleinGenerator().generate(replace_reference(_request(3), warm))
+    b = KleinGenerator().generate(replace_reference(_request(3), cool))
+    assert seen[0] is None and seen[1] == [warm] and seen[2] == [cool]
+    diff = lambda x, y: np.abs(np.asarray(x.image, np.int16) - np.asarray(y.image, np.int16)).mean()  # noqa: E731
+    assert diff(a, plain) > 0.01 and diff(a, b) > 0.01  # a random tiny model: changed, not styled
+
+
+def replace_reference(request: GenerateRequest, image: Image.Image) -> GenerateRequest:
+    from dataclasses import replace
+
+    return replace(request, reference=image)

@@ -251,7 +251,10 @@ def shoot_summary(store: Store, job_id: str) -> dict:
     job = jobs.get_job(store, job_id)
     params = loads(job["params"])
     out: dict = {"job": job_id, "status": job["status"], "photo": params["photo_name"], "scene": params["scene"],
-                 "engine": params["engine"], "preset": params["preset"]}
+                 "engine": params["engine"], "preset": params["preset"],
+                 # the seller's own backdrop and reference photos, kept with the job (artifact digests)
+                 "backdrop": params.get("backdrop"), "reference": params.get("reference"),
+                 "light_match": params.get("light_match", 0.0)}
     if job["status"] == "waiting" and waiting_for_review(store, job_id):
         out["error"] = "no variant passed the fidelity check: waiting in the review queue (studio review)"
         return out

@@ -65,6 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--upscale", choices=UPSCALES,
                    help="how a plate a model painted below the canvas size, and a product photographed smaller than "
                         "it is shown, are enlarged (default: the settings', auto); off keeps the photo's pixels")
+    p.add_argument("--backdrop", metavar="PHOTO",
+                   help="your own backdrop photo as the scene: the product stands on its surface, lit and shadowed "
+                        "by its light (saved as one of your scenes; --scene NAME uses it again)")
+    p.add_argument("--reference", metavar="PHOTO",
+                   help="a photo whose look the scene should have (klein 4B takes it as its reference image; "
+                        "other engines use its colours in the prompt)")
+    p.add_argument("--light-match", type=float, metavar="0..1",
+                   help="how far the product's shading follows the scene's light (lightness only: its colour stays "
+                        "within ΔE 2); 0 keeps its pixels exactly (default: the settings')")
     p.add_argument("--zip", action="store_true", help="also write every shot into DIR/shots.zip")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_shoot)
@@ -108,7 +117,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--provider", default="bfl", choices=["bfl"])
     p.set_defaults(func=cmd_cloud_key)
 
-    p = sub.add_parser("scenes", help="list scene templates (shipped and your own)")
+    p = sub.add_parser("scenes", help="list scene templates (shipped and your own); add NAME --backdrop PHOTO")
+    p.add_argument("action", nargs="?", choices=("list", "add"), default="list")
+    p.add_argument("name", nargs="?", metavar="NAME", help="with add: the new scene's name (lowercase, dashes)")
+    p.add_argument("--backdrop", metavar="PHOTO", help="with add: your backdrop photo")
+    p.add_argument("--title", help="with add: the name shown in the gallery")
+    p.add_argument("--spot", metavar="X,Y", help="with add: where the product stands, as shares of the frame "
+                                                 "(0.5,0.8); default: found on the photo's surface")
+    p.add_argument("--light", type=float, metavar="DEGREES",
+                   help="with add: where the light comes from (0 right, 90 above, 180 left); default: read from "
+                        "the photo")
+    p.add_argument("--fill", type=float, help="with add: the product's height as a share of the frame's")
+    p.add_argument("--depth-of-field", type=float, default=0.0, help="with add: 0 sharp … 1 the backdrop behind "
+                                                                     "the product softened")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_scenes)
 

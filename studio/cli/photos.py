@@ -155,11 +155,17 @@ def cmd_shoot(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
 
     try:
-        results = shoot_photos([Path(p) for p in args.photos], out_folder(args.out), scene=args.scene,
+        scene = args.scene
+        if args.backdrop:  # the seller's photo becomes (or already is) one of their scenes
+            from studio.app.backdrops import scene_for_photo
+
+            scene = scene_for_photo(Path(args.backdrop), Path(args.backdrop).name).id
+        results = shoot_photos([Path(p) for p in args.photos], out_folder(args.out), scene=scene,
                                variants=args.variants, engine=args.engine, preset=args.preset, seed=args.seed,
                                segmenter=args.backend, extra_prompt=args.prompt or "", steps=args.steps,
                                guidance=args.guidance, long_side=args.long_side, view=args.view,
-                               upscale=args.upscale)
+                               upscale=args.upscale, light_match=args.light_match,
+                               reference=Path(args.reference) if args.reference else None)
     except (SceneError, ValueError) as exc:
         print(f"studio: {exc}", file=sys.stderr)
         return 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from studio.cli.output import print_json
 
@@ -75,6 +76,8 @@ def cmd_cloud_key(args: argparse.Namespace) -> int:
 def cmd_scenes(args: argparse.Namespace) -> int:
     from studio.scenes import load_scenes
 
+    if args.action == "add":
+        return _add_scene(args)
     errors: list[str] = []
     scenes = sorted(load_scenes(errors=errors).values(), key=lambda s: (s.category, s.id))
     if args.json:
@@ -85,6 +88,37 @@ def cmd_scenes(args: argparse.Namespace) -> int:
     for e in errors:
         print(f"studio: skipped {e}", file=sys.stderr)
     return 0
+
+
+def _add_scene(args: argparse.Namespace) -> int:
+    from studio.app.backdrops import BackdropError, add_backdrop_scene
+
+    if not args.name or not args.backdrop:
+        print("studio: scenes add needs a NAME and --backdrop PHOTO", file=sys.stderr)
+        return 2
+    try:
+        spot = parse_spot(args.spot)
+        scene = add_backdrop_scene(args.name, Path(args.backdrop), title=args.title, spot=spot, light=args.light,
+                                   fill=args.fill, depth_of_field=args.depth_of_field, name=Path(args.backdrop).name)
+    except (BackdropError, ValueError) as exc:
+        print(f"studio: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print_json(scene.summary())
+    else:
+        print(f"{scene.id}: saved ({scene.summary()['canvas']}); shoot on it with --scene {scene.id}")
+    return 0
+
+
+def parse_spot(text: str | None) -> tuple[float, float] | None:
+    """"0.5,0.8" → (0.5, 0.8); None stays None."""
+    if not text:
+        return None
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--spot must be X,Y such as 0.5,0.8, not {text!r}") from None
+    return x, y
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -313,3 +313,64 @@ def test_a_bad_backdrop_or_reference_is_a_sentence_and_exit_2(studio_home, tmp_p
     assert cli.main(["scenes", "add", "x", "--backdrop", str(tmp_path / "junk.jpg")]) == 2
     assert cli.main(["shoot", str(tmp_path / "bottle.png"), "--light-match", "3", "--out", str(tmp_path / "o")]) == 2
     assert "light_match" in capsys.readouterr().err
+
+
+# -- batches: one backdrop for the catalog, or a backdrop and reference per SKU ---------------
+
+def _catalog(tmp_path: Path, rows: list[dict]) -> Path:
+    import csv
+
+    cols = sorted({k for r in rows for k in r}, key=["sku", "image", "backdrop", "reference", "size_cm"].index)
+    with (tmp_path / "catalog.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, cols)
+        w.writeheader()
+        w.writerows(rows)
+    return tmp_path / "catalog.csv"
+
+
+def test_one_backdrop_for_the_catalog_same_spot_and_real_size_relations(studio_home, tmp_path, capsys):
+    import json
+
+    from studio import cli
+    from studio.app.context import open_store
+    from studio.pipeline.queries import stage_output
+
+    for name, case in (("tall", "red-bottle-on-gradient"), ("short", "green-mug-on-sheet")):
+        photo, _ = make_case(case)
+        Image.fromarray(photo).save(tmp_path / f"{name}.png")
+    _png(table_photo(1600, 1200, 0.55, 180.0), tmp_path / "shelf.jpg")
+    csv_path = _catalog(tmp_path, [{"sku": "TALL-1", "image": "tall.png", "size_cm": "30"},
+                                   {"sku": "SHORT-1", "image": "short.png", "size_cm": "10"}])
+    code = cli.main(["batch", str(csv_path), "--out", str(tmp_path / "out"), "--backdrop", str(tmp_path / "shelf.jpg"),
+                     "--variants", "1", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0, out
+    store = open_store()
+    items = {it["sku"]: it for it in __import__("studio.app.batch", fromlist=["x"]).batch_items(store, out["batch"])}
+    boxes = {sku: stage_output(store, it["job_id"], "generate[0]")["box"] for sku, it in items.items()}
+    tall, short = boxes["TALL-1"], boxes["SHORT-1"]
+    # the same spot: the feet on one line and both centred on the same x
+    assert abs((tall["y"] + tall["h"]) - (short["y"] + short["h"])) <= 2
+    assert abs((tall["x"] + tall["w"] / 2) - (short["x"] + short["w"] / 2)) <= 2
+    assert short["h"] / tall["h"] == pytest.approx(10 / 30, rel=0.08)  # 10 cm beside 30 cm
+    assert all((tmp_path / "out" / sku).is_dir() for sku in ("TALL-1", "SHORT-1"))
+
+
+def test_a_csv_gives_each_sku_its_backdrop_and_reference_and_bad_ones_stop_the_batch(studio_home, tmp_path, capsys):
+    from studio import cli
+    from studio.app.batch_input import read_input
+
+    photo, _ = make_case("red-bottle-on-gradient")
+    Image.fromarray(photo).save(tmp_path / "a.png")
+    _png(table_photo(800, 600, 0.5, 0.0), tmp_path / "bench.png")
+    _png(table_photo(300, 300, 0.5, 90.0, table=(60, 120, 80)), tmp_path / "look.png")
+    (tmp_path / "broken.jpg").write_bytes(b"nope")
+    good = _catalog(tmp_path, [{"sku": "A", "image": "a.png", "backdrop": "bench.png", "reference": "look.png"}])
+    checked = read_input(good)
+    assert not checked.errors and checked.items[0].backdrop.name == "bench.png"
+    assert cli.main(["batch", str(good), "--out", str(tmp_path / "o1"), "--variants", "1"]) == 0
+    capsys.readouterr()
+    bad = _catalog(tmp_path, [{"sku": "A", "image": "a.png", "backdrop": "broken.jpg", "size_cm": "tall"}])
+    assert cli.main(["batch", str(bad), "--out", str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err
+    assert "backdrop" in err and "broken.jpg" in err and "size_cm" in err

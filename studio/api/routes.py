@@ -264,21 +264,37 @@ def build_api(store: Store) -> FastAPI:
         if not exists or owner != key.id:
             raise ApiError(404, f"no job {job_id}")
 
-    def shoot_of(upload: Upload, params: dict) -> Callable[[], str]:
+    def shoot_of(upload: Upload | Path, params: dict, backdrop: Upload | None = None,
+                 reference: Upload | Path | None = None) -> Callable[[], str]:
+        """A shoot of the photo; a backdrop part becomes the seller's scene (made once per
+        photo), a reference part is kept with the job."""
+        path = upload.path if isinstance(upload, Upload) else upload
+
         def make() -> str:
+            from studio.app.backdrops import BackdropError, scene_for_photo
             from studio.app.shoot import FlowError, submit_shoot
             from studio.imaging.io import IngestError
             from studio.scenes import SceneError
 
             options = dict(params)
+            part = "photo"
             try:
                 if "clip" in options:  # a clip preset: the classic clip of the chosen shot, after its export
                     from studio.app.clip import clip_params
 
                     options["clip"] = clip_params(options["clip"])
-                return submit_shoot(store, upload.path, **options)
+                if backdrop is not None:
+                    part = "backdrop"
+                    options["scene"] = scene_for_photo(backdrop.data, backdrop.path.name).id
+                if reference is not None:
+                    part = "reference"
+                    options["reference"] = reference.data if isinstance(reference, Upload) else reference
+                part = "photo"
+                return submit_shoot(store, path, **options)
             except IngestError as exc:
-                raise ApiError(422, f"{upload.path.name}: {exc.message}", "photo") from exc
+                raise ApiError(422, f"{path.name}: {exc.message}", part) from exc
+            except BackdropError as exc:
+                raise ApiError(422, str(exc), "reference" if "reference" in str(exc) else part) from exc
             except (SceneError, FlowError, ValueError) as exc:
                 raise ApiError(422, str(exc), _field_named(str(exc), params)) from exc
 
@@ -305,16 +321,28 @@ def build_api(store: Store) -> FastAPI:
                                                               **_errors(401, 413, 422, 429)})
     async def create_shoot(key: Caller, photo: Annotated[UploadFile, File(description="the product photo")],
                            params: Annotated[str | None, Form(description="a JSON object (ShootParams)")] = None,
+                           backdrop: Annotated[UploadFile | None, File(
+                               description="your own backdrop photo: the product stands on it (saved as one of "
+                                           "your scenes, named backdrop-…; `scene` is then ignored)")] = None,
+                           reference: Annotated[UploadFile | None, File(
+                               description="a photo whose look the scene should have (klein 4B takes it as its "
+                                           "reference image; other engines use its colours)")] = None,
                            idempotency_key: Idempotency = None) -> JSONResponse:
         options = parse_params(params, schemas.ShootParams)
-        upload = await read_upload(photo)
+        uploads = [await read_upload(photo)]
         try:
+            extra = {}
+            for part, field in ((backdrop, "backdrop"), (reference, "reference")):
+                if part is not None:
+                    extra[field] = await read_upload(part, field)
+                    uploads.append(extra[field])
             made, again = await run_in_threadpool(sub.queue, key, idempotency_key,
-                                                  body_hash("shoot", options, upload.data), options,
-                                                  lambda: [shoot_of(upload, options)()])
+                                                  body_hash("shoot", options, *(u.data for u in uploads)), options,
+                                                  lambda: [shoot_of(uploads[0], options, **extra)()])
             return sub.accepted(made, again)
-        finally:  # the upload was stored as an artifact, or refused: either way its file goes
-            upload.discard()
+        finally:  # the uploads were stored as artifacts, or refused: either way their files go
+            for u in uploads:
+                u.discard()
 
     @api.post("/cutouts", status_code=202, response_model=schemas.Accepted, tags=["jobs"],
               operation_id="createCutout", summary="Queue a cut-out of a photo",
@@ -353,25 +381,120 @@ def build_api(store: Store) -> FastAPI:
                           "queue refuses the whole batch, and nothing is queued.",
               responses={200: {"model": schemas.BatchAccepted, "description": "replayed (Idempotency-Key)"},
                          **_errors(401, 413, 422, 429)})
-    async def create_batch(key: Caller, photos: Annotated[list[UploadFile], File(description="one photo per SKU")],
+    async def create_batch(key: Caller, photos: Annotated[list[UploadFile], File(
+                               description="one photo per SKU; with a catalog, every file it names (product photos, "
+                                           "backdrops, references), under the names it gives")],
                            params: Annotated[str | None, Form(description="a JSON object (ShootParams)")] = None,
+                           catalog: Annotated[UploadFile | None, File(
+                               description="a CSV catalog: sku, image, and optionally scene, preset, variants, "
+                                           "backdrop, reference, size_cm (as `studio batch` reads it); its file "
+                                           "names are those of the photos parts")] = None,
+                           backdrop: Annotated[UploadFile | None, File(
+                               description="one backdrop photo for every SKU (each on the same spot)")] = None,
                            idempotency_key: Idempotency = None) -> JSONResponse:
         if not 1 <= len(photos) <= MAX_BATCH:
             raise ApiError(422, f"a batch takes 1 to {MAX_BATCH} photos", "photos")
         options = parse_params(params, schemas.ShootParams)
+        if catalog is not None:
+            return await catalog_batch(key, catalog, photos, backdrop, options, idempotency_key)
         uploads: list[Upload] = []
         try:
+            shared = None
+            if backdrop is not None:
+                shared = await read_upload(backdrop, "backdrop")
+                uploads.append(shared)
             for photo in photos:
                 uploads.append(await read_upload(photo, "photos"))
             for u in uploads:  # every photo is checked before any job is made
                 await run_in_threadpool(check_photo, u, "photos")
+            shots = [u for u in uploads if u is not shared]
             made, again = await run_in_threadpool(
                 sub.queue, key, idempotency_key, body_hash("batch", options, *(u.data for u in uploads)), options,
-                lambda: [shoot_of(u, options)() for u in uploads], len(uploads))
+                lambda: [shoot_of(u, options, shared)() for u in shots], len(shots))
             return sub.accepted(made, again, batch=True)
         finally:
             for u in uploads:
                 u.discard()
+
+    async def catalog_batch(key: api_keys.ApiKey, catalog: UploadFile, photos: list[UploadFile],
+                            backdrop: UploadFile | None, options: dict, idempotency_key: str | None) -> JSONResponse:
+        """A CSV catalog with its files: checked whole (every row, photo, backdrop and
+        reference, as `studio batch` checks a CSV) before any job is made."""
+        import shutil
+
+        from studio.config import load_settings
+        from studio.paths import safe_name
+
+        limit = load_settings().limits.max_upload_bytes
+        folder = Path(tempfile.mkdtemp(prefix="studio-api-catalog-"))
+        try:
+            blobs: list[bytes] = []
+            for part in photos:
+                data = await part.read(limit + 1)
+                if len(data) > limit:
+                    raise ApiError(413, f"{part.filename or 'a photo'} is over the {limit / 1e6:.0f} MB upload limit",
+                                   "photos")
+                name = safe_name(Path(part.filename or "").name)
+                if not name or (folder / name).exists():
+                    raise ApiError(422, f"every photos part needs its own file name ({part.filename!r})", "photos")
+                (folder / name).write_bytes(data)
+                blobs.append(data)
+            text = await catalog.read(4 * 1024 * 1024 + 1)
+            if len(text) > 4 * 1024 * 1024:
+                raise ApiError(413, "the catalog is over 4 MB", "catalog")
+            (folder / "catalog.csv").write_bytes(text)
+            shared = None
+            if backdrop is not None:
+                shared = await read_upload(backdrop, "backdrop")
+            try:
+                plans = await run_in_threadpool(catalog_plans, folder, options, shared)
+                made, again = await run_in_threadpool(
+                    sub.queue, key, idempotency_key, body_hash("catalog", options, text, *blobs,
+                                                               *([shared.data] if shared else [])), options,
+                    lambda: [shoot_of(photo, opts, None, ref)() for photo, opts, ref in plans], len(plans))
+            finally:
+                if shared is not None:
+                    shared.discard()
+            return sub.accepted(made, again, batch=True)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def catalog_plans(folder: Path, options: dict, shared: Upload | None) -> list[tuple[Path, dict, Path | None]]:
+        """(photo, its shoot's options, its reference) per row; the whole catalog refused
+        (422, every problem listed) when anything in it is wrong. Paths in the CSV must
+        name files sent with it: nothing outside the request's own folder is read. A
+        row's own backdrop wins over the one sent for every SKU."""
+        from studio.app.backdrops import BackdropError, scene_for_photo
+        from studio.app.batch_input import read_input
+
+        checked = read_input(folder / "catalog.csv", roots=[folder])
+        problems = checked.problems()
+        if shared is not None:
+            try:
+                options = {**options, "scene": scene_for_photo(shared.data, shared.path.name).id}
+            except BackdropError as exc:
+                raise ApiError(422, str(exc), "backdrop") from exc
+        if len(checked.items) > MAX_BATCH:
+            problems.append(f"a batch takes 1 to {MAX_BATCH} rows")
+        sizes = [it.size_cm for it in checked.items if it.size_cm]
+        plans = []
+        for it in checked.items:
+            opts = dict(options)
+            for k, v in (("scene", it.scene), ("preset", it.preset), ("variants", it.variants)):
+                if v is not None:
+                    opts[k] = v
+            if it.backdrop is not None:
+                try:
+                    opts["scene"] = scene_for_photo(it.backdrop, it.backdrop.name).id
+                except BackdropError as exc:
+                    problems.append(f"row {it.row} ({it.sku}): backdrop: {exc}")
+            if it.size_cm and sizes:
+                opts |= {"size_cm": it.size_cm, "size_ref_cm": max(sizes)}
+            opts["title"] = it.sku
+            plans.append((it.photo, opts, it.reference))
+        if problems:
+            raise ApiError(422, "; ".join(p.replace(str(folder) + "/", "") for p in problems[:20]), "catalog")
+        return plans
 
     @api.post("/jobs/{job_id}/clips", status_code=202, response_model=schemas.Accepted, tags=["jobs"],
               operation_id="createClip", summary="Queue a clip (MP4) of a finished shoot",

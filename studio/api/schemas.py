@@ -36,6 +36,8 @@ class ShootParams(Strict):
         None, description="how a plate painted below the canvas size and a small product photo are enlarged; off: "
                           "plain resampling, the product's pixels exactly the photo's")
     clip: Literal["reels", "square", "listing"] | None = Field(None, description="also a classic clip at this preset")
+    light_match: float | None = Field(None, ge=0, le=1, description="how far the product's shading follows the "
+                                      "scene's light (lightness only, its colour within ΔE 2); 0: its own pixels")
     callback_url: str | None = Field(None, max_length=2048, description="called when the job ends (see webhooks)")
 
 
@@ -202,6 +204,10 @@ class Job(Strict):
     chosen: int | None = None
     variants: list[Variant] | None = None
     clip: Clip | None = None
+    scene: str | None = Field(None, description="the shoot's scene (a backdrop part becomes one named backdrop-…)")
+    backdrop: bool = Field(False, description="the shoot stands the product on a seller's backdrop photo")
+    reference: bool = Field(False, description="a reference photo is kept with the shoot")
+    light_match: float | None = Field(None, ge=0, le=1)
 
 
 class JobSummary(Strict):

@@ -91,6 +91,10 @@ def job_view(store: Store, job_id: str) -> dict:
                  "stages": [{"key": s["key"], "status": s["status"], "attempt": s["attempt"],
                              "duration_s": s["duration_s"], "error": s["error"]} for s in d["stages"]],
                  "links": links(job_id), "webhooks": webhooks.deliveries(store, job_id)}
+    if d.get("recipe") == "shoot":
+        params = d["params"]
+        out |= {"scene": params.get("scene"), "backdrop": bool(params.get("backdrop")),
+                "reference": bool(params.get("reference")), "light_match": params.get("light_match")}
     done = sum(s["status"] == "done" for s in d["stages"])
     out["progress"] = round(done / max(1, len(d["stages"])), 3)
     exported = files(store, job_id)

@@ -49,7 +49,8 @@ def create_batch(store: Store, source: Path, out_dir: Path, *, scene: str | None
                  engine: str = "classic", variants: int | None = None, pattern: str = PATTERN,
                  long_side: int | None = None, checked: BatchInput | None = None,
                  roots: list[Path] | None = None, out_roots: list[Path] | None = None,
-                 cluster: str | None = None, clip: str | None = None) -> str:
+                 cluster: str | None = None, clip: str | None = None, backdrop: Path | bytes | None = None,
+                 light_match: float | None = None) -> str:
     """Check the input and record the batch and its items; nothing runs yet. Raises
     BatchInvalid listing every problem that stops it; unusable photos don't stop it —
     their items are recorded as failed with the reason. With `roots` / `out_roots`
@@ -77,20 +78,56 @@ def create_batch(store: Store, source: Path, out_dir: Path, *, scene: str | None
             clip_params(clip)
         except (ValueError, RuntimeError) as exc:
             raise BatchInvalid([f"--clip: {exc}"]) from exc
+    if light_match is not None and not (isinstance(light_match, int | float) and 0 <= light_match <= 1):
+        raise BatchInvalid([f"--light-match must be a number from 0 to 1, not {light_match!r}"])
+    scene, scenes_of = _backdrop_scenes(checked, scene, backdrop)
+    sizes = [it.size_cm for it in checked.items if it.size_cm]
     batch_id = jobs.new_id()
     out = Path(out_dir).resolve()
     options = {"scene": scene, "preset": preset, "engine": engine, "variants": variants, "pattern": pattern,
-               "long_side": long_side, "cluster": cluster, "clip": clip}
+               "long_side": long_side, "cluster": cluster, "clip": clip, "light_match": light_match,
+               # the largest SKU fills the scene; the others keep their size relations to it
+               "size_ref_cm": max(sizes) if sizes else None}
     with store.tx() as conn:
         conn.execute("INSERT INTO batches(id, source, out_dir, options, created_at) VALUES (?,?,?,?,?)",
                      (batch_id, str(Path(source).resolve()), str(out), dumps(options), time.time()))
         for idx, it in enumerate(checked.items):
-            spec = {"scene": it.scene, "preset": it.preset, "variants": it.variants, "notes": it.notes,
-                    "extra": it.extra}
+            spec = {"scene": scenes_of.get(idx) or it.scene, "preset": it.preset, "variants": it.variants,
+                    "notes": it.notes, "extra": it.extra, "size_cm": it.size_cm,
+                    "reference": str(it.reference) if it.reference else None}
             conn.execute("INSERT INTO batch_items(batch_id, idx, row, sku, photo, spec, status, error) "
                          "VALUES (?,?,?,?,?,?,?,?)", (batch_id, idx, it.row, it.sku, str(it.photo), dumps(spec),
                                                        "failed" if it.problem else "pending", it.problem))
     return batch_id
+
+
+def _backdrop_scenes(checked: BatchInput, scene: str | None, backdrop: Path | bytes | None
+                     ) -> tuple[str | None, dict[int, str]]:
+    """The batch's scene (one backdrop photo for the whole catalog becomes the seller's
+    scene) and each item's own backdrop scene (a CSV's `backdrop` column), by item index.
+    A photo named by many rows is read once."""
+    from studio.app.backdrops import BackdropError, scene_for_photo
+
+    problems: list[str] = []
+    try:
+        if backdrop is not None:
+            scene = scene_for_photo(backdrop, backdrop.name if isinstance(backdrop, Path) else "backdrop").id
+    except BackdropError as exc:
+        problems.append(f"--backdrop: {exc}")
+    made: dict[Path, str] = {}
+    per_item: dict[int, str] = {}
+    for idx, it in enumerate(checked.items):
+        if it.backdrop is None:
+            continue
+        try:
+            if it.backdrop not in made:
+                made[it.backdrop] = scene_for_photo(it.backdrop, it.backdrop.name).id
+            per_item[idx] = made[it.backdrop]
+        except BackdropError as exc:
+            problems.append(f"row {it.row} ({it.sku}): backdrop: {exc}")
+    if problems:
+        raise BatchInvalid(problems)
+    return scene, per_item
 
 
 def app_read_roots() -> list[Path]:
@@ -176,10 +213,17 @@ def shoot_options(batch: dict, item: dict) -> dict:
     """The `submit_shoot` arguments of an item (besides its photo): the same whether it
     runs here or on a cluster worker, so both make the same shots."""
     opts, spec = loads(batch["options"]), loads(item["spec"])
+    extra: dict = {}
+    if spec.get("size_cm") and opts.get("size_ref_cm"):
+        extra |= {"size_cm": spec["size_cm"], "size_ref_cm": opts["size_ref_cm"]}
+    if spec.get("reference"):
+        extra["reference"] = Path(spec["reference"])
+    if opts.get("light_match") is not None:
+        extra["light_match"] = opts["light_match"]
     return {"scene": spec["scene"] or opts["scene"], "preset": spec["preset"] or opts["preset"],
             "variants": spec["variants"] or opts["variants"], "engine": opts["engine"],
             "long_side": opts.get("long_side"), "title": f"{item['sku']} ({Path(item['photo']).name})",
-            "batch_id": batch["id"], **({"clip": _clip_params(opts["clip"])} if opts.get("clip") else {})}
+            "batch_id": batch["id"], **({"clip": _clip_params(opts["clip"])} if opts.get("clip") else {}), **extra}
 
 
 def _clip_params(preset: str) -> dict:

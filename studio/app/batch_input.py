@@ -1,6 +1,8 @@
 """Batch inputs: a folder of photos (one SKU per file, or per sub-folder holding
 several angles) or a CSV with columns `sku, image, scene, preset, variants, notes`
-(extra columns are kept for the report). Everything is checked before anything runs.
+and, optionally, `backdrop` and `reference` (photos, as `image`) and `size_cm` (the
+product's real height, so SKUs on one backdrop keep their size relations); extra
+columns are kept for the report. Everything is checked before anything runs.
 
 A SKU names a folder of the output, so it becomes a safe file name (`item.name`);
 two SKUs that would share one are refused with their rows. A CSV is read as UTF-8,
@@ -26,7 +28,7 @@ from studio.scenes import load_scenes
 MAX_CSV_BYTES = 50 * 1024 * 1024
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".tif", ".tiff", ".bmp"}
-COLUMNS = ("sku", "image", "scene", "preset", "variants", "notes")
+COLUMNS = ("sku", "image", "scene", "preset", "variants", "notes", "backdrop", "reference", "size_cm")
 
 
 @dataclass
@@ -40,6 +42,9 @@ class Item:
     notes: str = ""
     extra: dict = field(default_factory=dict)
     problem: str | None = None  # an unusable photo: the item fails with this, the others run
+    backdrop: Path | None = None  # the SKU's own backdrop photo (its scene is made from it)
+    reference: Path | None = None  # a photo whose look the SKU's scene should have
+    size_cm: float | None = None  # the product's real height
 
     @property
     def name(self) -> str:
@@ -185,8 +190,25 @@ def read_csv(path: Path, roots: list[Path] | None = None) -> BatchInput:
         seen[(sku, image)] = line
         photo = Path(image) if Path(image).is_absolute() else path.parent / image
         extra = {k: v for k, v in row.items() if k not in COLUMNS and k}
-        items.append(Item(line, sku, photo, scene, preset, n_var, row.get("notes", ""), extra,
-                          _photo_problem(photo, limits, roots)))
+        item = Item(line, sku, photo, scene, preset, n_var, row.get("notes", ""), extra,
+                    _photo_problem(photo, limits, roots))
+        for col in ("backdrop", "reference"):  # photos too: the same checks, and they stop the batch
+            if row.get(col):
+                other = Path(row[col]) if Path(row[col]).is_absolute() else path.parent / row[col]
+                problem = _photo_problem(other, limits, roots)
+                if problem:
+                    errors.append(f"{where} ({sku}): {col}: {problem}")
+                setattr(item, col, other)
+        if row.get("size_cm"):
+            try:
+                item.size_cm = float(row["size_cm"].replace(",", "."))
+                if not 0 < item.size_cm <= 10000 or item.size_cm != item.size_cm:
+                    raise ValueError
+            except ValueError:
+                item.size_cm = None
+                errors.append(f"{where} ({sku}): size_cm must be the product's height in centimetres, not "
+                              f"{row['size_cm']!r}")
+        items.append(item)
     if not items and not errors:
         errors.append(f"{path.name} has no rows")
     _check_names(items, errors)

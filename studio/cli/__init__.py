@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also a classic clip of each SKU's chosen shot, at this preset")
     p.add_argument("--workers", type=int, help="with --cluster: how many workers (default: one per GPU, or per "
                                                "CPU for the classic engine)")
+    p.add_argument("--backdrop", metavar="PHOTO", help="one backdrop photo for the whole catalog (every SKU on the "
+                                                       "same spot; a CSV's size_cm keeps their size relations)")
+    p.add_argument("--light-match", type=float, metavar="0..1", help="the products' shading follows the scene's "
+                                                                     "light (0: their own pixels)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_batch)
 

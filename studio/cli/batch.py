@@ -69,7 +69,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
         try:
             batch_id = batches.create_batch(store, Path(args.input), out, scene=args.scene, preset=args.preset,
                                             engine=args.engine, variants=args.variants, pattern=args.pattern,
-                                            long_side=args.long_side, cluster=cluster, clip=args.clip)
+                                            long_side=args.long_side, cluster=cluster, clip=args.clip,
+                                            backdrop=Path(args.backdrop) if args.backdrop else None,
+                                            light_match=args.light_match)
         except batches.BatchInvalid as exc:
             print(f"studio: {exc}", file=sys.stderr)
             return 2

@@ -374,3 +374,30 @@ def test_a_csv_gives_each_sku_its_backdrop_and_reference_and_bad_ones_stop_the_b
     assert cli.main(["batch", str(bad), "--out", str(tmp_path / "o2")]) == 2
     err = capsys.readouterr().err
     assert "backdrop" in err and "broken.jpg" in err and "size_cm" in err
+
+
+def test_history_shows_the_kept_photos_and_a_replay_changes_the_reference(studio_home, tmp_path):
+    from studio.app import history
+    from studio.app.context import open_store, run_jobs
+    from studio.app.shoot import submit_shoot
+    from studio.pipeline import jobs
+
+    photo, _ = make_case("red-bottle-on-gradient")
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    scene = _scene(tmp_path, table_photo(900, 700, 0.55, 180.0))
+    first_ref = _png(table_photo(400, 400, 0.5, 90.0, table=(200, 60, 60)), tmp_path / "red.png")
+    store = open_store()
+    job = submit_shoot(store, tmp_path / "p.png", scene=scene.id, variants=1, long_side=512, reference=first_ref)
+    run_jobs([job], timeout=300)
+    shown = [caption for _, caption in history.stage_images(store, history.job_detail(store, job))]
+    assert shown[:2] == ["backdrop photo", "reference photo"]
+    new_ref = _png(table_photo(400, 400, 0.5, 90.0, table=(60, 60, 200)), tmp_path / "blue.png")
+    again = history.replay(store, job, "generate", {"reference": str(new_ref)})
+    run_jobs([again], timeout=300)
+    before, after = jobs.job_params(store, job)["reference"], jobs.job_params(store, again)["reference"]
+    assert before and after and before != after
+    dropped = history.replay(store, job, "generate", {"reference": "", "scene": "marble"})
+    params = jobs.job_params(store, dropped)
+    assert params["reference"] is None and params["backdrop"] is None
+    with pytest.raises(ValueError, match="light_match"):
+        history.replay(store, job, "generate", {"light_match": 7})

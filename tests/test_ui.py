@@ -86,7 +86,7 @@ def test_client_shoot_and_the_file_route(app, photo, studio_home):
     # the same flow step by step through the named endpoints; the client's session keeps the state
     client.predict([handle_file(str(photo))], api_name="/upload")
     client.predict(8, api_name="/grow_mask")
-    client.predict("linen", "", "classic", 2, "amazon-main", True, api_name="/generate")
+    client.predict("linen", "", "classic", 2, "amazon-main", True, 0.0, None, api_name="/generate")
     client.predict(2, api_name="/choose_variant")
     exported, report, _ = client.predict("amazon-main", 0.2, 0, 0, 0, 0, 0, api_name="/export")
     assert Image.open(exported).size == (2000, 2000) and "amazon-main" in report
@@ -201,3 +201,57 @@ def test_browser_flow(app, photo, artifacts_dir):
 
     recipes = [j["recipe"] for j in list_jobs(open_store())]
     assert recipes.count("shoot") == 2 and "cutout" in recipes  # the shoot, and the export's replay
+
+
+def test_browser_own_backdrop_click_the_spot_and_shoot(app, photo, artifacts_dir, tmp_path):
+    """The Scene step's own backdrop: upload it, see the product on it, click where it
+    should stand (the scene keeps it), shoot on it with light matching and a reference."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from studio.scenes import load_scenes
+    from tests.backdrops import table_photo
+
+    shots = artifacts_dir / "ui"
+    shots.mkdir(exist_ok=True)
+    backdrop = tmp_path / "my-bench.jpg"
+    Image.fromarray(table_photo(1200, 900, 0.55, 180.0)).save(backdrop, quality=92)
+    reference = tmp_path / "mood.jpg"
+    Image.fromarray(table_photo(400, 400, 0.5, 90.0, table=(70, 110, 90))).save(reference, quality=92)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(120_000)
+        expect.set_options(timeout=120_000)
+        page.goto(app.url)
+        page.locator("#upload input[type=file]").set_input_files(str(photo))
+        expect(page.locator("#cutout-info")).to_contain_text("confidence")
+        page.locator("#own-backdrop").get_by_text("Your own backdrop").click()
+        page.locator("#backdrop-upload input[type=file]").set_input_files(str(backdrop))
+        expect(page.locator("#scene-chosen")).to_contain_text("backdrop-")
+        expect(page.locator("#scenes .thumbnail-item")).to_have_count(17)  # in the gallery with the shipped ones
+        preview = page.locator("#backdrop-preview img")
+        expect(preview).to_be_visible()
+        scene_id = page.locator("#scene-chosen code").inner_text()
+        box = preview.bounding_box()
+        page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.85)
+        expect(page.locator("#scene-chosen")).to_contain_text("stands at")
+        spot = load_scenes()[scene_id].backdrop.spot
+        assert spot is not None and abs(spot[0] - 0.3) < 0.05 and abs(spot[1] - 0.85) < 0.05
+        page.locator("#reference-upload input[type=file]").set_input_files(str(reference))
+        page.wait_for_timeout(500)
+        light = page.locator("#light-match input[type=number]")
+        light.fill("0.5")
+        light.press("Enter")
+        page.locator("#generate").click()
+        expect(page.locator("#variants-table")).to_contain_text("fidelity", timeout=240_000)
+        page.screenshot(path=str(shots / "backdrop-shoot.png"), full_page=True)
+        browser.close()
+
+    from studio.app.context import open_store
+    from studio.app.history import list_jobs
+    from studio.pipeline import jobs
+
+    store = open_store()
+    shoot = next(j for j in list_jobs(store) if j["recipe"] == "shoot")
+    params = jobs.job_params(store, shoot["id"])
+    assert params["scene"] == scene_id and params["backdrop"] and params["reference"] and params["light_match"] == 0.5

@@ -213,3 +213,28 @@ def reference_bytes(photo: Path | bytes, name: str = "reference") -> bytes:
 def decode(data: bytes, name: str) -> Image.Image:
     """A kept backdrop or reference, decoded by the ingest rules (stages call this)."""
     return ingest_bytes(data, name, load_settings().limits).image.convert("RGB")
+
+
+PREVIEW_SIDE = 768
+
+
+def preview(scene_id: str, cutout: Image.Image | None = None, light_match: float = 0.0) -> Image.Image:
+    """The backdrop scene as a shot would look (a quick, smaller render): the product on
+    its spot with its shadow when a cut-out is given, else the plate with the spot
+    marked, so the seller sees where the product will stand."""
+    from studio.imaging import backdrop as bdrop
+    from studio.models.generate_classic import compose_on_backdrop
+
+    scene = get_scene(scene_id)
+    if scene.backdrop is None:
+        raise BackdropError(f"{scene_id!r} has no backdrop photo")
+    photo = np.asarray(decode(backdrop_bytes(scene), scene.backdrop.image))
+    if cutout is not None and cutout.getbbox() is not None:
+        return compose_on_backdrop(scene, cutout, 0, photo, PREVIEW_SIDE, light_match).image
+    W, H = scene.canvas_size(PREVIEW_SIDE)
+    plate = bdrop.plate(photo, (W, H)).copy()
+    x, y = scene.backdrop.spot or bdrop.default_spot(plate)
+    import cv2
+
+    cv2.drawMarker(plate, (round(x * W), round(y * H)), (255, 64, 32), cv2.MARKER_CROSS, max(12, W // 30), 3)
+    return Image.fromarray(plate)

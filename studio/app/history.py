@@ -52,7 +52,7 @@ def job_detail(store: Store, job_id: str) -> dict:
 def stage_images(store: Store, detail: dict, stages_shown: tuple[str, ...] = ("matte", "color", "preserve")
                  ) -> list[tuple[Image.Image, str]]:
     """(image, node key) of the finished runs of these stages in a `job_detail`."""
-    images = []
+    images = kept_photos(store, detail)
     for s in detail["stages"]:
         if s["status"] == "done" and s["stage"] in stages_shown:
             out = decode(store, s["outputs"])
@@ -60,6 +60,18 @@ def stage_images(store: Store, detail: dict, stages_shown: tuple[str, ...] = ("m
             if img is not None:
                 images.append((img, s["key"]))
     return images
+
+
+def kept_photos(store: Store, detail: dict) -> list[tuple[Image.Image, str]]:
+    """The backdrop and reference photos a shoot keeps, captioned so."""
+    from studio.app.backdrops import decode
+
+    out = []
+    for name in ("backdrop", "reference"):
+        digest = detail["params"].get(name)
+        if digest:
+            out.append((decode(store.artifacts.read_bytes(digest), name), f"{name} photo"))
+    return out
 
 
 def get_job(store: Store, job_id: str) -> dict:
@@ -85,8 +97,27 @@ def replay(store: Store, job_id: str, from_stage: str, overrides: dict | None = 
     if overrides and job["recipe"] == "shoot":
         from studio.app.shoot import check_replay
 
-        overrides = check_replay(loads(job["params"]), overrides)
+        overrides = _kept_photos(store, check_replay(loads(job["params"]), overrides))
     return jobs.replay(store, stages(), job["id"], from_stage, overrides, ledger)
+
+
+def _kept_photos(store: Store, overrides: dict) -> dict:
+    """A replay that changes the reference photo (a path, or nothing to drop it) or the
+    scene (a backdrop scene brings its photo) keeps the new pictures as artifacts, as a
+    new shoot does."""
+    from pathlib import Path
+
+    from studio.app.backdrops import backdrop_bytes, reference_bytes
+    from studio.scenes import get_scene
+
+    out = dict(overrides)
+    if "reference" in overrides:
+        ref = overrides["reference"]
+        out["reference"] = store.put_artifact(reference_bytes(Path(ref)), "bin") if ref else None
+    if "scene" in overrides:
+        data = backdrop_bytes(get_scene(overrides["scene"]))
+        out["backdrop"] = store.put_artifact(data, "bin") if data is not None else None
+    return out
 
 
 def cancel(store: Store, job_id: str, ledger: Ledger | None = None) -> str:

@@ -202,6 +202,10 @@ def check_replay(params: dict, overrides: dict) -> dict:
     if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int | float)
                                   or not 0 <= threshold <= 1):
         raise ValueError(f"fidelity_threshold must be a number from 0 to 1, not {threshold!r}")
+    light = overrides.get("light_match")
+    if "light_match" in overrides and (isinstance(light, bool) or not isinstance(light, int | float)
+                                       or not 0 <= light <= 1):
+        raise ValueError(f"light_match must be a number from 0 to 1, not {light!r}")
     if isinstance(overrides.get("clip"), str):
         from studio.app.clip import clip_params
 
@@ -419,7 +423,13 @@ def finish_variant(store: Store, job_id: str, variant: int, *, adjustments: dict
 
 
 def scene_preview(scene: Scene, product: Image.Image, long_side: int) -> Image.Image:
-    """The scene around `product` by the classic compositor (gallery thumbnails)."""
+    """The scene around `product` by the classic compositor (gallery thumbnails); a
+    seller's backdrop scene on its own photo."""
     from studio.models.generate_classic import compose
 
-    return compose(scene, product, seed=0, long_side=long_side).image
+    photo = None
+    if scene.backdrop is not None:
+        from studio.app.backdrops import backdrop_bytes, decode
+
+        photo = np.asarray(decode(backdrop_bytes(scene), scene.backdrop.image))
+    return compose(scene, product, seed=0, long_side=long_side, backdrop=photo).image

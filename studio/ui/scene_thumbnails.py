@@ -37,6 +37,11 @@ def _stand_in() -> Image.Image:
 def _key(scene: Scene) -> str:
     src = Path(scene.source) if scene.source else None
     data = src.read_bytes() if src and src.is_file() else scene.id.encode()
+    if scene.backdrop is not None and src is not None:  # a new photo under the same name: a new thumbnail
+        photo = scene.backdrop.path(str(src))
+        if photo.is_file():
+            st = photo.stat()
+            data += f"{st.st_size}:{st.st_mtime_ns}".encode()
     return hashlib.sha256(data).hexdigest()[:12]
 
 

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import gradio as gr
+from PIL import Image
 
 from studio.app import shoot, touchup
 from studio.app.context import TERMINAL, open_store
@@ -183,6 +184,49 @@ def on_scene_select(ids: list[str], evt: gr.SelectData):
     return scene, f"**Scene:** `{scene}`"
 
 
+def _cutout_of(state: dict) -> Image.Image | None:
+    if not state.get("cutout"):
+        return None
+    from studio.app.cutout import cutout_result
+
+    res = cutout_result(open_store(), state["cutout"])
+    return res["cutout"] if res["ok"] else None
+
+
+@readable
+def on_backdrop(path: str | None, state: dict, light_match: float, category: str, search: str):
+    """A backdrop photo uploaded on the page: saved as the seller's scene (once per
+    photo), chosen, previewed with the product on its spot, and shown in the gallery."""
+    from studio.app.backdrops import BackdropError, preview, scene_for_photo
+    from studio.ui.scene_thumbnails import gallery
+
+    if not path:
+        raise gr.Error("Drop a photo of your surface or backdrop.")
+    try:
+        scene = scene_for_photo(_uploaded(path), Path(path).name)
+        shown = preview(scene.id, _cutout_of(state), light_match)
+    except BackdropError as exc:
+        raise gr.Error(str(exc)) from exc
+    note = f"**Scene:** `{scene.id}` (your backdrop) · click the preview where the product should stand"
+    items = gallery(category, search)
+    return scene.id, note, shown, [(p, c) for p, c, _ in items], [sid for _, _, sid in items]
+
+
+@readable
+def on_spot(scene: str, state: dict, light_match: float, evt: gr.SelectData):
+    """A click on the backdrop preview: the product's foot goes there, and the scene keeps it."""
+    from studio.app.backdrops import BackdropError, preview, update_backdrop
+
+    try:
+        shown = preview(scene, None)
+        x, y = evt.index
+        spot = (round(min(max(x / shown.width, 0), 1), 3), round(min(max(y / shown.height, 0), 1), 3))
+        update_backdrop(scene, spot=spot)
+        return preview(scene, _cutout_of(state), light_match), f"**Scene:** `{scene}` · the product stands at {spot}"
+    except BackdropError as exc:
+        raise gr.Error(str(exc)) from exc
+
+
 @readable
 def on_plan(engine: str, variants: float) -> str:
     note = plan_note(engine, int(variants))
@@ -239,13 +283,15 @@ def _chosen_md(index: int) -> str:
 
 @readable
 def on_shoot(state: dict, scene: str, extra: str, engine: str, variants: float, preset: str, upscale: bool,
-             request: gr.Request, progress=gr.Progress()):
+             light_match: float, reference: str | None, request: gr.Request, progress=gr.Progress()):
     job = _need_cutout(state)
     if not scene:
         raise gr.Error("Pick a scene in the gallery.")
     res = workbench.make_variants(open_store(), job, scene=scene, engine=engine, variants=int(variants),
                                   extra_prompt=extra, preset=preset,
                                   upscale=None if upscale else "off",  # on: the settings' choice (auto by default)
+                                  light_match=float(light_match),
+                                  reference=_uploaded(reference) if reference else None,
                                   on_event=tracker(progress, session_of(request), "shoot"))
     return _shots_outputs(res, state)
 
@@ -398,6 +444,14 @@ def build() -> None:
     scenes = gr.Gallery(label="Scenes", columns=8, height=340, allow_preview=False, object_fit="contain", fit_columns=False, elem_id="scenes")
     scene = gr.Textbox(value=settings.default_scene, visible=False)
     scene_md = gr.Markdown(f"**Scene:** `{settings.default_scene}`", elem_id="scene-chosen")
+    with gr.Accordion("Your own backdrop, or a photo to match", open=False, elem_id="own-backdrop"):
+        with gr.Row(equal_height=False):
+            backdrop = gr.Image(label="Your backdrop photo (your surface, shelf or workbench)", type="filepath",
+                                sources=["upload"], height=220, elem_id="backdrop-upload")
+            backdrop_view = gr.Image(label="Preview: click where the product should stand", type="pil",
+                                     interactive=False, height=320, elem_id="backdrop-preview")
+            reference = gr.Image(label="Reference photo (optional): a scene like this", type="filepath",
+                                 sources=["upload"], height=220, elem_id="reference-upload")
     extra = gr.Textbox(label="Extra words for the prompt (optional; the product-preservation rules always stay)")
 
     gr.Markdown("### 4 · Generate")
@@ -410,6 +464,9 @@ def build() -> None:
                              label="Marketplace preset", elem_id="preset")
         upscale = gr.Checkbox(value=settings.upscale != "off", label="Upscale (sharp at export size)",
                               info="off: the product's pixels exactly the photo's, resampled", elem_id="upscale")
+        light_match = gr.Slider(0, 1, value=settings.light_match, step=0.1, label="Light match",
+                                info="the product's shading follows the scene's light; its colour stays (0: its "
+                                     "own pixels)", elem_id="light-match")
     plan_md = gr.Markdown(elem_id="plan")
     with gr.Row():
         go = gr.Button("Generate variants", variant="primary", elem_id="generate")
@@ -466,7 +523,10 @@ def build() -> None:
     scenes.select(on_scene_select, [scene_ids], [scene, scene_md], api_visibility="private")
     engine.change(on_plan, [engine, variants], plan_md, api_name="plan")
     variants.release(on_plan, [engine, variants], plan_md, api_visibility="private")
-    go.click(on_shoot, [state, scene, extra, engine, variants, preset, upscale],
+    backdrop.upload(on_backdrop, [backdrop, state, light_match, category, search],
+                    [scene, scene_md, backdrop_view, scenes, scene_ids], api_name="backdrop")
+    backdrop_view.select(on_spot, [scene, state, light_match], [backdrop_view, scene_md], api_visibility="private")
+    go.click(on_shoot, [state, scene, extra, engine, variants, preset, upscale, light_match, reference],
              [state, shots, shots_md, compare, preview, chosen_md], api_name="generate")
     cancel.click(on_cancel, None, cancel_md, api_name="cancel")
     shots.select(on_choose, [state], [state, compare, preview, chosen_md], api_visibility="private")

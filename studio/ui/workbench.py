@@ -42,11 +42,13 @@ def reset(store: Store, job_id: str) -> dict:
 
 def make_variants(store: Store, cutout_job: str, *, scene: str, engine: str = "classic", variants: int = 4,
                   extra_prompt: str = "", preset: str | None = None, upscale: str | None = None,
+                  light_match: float | None = None, reference: Path | None = None,
                   on_event: Callable[[Event], None] | None = None) -> dict:
     """Shoot a touched-up cut-out in a scene: the shoot job reuses the cut-out job's
     photo and segmentation and carries its touch-up edits."""
     job_id = submit_shoot(store, None, scene=scene, engine=engine, variants=variants, extra_prompt=extra_prompt,
-                          preset=preset, reuse_from=cutout_job, upscale=upscale)
+                          preset=preset, reuse_from=cutout_job, upscale=upscale, light_match=light_match,
+                          reference=reference)
     run_to_end(store, job_id, on_event)
     return variants_view(store, job_id)
 

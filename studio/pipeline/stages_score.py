@@ -9,7 +9,7 @@ from PIL import Image
 from studio.imaging.compose import Box, placed_layer, rgb_array, window
 from studio.pipeline import keys
 from studio.pipeline.stage import Rejected, RetryPolicy, Rewind, Stage, StageContext
-from studio.pipeline.stages_shoot import product_exact
+from studio.pipeline.stages_shoot import redrew_product
 
 DEFAULT_THRESHOLD = 0.75
 DEFAULT_GATE_ATTEMPTS = 3
@@ -19,12 +19,15 @@ def score(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict)
     from studio.imaging.fidelity import fidelity
     from studio.models.score_clip import get_scorer
 
-    if product_exact(ctx):
-        # the cut-out's own pixels, pasted: nothing a measurement could find changed
+    if not redrew_product(ctx):
+        # the cut-out's own pixels, pasted: nothing a measurement could find changed (light
+        # matching changes only their lightness, bounded so their colour stays: imaging.light)
         threshold = float(ctx.params.get("fidelity_threshold", DEFAULT_THRESHOLD))
+        how = ("exact paste of the cut-out, its shading matched to the plate" if ctx.params.get("light_match")
+               else "exact paste of the cut-out")
         report = {"score": 1.0, "passed": True, "threshold": threshold, "terms": {}, "measures": {},
-                  "weakest": "", "notes": ["exact paste of the cut-out: not measured"]}
-        return {"fidelity": report, "reason": "exact paste of the cut-out"}
+                  "weakest": "", "notes": [f"{how}: not measured"]}
+        return {"fidelity": report, "reason": how}
     rgb = rgb_array(image)
     scorer = get_scorer(ctx.params.get("clip_model")) if ctx.params.get("use_clip", True) else None
     # the rim the generator may repaint, plus the band preserve feathers
@@ -66,7 +69,7 @@ def gate(ctx: StageContext, fidelity: dict, reason: str) -> dict:
     limit = int(ctx.params.get("gate_attempts", DEFAULT_GATE_ATTEMPTS))
     verdict = {"passed": bool(fidelity["passed"]), "score": fidelity["score"], "reason": reason,
                "rounds": ctx.attempt}
-    if not verdict["passed"] and product_exact(ctx):
+    if not verdict["passed"] and not redrew_product(ctx):
         # the product is the cut-out's own pixels, pasted exactly: nothing to regenerate.
         # (The score is kept: on a plain product over a look-alike backdrop the colour
         # terms can mistake the scene for the product.)

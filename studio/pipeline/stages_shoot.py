@@ -259,13 +259,6 @@ def redrew_product(ctx: StageContext) -> bool:
     return engine not in GENERATORS or generator(engine).redraws_product
 
 
-def product_exact(ctx: StageContext) -> bool:
-    """Whether the variant's product is the cut-out's own pixels, pasted (nothing for
-    the fidelity measurement to find): an engine that does not redraw it, with no light
-    matching asked for."""
-    return not redrew_product(ctx) and not float(ctx.params.get("light_match") or 0.0)
-
-
 def preserve(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict) -> dict:
     from studio.imaging.preserve import preserve as put_back
 
@@ -323,6 +316,12 @@ def color(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict)
 
     rgb = np.asarray(image)
     adj = Adjustments.from_dict(ctx.params.get("adjustments"))
+    if ctx.params.get("light_match"):
+        from dataclasses import replace
+
+        # its shading was matched to the plate on purpose (lightness only, bounded): ΔE is
+        # still measured against the photo, but the product is not refitted to it
+        adj = replace(adj, match_product=False)
     # the product lies in its box: build the original and its mask there only (rounded as
     # the preserve step rounds it, so a pasted product compares equal pixel for pixel)
     b = Box(**box)

@@ -135,8 +135,9 @@ def test_settings_store_the_key_owner_only_and_show_it_masked():
         "cloud-fallback", 5.0, 3, "etsy", "dark")
     assert "left of the budget:** 5.00" in spent
     # saving again with the key field empty keeps the stored key
-    tab_settings.on_save("bfl", "", 5.0, "cloud-fallback", 3, 20, "etsy", "marble", "light")
+    tab_settings.on_save("bfl", "", 5.0, "cloud-fallback", 3, 20, "etsy", "marble", "light", None, 0.4)
     assert key_file.read_text() == "sk-live-0123456789abcd"
+    assert load_settings().light_match == 0.4  # the default every shoot starts from
 
 
 def test_cancel_stops_the_running_job(tmp_path):

@@ -33,10 +33,12 @@ def on_ledger():
 
 @readable
 def on_save(provider: str, key: str, budget: float, policy: str, variants: float, steps: float, preset: str,
-            scene: str, theme: str, usage: str | None = None):
+            scene: str, theme: str, usage: str | None = None, light_match: float | None = None):
     settings = load_settings()
     if usage:
         settings.usage = usage
+    if light_match is not None:
+        settings.light_match = min(max(float(light_match), 0.0), 1.0)
     settings.cloud_provider, settings.cloud_policy = provider, policy
     settings.budget = float(budget)
     settings.default_variants, settings.default_steps = int(variants), int(steps)
@@ -109,12 +111,15 @@ def build() -> None:
         theme = gr.Radio(["light", "dark", "system"], value=s.theme, label="Theme")
     usage = gr.Radio(["commercial", "personal"], value=s.usage, elem_id="usage",
                      label="What the pictures are for (auto never picks a model whose licence forbids it)")
+    light_match = gr.Slider(0, 1, value=s.light_match, step=0.1, elem_id="settings-light-match",
+                            label="Light match by default (the product's shading follows the scene's light; its "
+                                  "colour stays; 0: its own pixels)")
     gr.Markdown(f"**Data dir:** `{data_dir()}` (set `STUDIO_HOME` to move it) · **settings:** `{settings_path()}`")
     save = gr.Button("Save settings", variant="primary")
     saved = gr.Markdown()
     spent = gr.Markdown()
     grid = gr.Dataframe(headers=LEDGER_COLUMNS, interactive=False, label="Ledger (newest first)")
-    save.click(on_save, [provider, key, budget, policy, variants, steps, preset, scene, theme, usage],
+    save.click(on_save, [provider, key, budget, policy, variants, steps, preset, scene, theme, usage, light_match],
                [saved, key, key_now, spent, grid], api_name="save_settings")
     with gr.Accordion("Job API keys (/api/v1)", open=False):
         keys_grid = gr.Dataframe(value=on_keys, headers=KEY_COLUMNS, interactive=False, label="Keys")

@@ -437,3 +437,27 @@ def test_a_painted_plate_without_a_shadow_under_the_product_gets_one_and_one_wit
     shaded[box.y + box.h - 2: box.y + box.h + 8, box.x: box.x + box.w] = 120  # the model painted one
     assert not light.lacks_ground_shadow(shaded, box)
     assert np.array_equal(np.asarray(_grounded(Image.fromarray(shaded), cut, box)), shaded)
+
+
+def test_a_cluster_worker_gets_the_backdrop_scene_and_the_reference_from_the_head(studio_home, tmp_path,
+                                                                                   monkeypatch):
+    """What the head sends a worker on another machine (no Ray needed to check it): the
+    seller's backdrop scene and the reference's bytes; the node keeps a scene of its own."""
+    from studio.app.batch_cluster import _portable
+    from studio.app.cluster_worker import ShootWorker
+
+    photo, _ = make_case("red-bottle-on-gradient")
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    scene = _scene(tmp_path, table_photo(900, 700, 0.55, 180.0), "shop-shelf")
+    ref = _png(table_photo(400, 400, 0.5, 90.0), tmp_path / "ref.png")
+    options = _portable({"scene": scene.id, "variants": 1, "long_side": 256, "reference": ref, "title": "A"})
+    assert isinstance(options["reference"], bytes) and options["scene_package"]["id"] == "shop-shelf"
+    node = tmp_path / "node-home"
+    monkeypatch.setenv("STUDIO_HOME", str(node))  # another machine's data dir
+    result = ShootWorker().shoot((tmp_path / "p.png").read_bytes(), "p.png", options)
+    assert "bundle" in result, result.get("error")
+    assert (node / "scenes" / "shop-shelf.toml").is_file() and (node / "scenes" / "shop-shelf.jpg").is_file()
+    (node / "scenes" / "shop-shelf.toml").write_text((node / "scenes" / "shop-shelf.toml").read_text()
+                                                     .replace("Shop shelf", "The node's own shelf"))
+    clash = ShootWorker().shoot((tmp_path / "p.png").read_bytes(), "p.png", options)
+    assert "of its own" in clash["error"]

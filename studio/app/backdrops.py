@@ -238,3 +238,35 @@ def preview(scene_id: str, cutout: Image.Image | None = None, light_match: float
 
     cv2.drawMarker(plate, (round(x * W), round(y * H)), (255, 64, 32), cv2.MARKER_CROSS, max(12, W // 30), 3)
     return Image.fromarray(plate)
+
+
+def scene_package(scene_id: str) -> dict | None:
+    """A backdrop scene as a cluster worker needs it (its TOML and its photo), or None
+    for a scene without a backdrop (every node has the shipped ones)."""
+    scene = get_scene(scene_id)
+    if scene.backdrop is None:
+        return None
+    return {"id": scene.id, "toml": Path(scene.source).read_bytes(), "image_name": scene.backdrop.image,
+            "image": backdrop_bytes(scene)}
+
+
+def install_package(package: dict) -> None:
+    """Put a head's backdrop scene into this node's scenes, unless it is there already; a
+    different scene of that name here is never replaced (BackdropError)."""
+    from studio.scenes import BACKDROP_FILE
+
+    scene_id, image_name = str(package.get("id", "")), str(package.get("image_name", ""))
+    if not SCENE_ID.match(scene_id) or not BACKDROP_FILE.match(image_name):
+        raise BackdropError("a backdrop scene from the head with an unusable name")
+    folder = user_dir()
+    toml = folder / f"{scene_id}.toml"
+    if toml.exists():
+        if toml.read_bytes() == package["toml"] and (folder / image_name).is_file():
+            return
+        raise BackdropError(f"this node has a scene {scene_id!r} of its own: rename one of them")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / image_name).write_bytes(package["image"])
+    tmp = folder / f".{scene_id}.toml.part"
+    tmp.write_bytes(package["toml"])
+    tmp.replace(toml)
+    load_file(toml)  # it parses here too

@@ -267,13 +267,28 @@ def _dispatch(store: Store, batch: dict, item: dict, worker) -> tuple | None:
         if options["engine"] != "auto":  # `auto` is decided on the worker, by what it has
             check_budget(store, options["engine"], options["variants"] or load_settings().default_variants)
         photo = Path(item["photo"]).read_bytes()
-    except (OSError, BudgetExceeded) as exc:
+        options = _portable(options)
+    except (OSError, BudgetExceeded, ValueError) as exc:
         error = f"cannot read {item['photo']}: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
         fail_item(store, batch["id"], item["idx"], error)
         return None
     store.conn.execute("UPDATE batch_items SET status = 'running', attempt = attempt + 1, node = NULL, error = NULL "
                        "WHERE batch_id = ? AND idx = ?", (batch["id"], item["idx"]))
     return worker.shoot.remote(photo, Path(item["photo"]).name, options), worker
+
+
+def _portable(options: dict) -> dict:
+    """Options a worker on another machine can use: the reference photo's bytes instead
+    of its path here, and the seller's backdrop scene (TOML and photo) with them."""
+    from studio.app.backdrops import scene_package
+
+    out = dict(options)
+    if isinstance(out.get("reference"), Path):
+        out["reference"] = out["reference"].read_bytes()
+    package = scene_package(out.get("scene") or load_settings().default_scene)
+    if package is not None:
+        out["scene_package"] = package
+    return out
 
 
 def _collect(ray, store: Store, batch: dict, ref, idx: int, attempt: int, worker, pool: WorkerPool) -> None:

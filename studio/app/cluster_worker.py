@@ -64,6 +64,12 @@ class ShootWorker:
         try:
             path.write_bytes(photo)
             try:
+                options = dict(options)
+                package = options.pop("scene_package", None)
+                if package is not None:  # the seller's backdrop scene, from the head
+                    from studio.app.backdrops import install_package
+
+                    install_package(package)
                 job = submit_shoot(store, path, **options)
             except (IngestError, OSError, ValueError) as exc:
                 return {"error": exc.message if isinstance(exc, IngestError) else str(exc)}

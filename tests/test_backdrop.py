@@ -424,19 +424,18 @@ def test_a_painted_plate_without_a_shadow_under_the_product_gets_one_and_one_wit
     """The preserve step of a model engine: a plate whose model painted no darkening under
     the product's foot gets the compositor's contact shadow (the same imaging.light)."""
     from studio.imaging.compose import Box, crop_to_alpha
-    from studio.pipeline.stages_shoot import _grounded
 
     cut = crop_to_alpha(_cutout())
     box = Box(100, 80, 90, 200)
     flat = np.full((400, 300, 3), 200, np.uint8)
     assert light.lacks_ground_shadow(flat, box)
-    grounded = np.asarray(_grounded(Image.fromarray(flat), cut, box)).astype(int)
+    grounded = np.asarray(light.grounded(Image.fromarray(flat), cut, box)).astype(int)
     under = grounded[box.y + box.h: box.y + box.h + 4, box.x + box.w // 3: box.x + 2 * box.w // 3]
     assert under.mean() < 190 and (grounded[:box.y] == 200).all()  # darker at the foot only
     shaded = flat.copy()
     shaded[box.y + box.h - 2: box.y + box.h + 8, box.x: box.x + box.w] = 120  # the model painted one
     assert not light.lacks_ground_shadow(shaded, box)
-    assert np.array_equal(np.asarray(_grounded(Image.fromarray(shaded), cut, box)), shaded)
+    assert np.array_equal(np.asarray(light.grounded(Image.fromarray(shaded), cut, box)), shaded)
 
 
 def test_a_cluster_worker_gets_the_backdrop_scene_and_the_reference_from_the_head(studio_home, tmp_path,

@@ -21,6 +21,7 @@ from PIL import Image
 
 from studio.config import load_settings
 from studio.imaging.io import IngestError, ingest_bytes, read_limited
+from studio.pipeline.shot_inputs import decode  # noqa: F401 - one decoder for the stages and the shells
 from studio.scenes import MAX_ASPECT, SHIPPED_DIR, Scene, SceneError, get_scene, load_file, user_dir
 
 KEEP_SIDE = 2560  # a backdrop is kept at most this large: the largest canvas is 2048 px
@@ -210,9 +211,6 @@ def reference_bytes(photo: Path | bytes, name: str = "reference") -> bytes:
     return encoded(read_photo(photo, name), 1024)
 
 
-def decode(data: bytes, name: str) -> Image.Image:
-    """A kept backdrop or reference, decoded by the ingest rules (stages call this)."""
-    return ingest_bytes(data, name, load_settings().limits).image.convert("RGB")
 
 
 PREVIEW_SIDE = 768

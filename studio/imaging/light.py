@@ -11,7 +11,9 @@ no shadow under the product.
 - `adapt_shading`: the product's shading follows the plate (a bounded exposure shift
   and a linear ramp along the plate's own light gradient), on CIELAB lightness only, so
   its colour (a*, b*) and its detail (labels, texture: a plane has none) stay.
-- `lacks_ground_shadow`: whether a plate shows no darkening under the product's foot.
+- `lacks_ground_shadow`, `grounded`: whether a plate shows no darkening under the
+  product's foot, and that plate with a contact shadow laid there.
+- `matched_in_place`: a put-back product's inside shaded to fit the plate round it.
 
 Directions count as `Lighting.direction` does: 0 from the right, 90 from above, 180
 from the left.
@@ -23,8 +25,9 @@ import math
 
 import cv2
 import numpy as np
+from PIL import Image
 
-from studio.imaging.compose import Box
+from studio.imaging.compose import Box, crop_to_alpha, eroded, resize_product
 
 MAX_EXPOSURE_L = 1.5  # L* units: keeps the product's mean colour within ΔE2000 2 of the photo
 MAX_RAMP_L = 8.0  # L* units at the product's far edges: shading, never a new colour
@@ -180,3 +183,38 @@ def lacks_ground_shadow(plate: np.ndarray, box: Box) -> bool:
     if under.size == 0 or side.size == 0:
         return False
     return float(under.mean()) >= 0.97 * float(side.mean())
+
+
+def grounded(image: Image.Image, cutout: Image.Image, box: Box) -> Image.Image:
+    """A painted plate with no darkening under the product's foot, with a contact shadow
+    laid there (the compositor's own), so the product does not float; else as it is."""
+    from studio.imaging import masks
+
+    rgb = np.asarray(image)
+    if box.y + box.h >= rgb.shape[0] or not lacks_ground_shadow(rgb, box):
+        return image
+    alpha = resize_product(crop_to_alpha(cutout), box)[..., 3]
+    shade = shadows(alpha, box, rgb.shape[:2], 90.0, 0.5, 0.0, 0.0, 0.6)
+    win = masks.region(shade > 0, 0)
+    if win is None:
+        return image
+    out = rgb.copy()
+    out[win] = cv2.convertScaleAbs(rgb[win].astype(np.float32) * (1 - shade[win])[..., None])
+    return Image.fromarray(out, "RGB")
+
+
+def matched_in_place(image: Image.Image, plate: Image.Image, cutout: Image.Image, box: Box, strength: float,
+                     direction: float | None) -> Image.Image:
+    """`image` with the placed product's inside (its matte eroded 2 px; the rim stays as
+    blended) shaded to fit `plate` (`adapt_shading`)."""
+    rgb = np.asarray(image).copy()
+    layer = resize_product(crop_to_alpha(cutout), box)
+    H, W = rgb.shape[:2]
+    y0, y1, x0, x1 = max(box.y, 0), min(box.y + box.h, H), max(box.x, 0), min(box.x + box.w, W)
+    if y1 <= y0 or x1 <= x0:
+        return image
+    adapted = adapt_shading(layer[..., :3], layer[..., 3], np.asarray(plate), box, strength, direction)
+    inner = eroded(np.ascontiguousarray(layer[..., 3]), 2)[y0 - box.y: y1 - box.y, x0 - box.x: x1 - box.x]
+    win = rgb[y0:y1, x0:x1]
+    win[inner] = cv2.convertScaleAbs(adapted[y0 - box.y: y1 - box.y, x0 - box.x: x1 - box.x], alpha=255.0)[inner]
+    return Image.fromarray(rgb, "RGB")

@@ -50,7 +50,7 @@ def _expected(ctx: StageContext, cutout: Image.Image, box: Box, rgb, win):
         return placed_layer(cutout, box, rgb.shape[:2], win)
     from studio.imaging import light
     from studio.imaging.compose import crop_to_alpha, paste_layer, resize_product
-    from studio.pipeline.stages_shoot import light_override
+    from studio.pipeline.shot_inputs import light_override
 
     layer = resize_product(crop_to_alpha(cutout), box).copy()
     layer[..., :3] = light.adapt_shading(layer[..., :3], layer[..., 3], rgb, box, strength, light_override(ctx.params))

@@ -16,6 +16,7 @@ from studio.imaging.compose import (
     resize_product,
     window,
 )
+from studio.pipeline.shot_inputs import kept_image, light_override, shot_scene
 from studio.pipeline.stage import RetryPolicy, Stage, StageContext
 
 
@@ -76,45 +77,9 @@ def _reference_words(ctx: StageContext) -> str:
         return ""
     from studio.imaging.color_names import dominant_colors
 
-    rgb = np.asarray(_kept_image(ctx, ctx.params["reference"], "reference").resize((96, 96)))
+    rgb = np.asarray(kept_image(ctx.store, ctx.params["reference"], "reference").resize((96, 96)))
     names = [c["name"] for c in dominant_colors(rgb, np.ones(rgb.shape[:2], np.float32), k=3)]
     return f"in the colours and mood of the reference photo: {', '.join(names)}" if names else ""
-
-
-def light_override(params: dict) -> float | None:
-    """The key light's direction a backdrop scene's owner chose (None: read from the plate)."""
-    from studio.scenes import get_scene
-
-    bd = get_scene(params["scene"]).backdrop
-    return bd.light if bd is not None else None
-
-
-def _kept_image(ctx: StageContext, digest: str | None, name: str) -> Image.Image | None:
-    """A backdrop or reference photo the job keeps, decoded by the ingest rules."""
-    if not digest:
-        return None
-    from studio.app.backdrops import decode
-
-    return decode(ctx.store.artifacts.read_bytes(digest), name)
-
-
-def shot_scene(params: dict):
-    """The shoot's scene, with the product's size relations of a catalog on one backdrop:
-    a SKU of `size_cm` beside the batch's largest (`size_ref_cm`) gets that share of the
-    fill, so their real sizes keep their relations."""
-    from dataclasses import replace
-
-    from studio.scenes import get_scene
-
-    scene = get_scene(params["scene"])
-    size, ref = params.get("size_cm"), params.get("size_ref_cm")
-    if not size or not ref:
-        return scene
-    ratio = float(np.clip(float(size) / float(ref), 0.1, 1.0))
-    if scene.backdrop is not None:
-        fill = scene.backdrop.fill or scene.placement.scale
-        return replace(scene, backdrop=replace(scene.backdrop, fill=fill * ratio))
-    return replace(scene, placement=replace(scene.placement, scale=scene.placement.scale * ratio))
 
 
 def _seed(ctx: StageContext) -> int:
@@ -162,8 +127,8 @@ def generate(ctx: StageContext, cutout: Image.Image, prompt: str = "", simple_pr
     if backend.time_limit_s is not None:
         time_left = backend.time_limit_s - (time.time() - float(p["variant_started_at"]))
     scene = shot_scene(p)
-    backdrop = _kept_image(ctx, p.get("backdrop"), "backdrop")
-    reference = _kept_image(ctx, p.get("reference"), "reference")
+    backdrop = kept_image(ctx.store, p.get("backdrop"), "backdrop")
+    reference = kept_image(ctx.store, p.get("reference"), "reference")
     if reference is None and backend.takes_reference:
         reference = backdrop  # a model asked for "a scene like this photo" of the seller's backdrop
     seed = _seed(ctx)
@@ -264,51 +229,15 @@ def preserve(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: di
 
     if not redrew_product(ctx):
         return {"image": image}  # put back by the generator already; the same image is stored once
+    from studio.imaging import light
+
     b = Box(**box)
-    plate = _grounded(image, cutout, b)
+    plate = light.grounded(image, cutout, b)  # a contact shadow where the model painted none
     out = put_back(plate, cutout, b)
     strength = float(ctx.params.get("light_match") or 0.0)
-    if strength > 0:  # the product's shading follows the painted plate (imaging.light)
-        out = _light_matched(out, plate, cutout, b, strength, light_override(ctx.params))
+    if strength > 0:  # the product's shading follows the painted plate
+        out = light.matched_in_place(out, plate, cutout, b, strength, light_override(ctx.params))
     return {"image": out}
-
-
-def _grounded(image: Image.Image, cutout: Image.Image, box: Box) -> Image.Image:
-    """A painted plate with no darkening under the product's foot gets a contact shadow
-    (imaging.light, the compositor's own), so the product does not float."""
-    from studio.imaging import light
-
-    rgb = np.asarray(image)
-    if box.y + box.h >= rgb.shape[0] or not light.lacks_ground_shadow(rgb, box):
-        return image
-    alpha = resize_product(crop_to_alpha(cutout), box)[..., 3]
-    shade = light.shadows(alpha, box, rgb.shape[:2], 90.0, 0.5, 0.0, 0.0, 0.6)
-    from studio.imaging import masks
-
-    win = masks.region(shade > 0, 0)
-    if win is None:
-        return image
-    out = rgb.copy()
-    out[win] = cv2.convertScaleAbs(rgb[win].astype(np.float32) * (1 - shade[win])[..., None])
-    return Image.fromarray(out, "RGB")
-
-
-def _light_matched(image: Image.Image, plate: Image.Image, cutout: Image.Image, box: Box, strength: float,
-                   direction: float | None) -> Image.Image:
-    """The put-back product's inside with its shading adapted to the plate round it."""
-    from studio.imaging import light
-
-    rgb = np.asarray(image).copy()
-    layer = resize_product(crop_to_alpha(cutout), box)
-    H, W = rgb.shape[:2]
-    y0, y1, x0, x1 = max(box.y, 0), min(box.y + box.h, H), max(box.x, 0), min(box.x + box.w, W)
-    if y1 <= y0 or x1 <= x0:
-        return image
-    adapted = light.adapt_shading(layer[..., :3], layer[..., 3], np.asarray(plate), box, strength, direction)
-    inner = eroded(np.ascontiguousarray(layer[..., 3]), 2)[y0 - box.y: y1 - box.y, x0 - box.x: x1 - box.x]
-    win = rgb[y0:y1, x0:x1]
-    win[inner] = cv2.convertScaleAbs(adapted[y0 - box.y: y1 - box.y, x0 - box.x: x1 - box.x], alpha=255.0)[inner]
-    return Image.fromarray(rgb, "RGB")
 
 
 def color(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict) -> dict:

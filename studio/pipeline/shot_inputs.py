@@ -1,0 +1,58 @@
+"""What a shoot's params bring beyond a scene's id: the scene as this shot uses it (a
+catalog's real sizes), the backdrop and reference photos the job keeps, and the light
+direction a backdrop scene's owner chose. The generate, enlarge, preserve and score
+stages read them here, so they read them alike."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+if TYPE_CHECKING:
+    from studio.scenes import Scene
+    from studio.store import Store
+
+
+def light_override(params: dict) -> float | None:
+    """The key light's direction a backdrop scene's owner chose (None: read from the plate)."""
+    from studio.scenes import get_scene
+
+    bd = get_scene(params["scene"]).backdrop
+    return bd.light if bd is not None else None
+
+
+def decode(data: bytes, name: str) -> Image.Image:
+    """A kept backdrop or reference photo, decoded by the ingest rules (limits, formats,
+    orientation, colour profile), as RGB."""
+    from studio.config import load_settings
+    from studio.imaging.io import ingest_bytes
+
+    return ingest_bytes(data, name, load_settings().limits).image.convert("RGB")
+
+
+def kept_image(store: Store, digest: str | None, name: str) -> Image.Image | None:
+    """A backdrop or reference photo the job keeps (None: the job has none)."""
+    if not digest:
+        return None
+    return decode(store.artifacts.read_bytes(digest), name)
+
+
+def shot_scene(params: dict) -> Scene:
+    """The shoot's scene, with the product's size relations of a catalog on one backdrop:
+    a SKU of `size_cm` beside the batch's largest (`size_ref_cm`) gets that share of the
+    fill, so their real sizes keep their relations."""
+    from dataclasses import replace
+
+    from studio.scenes import get_scene
+
+    scene = get_scene(params["scene"])
+    size, ref = params.get("size_cm"), params.get("size_ref_cm")
+    if not size or not ref:
+        return scene
+    ratio = float(np.clip(float(size) / float(ref), 0.1, 1.0))
+    if scene.backdrop is not None:
+        fill = scene.backdrop.fill or scene.placement.scale
+        return replace(scene, backdrop=replace(scene.backdrop, fill=fill * ratio))
+    return replace(scene, placement=replace(scene.placement, scale=scene.placement.scale * ratio))

@@ -33,7 +33,8 @@ def test_a_shoot_on_the_sellers_backdrop_with_a_reference(server, studio_home): 
     assert job["status"] == "done", job
     assert job["scene"].startswith("backdrop-")
     assert (studio_home / "scenes" / f"{job['scene']}.toml").is_file()  # saved as the seller's scene
-    assert job["scene"] in {s["id"] for s in client.get("/scenes").json()["scenes"]}
+    listed = {s["id"]: s for s in client.get("/scenes").json()["scenes"]}
+    assert listed[job["scene"]]["backdrop"] and not listed["marble"]["backdrop"]
 
 
 def test_bad_backdrop_or_reference_parts_are_422_naming_the_part_and_make_nothing(server):  # noqa: F811

@@ -598,8 +598,8 @@ def build_api(store: Store) -> FastAPI:
     def list_scenes(key: Caller) -> dict:
         from studio.scenes import load_scenes
 
-        return {"scenes": [{"id": s.id, "title": s.title, "category": s.category} for s in
-                           load_scenes(errors=[]).values()]}
+        return {"scenes": [{"id": s.id, "title": s.title, "category": s.category, "backdrop": s.backdrop is not None}
+                           for s in load_scenes(errors=[]).values()]}
 
     @api.get("/models", response_model=schemas.ModelList, tags=["catalog"], operation_id="listModels",
              summary="Models: installed or not, and their licences", responses=_errors(401))

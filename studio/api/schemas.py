@@ -235,6 +235,8 @@ class Scene(Strict):
     id: str
     title: str
     category: str
+    backdrop: bool = Field(False, description="a seller's own backdrop photo (saved from a backdrop part or "
+                                              "`studio scenes add`)")
 
 
 class SceneList(Strict):

@@ -160,3 +160,27 @@ def test_sample_photo_and_a_broken_upload(tmp_path):
     with pytest.raises(gr.Error) as err:
         tab_studio.on_photos([str(broken)], {}, None, progress=None)
     assert "Traceback" not in str(err.value) and len(str(err.value)) > 10
+
+
+def test_the_batch_tab_takes_one_backdrop_for_the_catalog_and_only_an_uploaded_one(tmp_path, studio_home):
+    from studio.app import batch as batches
+    from studio.config import save_settings
+    from tests.backdrops import table_photo
+
+    settings = load_settings()
+    settings.batch_folders = [str(tmp_path)]
+    save_settings(settings)
+    for i in range(2):
+        _photo(tmp_path / "catalog", f"sku{i}.jpg", seed=i)
+    Image.fromarray(table_photo(800, 600, 0.55, 180.0)).save(tmp_path / "shelf.jpg")
+    with pytest.raises(gr.Error, match="Upload the backdrop"):
+        tab_batch.on_start(str(tmp_path / "catalog"), None, "", "", "", "classic", 1, "", "/etc/hostname")
+    bid, *_ = tab_batch.on_start(str(tmp_path / "catalog"), None, "", "", "", "classic", 1, "",
+                                 str(tmp_path / "shelf.jpg"), 0.5)
+    status, _, _, _ = _wait_for_batch(bid)
+    assert "done" in status
+    scene = batches.batch_summary(open_store(), bid)
+    import json
+
+    opts = json.loads(open_store().one("SELECT options FROM batches WHERE id = ?", (bid,))["options"])
+    assert opts["scene"].startswith("backdrop-") and opts["light_match"] == 0.5 and scene["items"] == 2

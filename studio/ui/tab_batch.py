@@ -15,8 +15,8 @@ import gradio as gr
 from studio.app import batch as batches
 from studio.app.context import open_store
 from studio.app.engines import engine_choices
-from studio.config import data_dir
-from studio.paths import safe_name, unique_path
+from studio.config import data_dir, load_settings
+from studio.paths import inside, safe_name, unique_path
 from studio.ui.serve import is_served
 from studio.ui.views import readable, table
 
@@ -54,8 +54,11 @@ def _source(path: str, files: list[str] | None) -> Path:
 
 @readable
 def on_start(path: str, files: list[str] | None, out: str, scene: str, preset: str, engine: str, variants: float,
-             clip: str = ""):
+             clip: str = "", backdrop: str | None = None, light_match: float = 0.0):
     src = _source(path, files)
+    roots = [data_dir() / "cache" / "gradio", *batches.app_read_roots()]
+    if backdrop and not any(inside(backdrop, r) for r in roots):  # a path from the browser: only an upload
+        raise gr.Error("Upload the backdrop photo here.")
     name = safe_name(src.stem) or "batch"
     out_dir = Path(out.strip()).expanduser() if out and out.strip() else data_dir() / "batches" / name
     store = open_store()
@@ -63,7 +66,8 @@ def on_start(path: str, files: list[str] | None, out: str, scene: str, preset: s
     # or in the data dir: whoever can reach the page must not reach the rest of the disk
     bid = batches.create_batch(store, src, out_dir, scene=scene or None, preset=preset or None, engine=engine,
                                variants=int(variants), roots=batches.app_read_roots(),
-                               out_roots=batches.app_write_roots(), clip=clip or None)
+                               out_roots=batches.app_write_roots(), clip=clip or None,
+                               backdrop=Path(backdrop) if backdrop else None, light_match=float(light_match or 0))
     _run_in_background(bid)
     return bid, *on_status(bid)
 
@@ -157,6 +161,12 @@ def build() -> None:
         variants = gr.Slider(1, 8, value=1, step=1, label="Variants per SKU")
         clip = gr.Dropdown([("none", ""), ("Reels 9:16", "reels"), ("Square 1:1", "square"),
                             ("Listing 16:9", "listing")], value="", label="Clip of each SKU")
+    with gr.Row():
+        backdrop = gr.Image(label="One backdrop photo for every SKU (optional: each stands on the same spot; a CSV's "
+                                  "size_cm keeps their size relations)", type="filepath", sources=["upload"],
+                            height=180, elem_id="batch-backdrop")
+        light_match = gr.Slider(0, 1, value=load_settings().light_match, step=0.1, label="Light match",
+                                elem_id="batch-light-match")
     batch_id = gr.Textbox(label="Batch", interactive=False)
     with gr.Row():
         start = gr.Button("Start batch", variant="primary")
@@ -168,7 +178,8 @@ def build() -> None:
     shots = gr.Gallery(label="Results", columns=8, height=240, allow_preview=True, object_fit="contain", fit_columns=False)
     zip_file = gr.DownloadButton("Download batch.zip", visible=False)
     outs = [status, grid, shots, zip_file]
-    start.click(on_start, [path, files, out, scene, preset, engine, variants, clip], [batch_id, *outs],
+    start.click(on_start, [path, files, out, scene, preset, engine, variants, clip, backdrop, light_match],
+                [batch_id, *outs],
                 api_name="batch_start")
     pause.click(on_pause, [batch_id], outs, api_name="batch_pause")
     resume.click(on_resume, [batch_id], outs, api_name="batch_resume")

@@ -460,3 +460,24 @@ def test_a_cluster_worker_gets_the_backdrop_scene_and_the_reference_from_the_hea
                                                      .replace("Shop shelf", "The node's own shelf"))
     clash = ShootWorker().shoot((tmp_path / "p.png").read_bytes(), "p.png", options)
     assert "of its own" in clash["error"]
+
+
+def test_depth_of_field_softens_only_what_lies_behind_the_product(studio_home, tmp_path):
+    photo = table_photo(1200, 900, 0.55, 180.0)
+    sharp = _scene(tmp_path, photo, "sharp-table")
+    soft = _scene(tmp_path, photo, "soft-table", depth_of_field=1.0)
+    kept = np.asarray(Image.open(sharp.backdrop.path(sharp.source)))
+    a = compose(sharp, _cutout(), 0, None, None, kept)
+    b = compose(soft, _cutout(), 0, None, None, kept)
+    assert a.box == b.box
+    x, y, h = a.box.x, a.box.y, a.box.h
+    A, B = np.asarray(a.image).astype(int), np.asarray(b.image).astype(int)
+    lum = lambda img: img @ np.array([0.2126, 0.7152, 0.0722])  # noqa: E731
+    edge_row = int(0.55 * A.shape[0])  # the table's far edge, behind the product: softened
+    band = slice(edge_row - 6, edge_row + 6)
+    cols = slice(0, max(1, x - 20))
+    step_a = np.abs(np.diff(lum(A[band, cols]), axis=0)).max()
+    step_b = np.abs(np.diff(lum(B[band, cols]), axis=0)).max()
+    assert step_b < 0.6 * step_a
+    front = slice(y + h + 40, A.shape[0])  # in front of the product's foot: as sharp as the photo
+    assert np.array_equal(A[front], B[front])

@@ -481,3 +481,15 @@ def test_depth_of_field_softens_only_what_lies_behind_the_product(studio_home, t
     assert step_b < 0.6 * step_a
     front = slice(y + h + 40, A.shape[0])  # in front of the product's foot: as sharp as the photo
     assert np.array_equal(A[front], B[front])
+
+
+def test_keeping_a_spot_keeps_the_rest_of_a_scene_the_seller_edited(studio_home, tmp_path):
+    scene = _scene(tmp_path, table_photo(600, 450), "edited")
+    path = Path(scene.source)
+    path.write_text(path.read_text() + '\n[classic]\nprops = [{ shape = "sphere", color = "#f3c3b8", size = 0.2 }]\n'
+                    '\n[reflection]\nstrength = 0.1\n')
+    kept = update_backdrop("edited", spot=(0.6, 0.8))
+    assert kept.backdrop.spot == (0.6, 0.8) and kept.classic.props[0].color == "#f3c3b8"
+    assert kept.reflection.strength == 0.1 and kept.title == scene.title
+    with pytest.raises(BackdropError, match="not one of your backdrop scenes"):
+        update_backdrop("marble", spot=(0.5, 0.5))

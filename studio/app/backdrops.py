@@ -77,10 +77,16 @@ def _words(image: Image.Image) -> tuple[str, str]:
 
 
 def _toml_value(value) -> str:
+    """A value as TOML writes it: what a scene file holds (text, numbers, booleans, lists,
+    and tables inline, such as a scene's props)."""
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items() if v is not None) + "}"
     return repr(float(value)) if isinstance(value, float) else str(value)
 
 

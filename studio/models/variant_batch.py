@@ -62,7 +62,9 @@ def request_key(*parts: object) -> str:
 
 
 class Shelf:
-    """Painted variants waiting for their stage: key → {seed: image}, the oldest dropped."""
+    """Painted variants waiting for their stage: key → {seed: image}, the oldest dropped.
+    Kept as 8-bit (what the stage makes of them anyway: a quarter of the memory of the
+    pipeline's floats) and handed back as floats in [0, 1] that round to the same bytes."""
 
     def __init__(self, keep: int = KEEP_BATCHES):
         self._keep = keep
@@ -70,8 +72,10 @@ class Shelf:
         self._batches: OrderedDict[str, dict[int, np.ndarray]] = OrderedDict()
 
     def put(self, key: str, images: dict[int, np.ndarray]) -> None:
+        kept = {seed: np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8) if img.dtype.kind == "f" else img
+                for seed, img in images.items()}
         with self._lock:
-            self._batches[key] = dict(images)
+            self._batches[key] = kept
             self._batches.move_to_end(key)
             while len(self._batches) > self._keep:
                 self._batches.popitem(last=False)
@@ -85,7 +89,7 @@ class Shelf:
             image = batch.pop(seed)
             if not batch:
                 del self._batches[key]
-            return image
+        return image.astype(np.float32) / 255.0
 
     def clear(self) -> None:
         with self._lock:

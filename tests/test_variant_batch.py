@@ -198,3 +198,13 @@ def replace_reference(request: GenerateRequest, image: Image.Image) -> GenerateR
     from dataclasses import replace
 
     return replace(request, reference=image)
+
+
+def test_a_batch_stopped_by_a_cancel_leaves_nothing_for_its_siblings(hf_hub):
+    from dataclasses import replace
+
+    plant_in_hf_cache(hf_hub, *MODELS["klein"][1:])
+    stop = replace(_request(1, (1, 2, 3)), cancelled=lambda: True)
+    KleinGenerator().generate(stop)
+    assert variant_batch.SHELF.take(next(iter(variant_batch.SHELF._batches), ""), 2) is None
+    assert not variant_batch.SHELF._batches

@@ -235,7 +235,9 @@ class DiffusersInpainter(Generator):
                 ran_out(card, plan, n)
                 torch.cuda.empty_cache()
             else:
-                SHELF.put(key, dict(zip(seeds[1:], images[1:], strict=True)))
+                # a call stopped by a cancel holds half-painted siblings: never shelved for a retry
+                if not (request.cancelled and request.cancelled()):
+                    SHELF.put(key, dict(zip(seeds[1:], images[1:], strict=True)))
                 return images[:1], n
         return self.run(pipe, replace(request, batch_seeds=()), steps, guidance), 1
 

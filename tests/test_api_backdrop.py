@@ -73,3 +73,32 @@ def test_a_catalog_that_names_a_missing_file_or_leaves_its_folder_is_refused_who
         assert r.status_code == 422 and r.json()["field"] == "catalog", r.text
         assert "/etc" not in r.json()["error"] or "outside" in r.json()["error"]
     assert client.get("/jobs").json()["jobs"] == []
+
+
+def test_a_callback_belongs_to_the_request_with_a_backdrop_or_a_catalog(server):  # noqa: F811
+    """The callback_url param is the request's (one webhook per job it makes), never a
+    shoot option: with a backdrop part and with a catalog, jobs are made and registered."""
+    from tests.test_api import settings
+
+    client, _, _ = server
+    settings(api_private_callbacks=True)
+    params = json.dumps({**CLASSIC, "callback_url": "http://127.0.0.1:9/hook"})
+    shelf = ("shelf.png", png(table_photo(800, 600, 0.55, 180.0)), "image/png")
+    r = client.post("/shoots", files={"photo": ("bottle.jpg", photo_bytes(), "image/jpeg"), "backdrop": shelf},
+                    data={"params": params})
+    assert r.status_code == 202, r.text
+    files = [("catalog", ("catalog.csv", b"sku,image\nA,a.jpg\n", "text/csv")),
+             ("photos", ("a.jpg", photo_bytes(1), "image/jpeg")), ("backdrop", shelf)]
+    r = client.post("/batches", files=files, data={"params": params})
+    assert r.status_code == 202, r.text
+    r = client.post("/batches", files=[("photos", ("b.jpg", photo_bytes(2), "image/jpeg")), ("backdrop", shelf)],
+                    data={"params": params})
+    assert r.status_code == 202, r.text
+    jobs = [wait(client, j["id"], timeout=120) for j in client.get("/jobs").json()["jobs"]]
+    assert len(jobs) == 3 and all(j["backdrop"] for j in jobs)
+    import time
+
+    end = time.monotonic() + 60
+    while time.monotonic() < end and not all(client.get(f"/jobs/{j['id']}").json()["webhooks"] for j in jobs):
+        time.sleep(0.2)  # each job's callback is tried once it ends
+    assert all(client.get(f"/jobs/{j['id']}").json()["webhooks"] for j in jobs)

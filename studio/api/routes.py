@@ -201,7 +201,10 @@ class Upload:
         self.path.parent.rmdir()
 
 
-async def read_upload(photo: UploadFile, field: str = "photo") -> Upload:
+async def read_upload(photo: UploadFile, field: str = "photo", folder: Path | None = None) -> Upload:
+    """The part read (at most the upload limit) and written under its own file name into
+    a private temp folder, or into `folder` (a catalog's files, which the CSV names: each
+    needs a name of its own there)."""
     from studio.config import load_settings
     from studio.paths import safe_name
 
@@ -209,8 +212,11 @@ async def read_upload(photo: UploadFile, field: str = "photo") -> Upload:
     data = await photo.read(limit + 1)
     if len(data) > limit:
         raise ApiError(413, f"{photo.filename or 'the photo'} is over the {limit / 1e6:.0f} MB upload limit", field)
-    name = safe_name(Path(photo.filename or "").name) or "photo"  # a name, never a path (nor "..")
-    folder = Path(tempfile.mkdtemp(prefix="studio-api-"))
+    name = safe_name(Path(photo.filename or "").name)  # a name, never a path (nor "..")
+    if folder is None:
+        folder, name = Path(tempfile.mkdtemp(prefix="studio-api-")), name or "photo"
+    elif not name or (folder / name).exists():
+        raise ApiError(422, f"every {field} part needs its own file name ({photo.filename!r})", field)
     path = folder / name
     path.write_bytes(data)
     return Upload(path, data)
@@ -264,41 +270,40 @@ def build_api(store: Store) -> FastAPI:
         if not exists or owner != key.id:
             raise ApiError(404, f"no job {job_id}")
 
-    def shoot_of(upload: Upload | Path, params: dict, backdrop: Upload | None = None,
-                 reference: Upload | Path | None = None) -> Callable[[], str]:
-        """A shoot of the photo; a backdrop part becomes the seller's scene (made once per
-        photo), a reference part is kept with the job."""
-        path = upload.path if isinstance(upload, Upload) else upload
+    def shoot_of(photo: Path, params: dict, reference: bytes | Path | None = None) -> Callable[[], str]:
+        """A shoot of the photo, with a reference photo kept with the job."""
 
         def make() -> str:
-            from studio.app.backdrops import BackdropError, scene_for_photo
+            from studio.app.backdrops import BackdropError
             from studio.app.shoot import FlowError, submit_shoot
             from studio.imaging.io import IngestError
             from studio.scenes import SceneError
 
             options = dict(params)
-            part = "photo"
             try:
                 if "clip" in options:  # a clip preset: the classic clip of the chosen shot, after its export
                     from studio.app.clip import clip_params
 
                     options["clip"] = clip_params(options["clip"])
-                if backdrop is not None:
-                    part = "backdrop"
-                    options["scene"] = scene_for_photo(backdrop.data, backdrop.path.name).id
-                if reference is not None:
-                    part = "reference"
-                    options["reference"] = reference.data if isinstance(reference, Upload) else reference
-                part = "photo"
-                return submit_shoot(store, path, **options)
+                return submit_shoot(store, photo, reference=reference, **options)
             except IngestError as exc:
-                raise ApiError(422, f"{path.name}: {exc.message}", part) from exc
-            except BackdropError as exc:
-                raise ApiError(422, str(exc), "reference" if "reference" in str(exc) else part) from exc
+                raise ApiError(422, f"{photo.name}: {exc.message}", "photo") from exc
+            except BackdropError as exc:  # the reference, or the scene's own backdrop file
+                field = "reference" if str(exc).startswith("reference:") else "scene"
+                raise ApiError(422, str(exc), field) from exc
             except (SceneError, FlowError, ValueError) as exc:
                 raise ApiError(422, str(exc), _field_named(str(exc), params)) from exc
 
         return make
+
+    def backdrop_scene(upload: Upload) -> str:
+        """A backdrop part made into the seller's scene (once per photo): its id."""
+        from studio.app.backdrops import BackdropError, scene_for_photo
+
+        try:
+            return scene_for_photo(upload.data, upload.path.name).id
+        except BackdropError as exc:
+            raise ApiError(422, str(exc), "backdrop") from exc
 
     def check_photo(upload: Upload, field: str) -> None:
         from studio.config import load_settings
@@ -331,14 +336,18 @@ def build_api(store: Store) -> FastAPI:
         options = parse_params(params, schemas.ShootParams)
         uploads = [await read_upload(photo)]
         try:
-            extra = {}
+            parts = {}
             for part, field in ((backdrop, "backdrop"), (reference, "reference")):
                 if part is not None:
-                    extra[field] = await read_upload(part, field)
-                    uploads.append(extra[field])
+                    parts[field] = await read_upload(part, field)
+                    uploads.append(parts[field])
+            shot = dict(options)
+            if "backdrop" in parts:  # the backdrop's scene wins over a scene named in params
+                shot["scene"] = await run_in_threadpool(backdrop_scene, parts["backdrop"])
+            ref = parts["reference"].data if "reference" in parts else None
             made, again = await run_in_threadpool(sub.queue, key, idempotency_key,
-                                                  body_hash("shoot", options, *(u.data for u in uploads)), options,
-                                                  lambda: [shoot_of(uploads[0], options, **extra)()])
+                                                  body_hash("shoot", options, *(u.data for u in uploads)), shot,
+                                                  lambda: [shoot_of(uploads[0].path, shot, ref)()])
             return sub.accepted(made, again)
         finally:  # the uploads were stored as artifacts, or refused: either way their files go
             for u in uploads:
@@ -399,18 +408,17 @@ def build_api(store: Store) -> FastAPI:
             return await catalog_batch(key, catalog, photos, backdrop, options, idempotency_key)
         uploads: list[Upload] = []
         try:
-            shared = None
-            if backdrop is not None:
-                shared = await read_upload(backdrop, "backdrop")
-                uploads.append(shared)
-            for photo in photos:
-                uploads.append(await read_upload(photo, "photos"))
-            for u in uploads:  # every photo is checked before any job is made
+            shot = dict(options)
+            if backdrop is not None:  # one scene for every SKU, made once
+                uploads.append(await read_upload(backdrop, "backdrop"))
+                shot["scene"] = await run_in_threadpool(backdrop_scene, uploads[0])
+            shots = [await read_upload(photo, "photos") for photo in photos]
+            uploads += shots
+            for u in shots:  # every photo is checked before any job is made
                 await run_in_threadpool(check_photo, u, "photos")
-            shots = [u for u in uploads if u is not shared]
             made, again = await run_in_threadpool(
-                sub.queue, key, idempotency_key, body_hash("batch", options, *(u.data for u in uploads)), options,
-                lambda: [shoot_of(u, options, shared)() for u in shots], len(shots))
+                sub.queue, key, idempotency_key, body_hash("batch", options, *(u.data for u in uploads)), shot,
+                lambda: [shoot_of(u.path, shot)() for u in shots], len(shots))
             return sub.accepted(made, again, batch=True)
         finally:
             for u in uploads:
@@ -422,64 +430,48 @@ def build_api(store: Store) -> FastAPI:
         reference, as `studio batch` checks a CSV) before any job is made."""
         import shutil
 
-        from studio.config import load_settings
-        from studio.paths import safe_name
-
-        limit = load_settings().limits.max_upload_bytes
         folder = Path(tempfile.mkdtemp(prefix="studio-api-catalog-"))
         try:
-            blobs: list[bytes] = []
-            for part in photos:
-                data = await part.read(limit + 1)
-                if len(data) > limit:
-                    raise ApiError(413, f"{part.filename or 'a photo'} is over the {limit / 1e6:.0f} MB upload limit",
-                                   "photos")
-                name = safe_name(Path(part.filename or "").name)
-                if not name or (folder / name).exists():
-                    raise ApiError(422, f"every photos part needs its own file name ({part.filename!r})", "photos")
-                (folder / name).write_bytes(data)
-                blobs.append(data)
+            files = [await read_upload(part, "photos", folder) for part in photos]
             text = await catalog.read(4 * 1024 * 1024 + 1)
             if len(text) > 4 * 1024 * 1024:
                 raise ApiError(413, "the catalog is over 4 MB", "catalog")
             (folder / "catalog.csv").write_bytes(text)
-            shared = None
-            if backdrop is not None:
-                shared = await read_upload(backdrop, "backdrop")
-            try:
-                plans = await run_in_threadpool(catalog_plans, folder, options, shared)
-                made, again = await run_in_threadpool(
-                    sub.queue, key, idempotency_key, body_hash("catalog", options, text, *blobs,
-                                                               *([shared.data] if shared else [])), options,
-                    lambda: [shoot_of(photo, opts, None, ref)() for photo, opts, ref in plans], len(plans))
-            finally:
-                if shared is not None:
-                    shared.discard()
+            shot = dict(options)
+            shared = []
+            if backdrop is not None:  # for the rows without a backdrop of their own
+                shared.append(await read_upload(backdrop, "backdrop"))
+                try:
+                    shot["scene"] = await run_in_threadpool(backdrop_scene, shared[0])
+                finally:
+                    shared[0].discard()
+            plans = await run_in_threadpool(catalog_plans, folder)
+            # each row over the request's params, merged when they are made (the callback
+            # has been taken out of them by then: it is the request's, not each shoot's)
+            made, again = await run_in_threadpool(
+                sub.queue, key, idempotency_key,
+                body_hash("catalog", options, text, *(u.data for u in files + shared)), shot,
+                lambda: [shoot_of(photo, {**shot, **row}, ref)() for photo, row, ref in plans], len(plans))
             return sub.accepted(made, again, batch=True)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def catalog_plans(folder: Path, options: dict, shared: Upload | None) -> list[tuple[Path, dict, Path | None]]:
-        """(photo, its shoot's options, its reference) per row; the whole catalog refused
-        (422, every problem listed) when anything in it is wrong. Paths in the CSV must
-        name files sent with it: nothing outside the request's own folder is read. A
-        row's own backdrop wins over the one sent for every SKU."""
+    def catalog_plans(folder: Path) -> list[tuple[Path, dict, Path | None]]:
+        """(photo, what its row sets over the request's params, its reference) per row;
+        the whole catalog refused (422, every problem listed) when anything in it is wrong.
+        Paths in the CSV must name files sent with it: nothing outside the request's own
+        folder is read. A row's own backdrop wins over the one sent for every SKU."""
         from studio.app.backdrops import BackdropError, scene_for_photo
         from studio.app.batch_input import read_input
 
         checked = read_input(folder / "catalog.csv", roots=[folder])
         problems = checked.problems()
-        if shared is not None:
-            try:
-                options = {**options, "scene": scene_for_photo(shared.data, shared.path.name).id}
-            except BackdropError as exc:
-                raise ApiError(422, str(exc), "backdrop") from exc
         if len(checked.items) > MAX_BATCH:
             problems.append(f"a batch takes 1 to {MAX_BATCH} rows")
         sizes = [it.size_cm for it in checked.items if it.size_cm]
         plans = []
         for it in checked.items:
-            opts = dict(options)
+            opts: dict = {}
             for k, v in (("scene", it.scene), ("preset", it.preset), ("variants", it.variants)):
                 if v is not None:
                     opts[k] = v

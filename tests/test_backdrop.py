@@ -52,7 +52,7 @@ def test_a_flat_photo_has_no_surface_line_and_no_light_to_speak_of():
     flat = np.full((600, 800, 3), 200, np.uint8)
     assert bdrop.surface_line(flat) is None
     assert light.read_direction(flat)[1] < 0.01
-    assert bdrop.default_spot(flat) == (0.5, 0.78)
+    assert bdrop.default_spot(bdrop.surface_line(flat)) == (0.5, 0.78)
 
 
 # -- the shot on the backdrop -----------------------------------------------------------

@@ -58,10 +58,10 @@ def surface_line(photo: np.ndarray) -> float | None:
     return (row + 1) / (n + 1)
 
 
-def default_spot(photo: np.ndarray) -> tuple[float, float]:
-    """(x, y) shares of the frame where the product's foot goes: centred, on the surface
-    40% of the way from its edge to the frame's bottom; 0.78 down without an edge."""
-    line = surface_line(photo)
+def default_spot(line: float | None) -> tuple[float, float]:
+    """(x, y) shares of the frame where the product's foot goes, given the photo's
+    `surface_line`: centred, on the surface 40% of the way from its edge to the frame's
+    bottom; 0.78 down without an edge."""
     y = 0.78 if line is None else line + 0.4 * (1 - line)
     return 0.5, float(np.clip(y, 0.35, 0.92))
 

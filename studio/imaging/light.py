@@ -168,6 +168,26 @@ def adapt_shading(fg: np.ndarray, alpha: np.ndarray, plate: np.ndarray, box: Box
     return np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0, 1)
 
 
+def shaded(layer: np.ndarray, plate: np.ndarray, box: Box, strength: float,
+           light_dir: float | None = None) -> np.ndarray:
+    """A placed product layer (float RGBA, box.h × box.w) with its colours' shading
+    adapted to `plate` (`adapt_shading`); a copy, its matte as it was."""
+    out = layer.copy()
+    out[..., :3] = adapt_shading(layer[..., :3], layer[..., 3], plate, box, strength, light_dir)
+    return out
+
+
+def darken(rgb8: np.ndarray, shade: np.ndarray) -> np.ndarray:
+    """`rgb8` (uint8 RGB) with `shade` (0..1 darkness) multiplied out, in place, only in
+    the window where the shade is: elsewhere its pixels stay exactly as they were."""
+    from studio.imaging import masks
+
+    win = masks.region(shade > 0, 0)
+    if win is not None:
+        rgb8[win] = cv2.convertScaleAbs(rgb8[win].astype(np.float32) * (1 - shade[win])[..., None])
+    return rgb8
+
+
 def lacks_ground_shadow(plate: np.ndarray, box: Box) -> bool:
     """Whether the plate is no darker just under the product's foot than beside it (a
     model that painted the scene but no shadow): then a contact shadow is laid there."""
@@ -188,19 +208,12 @@ def lacks_ground_shadow(plate: np.ndarray, box: Box) -> bool:
 def grounded(image: Image.Image, cutout: Image.Image, box: Box) -> Image.Image:
     """A painted plate with no darkening under the product's foot, with a contact shadow
     laid there (the compositor's own), so the product does not float; else as it is."""
-    from studio.imaging import masks
-
     rgb = np.asarray(image)
     if box.y + box.h >= rgb.shape[0] or not lacks_ground_shadow(rgb, box):
         return image
     alpha = resize_product(crop_to_alpha(cutout), box)[..., 3]
     shade = shadows(alpha, box, rgb.shape[:2], 90.0, 0.5, 0.0, 0.0, 0.6)
-    win = masks.region(shade > 0, 0)
-    if win is None:
-        return image
-    out = rgb.copy()
-    out[win] = cv2.convertScaleAbs(rgb[win].astype(np.float32) * (1 - shade[win])[..., None])
-    return Image.fromarray(out, "RGB")
+    return Image.fromarray(darken(rgb.copy(), shade), "RGB")
 
 
 def matched_in_place(image: Image.Image, plate: Image.Image, cutout: Image.Image, box: Box, strength: float,
@@ -213,8 +226,8 @@ def matched_in_place(image: Image.Image, plate: Image.Image, cutout: Image.Image
     y0, y1, x0, x1 = max(box.y, 0), min(box.y + box.h, H), max(box.x, 0), min(box.x + box.w, W)
     if y1 <= y0 or x1 <= x0:
         return image
-    adapted = adapt_shading(layer[..., :3], layer[..., 3], np.asarray(plate), box, strength, direction)
-    inner = eroded(np.ascontiguousarray(layer[..., 3]), 2)[y0 - box.y: y1 - box.y, x0 - box.x: x1 - box.x]
+    adapted = shaded(layer, np.asarray(plate), box, strength, direction)[y0 - box.y: y1 - box.y, x0 - box.x: x1 - box.x]
+    inner = eroded(np.ascontiguousarray(adapted[..., 3]), 2)
     win = rgb[y0:y1, x0:x1]
-    win[inner] = cv2.convertScaleAbs(adapted[y0 - box.y: y1 - box.y, x0 - box.x: x1 - box.x], alpha=255.0)[inner]
+    win[inner] = cv2.convertScaleAbs(np.ascontiguousarray(adapted[..., :3]), alpha=255.0)[inner]
     return Image.fromarray(rgb, "RGB")

@@ -171,17 +171,17 @@ def _backdrop(scene: Scene, W: int, H: int, rng: np.random.Generator, light_dir:
     yy = np.linspace(-1, 1, h8, dtype=np.float32)[:, None]
     ang = math.radians(light_dir)
     toward = xs * math.cos(ang) - yy * math.sin(ang)
-    light = 1 + (0.12 * (1 - scene.lighting.softness) + 0.04) * toward
+    falloff = 1 + (0.12 * (1 - scene.lighting.softness) + 0.04) * toward
     if c.vignette:
-        light *= 1 - c.vignette * 0.5 * np.clip(xs ** 2 + yy ** 2 - 0.3, 0, None)
-    light = cv2.resize(light.astype(np.float32), (W, H), interpolation=cv2.INTER_LINEAR)
+        falloff *= 1 - c.vignette * 0.5 * np.clip(xs ** 2 + yy ** 2 - 0.3, 0, None)
+    falloff = cv2.resize(falloff.astype(np.float32), (W, H), interpolation=cv2.INTER_LINEAR)
     # channel by channel: the backdrop's colour changes from row to row only, and numpy
     # broadcasts a column over a plane far quicker than over (H, W, 3)
     tc = hex_rgb(c.texture_color)
     planes = []
     for ch in range(3):
         col = base[:, 0, ch][:, None]
-        plane = light * col if weight is None else (col + (tc[ch] - col) * weight) * light  # base·(1 − w) + tc·w
+        plane = falloff * col if weight is None else (col + (tc[ch] - col) * weight) * falloff  # base·(1 − w) + tc·w
         planes.append(np.minimum(plane, 1, out=plane))  # nothing here is negative
     return cv2.merge(planes)
 
@@ -293,17 +293,17 @@ def compose(scene: Scene, cutout: Image.Image, seed: int, long_side: int | None 
     top_down = view == TOP
     frame = look(flat_lay(scene) if top_down else scene, seed, top_down)
     scene = frame.scene
-    light = scene.lighting.direction
+    key_light = scene.lighting.direction
     box = place(product.size, (W, H), scene.placement, frame.jitter)
     placed = resize_product(product, box)  # box.h × box.w × RGBA
 
-    img = _backdrop(scene, W, H, rng, light)
+    img = _backdrop(scene, W, H, rng, key_light)
     draw_props(img, frame, box, top_down)
     if top_down:
         shade, dark = flat_shadow(placed[..., 3], box, (H, W), frame)
         img[dark] *= (1 - shade)[..., None]
     else:
-        shade = _shadows(scene, placed[..., 3], box, (H, W), light)
+        shade = _shadows(scene, placed[..., 3], box, (H, W), key_light)
         dark = masks.region(shade > 0, 0)  # shadows lie round the product's foot: darken only there
         if dark is not None:
             img[dark] *= (1 - shade[dark])[..., None]
@@ -315,16 +315,9 @@ def compose(scene: Scene, cutout: Image.Image, seed: int, long_side: int | None 
     g = grade * 255
     out8 = cv2.multiply(img, (float(g[0]), float(g[1]), float(g[2]), 0.0), dtype=cv2.CV_8U)
     if light_match > 0:
-        placed = _matched(placed, out8, box, light_match, None)
+        placed = light.shaded(placed, out8, box, light_match)
     _place_product(out8, placed, box, grade)
-    return Composition(Image.fromarray(out8, "RGB"), box, seed, round(light, 2), view, frame.describe())
-
-
-def _matched(placed: np.ndarray, plate: np.ndarray, box: Box, strength: float, direction: float | None) -> np.ndarray:
-    """The placed product (RGBA float) with its shading adapted to the plate."""
-    out = placed.copy()
-    out[..., :3] = light.adapt_shading(placed[..., :3], placed[..., 3], plate, box, strength, direction)
-    return out
+    return Composition(Image.fromarray(out8, "RGB"), box, seed, round(key_light, 2), view, frame.describe())
 
 
 def compose_on_backdrop(scene: Scene, cutout: Image.Image, seed: int, photo: np.ndarray,
@@ -342,9 +335,10 @@ def compose_on_backdrop(scene: Scene, cutout: Image.Image, seed: int, photo: np.
     W, H = scene.canvas_size(long_side)
     product = crop_to_alpha(cutout)
     plate8 = bdrop.plate(photo, (W, H))
-    spot = bd.spot or bdrop.default_spot(plate8)
+    line = bdrop.surface_line(plate8) if bd.spot is None or bd.light is None else None
+    spot = bd.spot or bdrop.default_spot(line)
     fill = bd.fill or scene.placement.scale
-    direction = bd.light if bd.light is not None else light.read_direction(plate8, bdrop.surface_line(plate8))[0]
+    direction = bd.light if bd.light is not None else light.read_direction(plate8, line)[0]
     softness, length, scale = scene.lighting.softness, scene.shadow.length, 1.0
     if seed:
         rng = np.random.default_rng([seed, 31])
@@ -359,11 +353,9 @@ def compose_on_backdrop(scene: Scene, cutout: Image.Image, seed: int, photo: np.
         out8 = cv2.convertScaleAbs(soft, alpha=255.0)
     shade = light.shadows(placed[..., 3], box, (H, W), direction, scene.shadow.contact, scene.shadow.cast, length,
                           softness)
-    dark = masks.region(shade > 0, 0)  # only round the product's foot; elsewhere the photo's pixels stay
-    if dark is not None:
-        out8[dark] = cv2.convertScaleAbs(out8[dark].astype(np.float32) * (1 - shade[dark])[..., None])
+    light.darken(out8, shade)  # only round the product's foot; elsewhere the photo's pixels stay
     if light_match > 0:
-        placed = _matched(placed, out8, box, light_match, bd.light)
+        placed = light.shaded(placed, out8, box, light_match, bd.light)
     _place_product(out8, placed, box, np.ones(3, np.float32))
     look_info = {"light_direction": round(direction, 1), "light_softness": round(softness, 2),
                  "spot": [round(spot[0], 3), round(spot[1], 3)], "fill": round(fill * scale, 3), "backdrop": bd.image}

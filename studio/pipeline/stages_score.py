@@ -52,8 +52,7 @@ def _expected(ctx: StageContext, cutout: Image.Image, box: Box, rgb, win):
     from studio.imaging.compose import crop_to_alpha, paste_layer, resize_product
     from studio.pipeline.shot_inputs import light_override
 
-    layer = resize_product(crop_to_alpha(cutout), box).copy()
-    layer[..., :3] = light.adapt_shading(layer[..., :3], layer[..., 3], rgb, box, strength, light_override(ctx.params))
+    layer = light.shaded(resize_product(crop_to_alpha(cutout), box), rgb, box, strength, light_override(ctx.params))
     return paste_layer((win[0].stop - win[0].start, win[1].stop - win[1].start), layer, box.within(win))
 
 

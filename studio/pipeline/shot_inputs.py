@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from studio.bytecache import ByteBoundedCache
+
 if TYPE_CHECKING:
     from studio.scenes import Scene
     from studio.store import Store
@@ -32,11 +34,20 @@ def decode(data: bytes, name: str) -> Image.Image:
     return ingest_bytes(data, name, load_settings().limits).image.convert("RGB")
 
 
+# a shoot's variants (and the next shoots on the same backdrop) read one kept photo:
+# decoded once, shared read-only (every caller resizes or converts it into a copy)
+_KEPT = ByteBoundedCache(128 * 1024**2)
+
+
 def kept_image(store: Store, digest: str | None, name: str) -> Image.Image | None:
     """A backdrop or reference photo the job keeps (None: the job has none)."""
     if not digest:
         return None
-    return decode(store.artifacts.read_bytes(digest), name)
+    image = _KEPT.get(digest)
+    if image is None:
+        image = decode(store.artifacts.read_bytes(digest), name)
+        _KEPT.put(digest, image, image.width * image.height * 3)
+    return image
 
 
 def shot_scene(params: dict) -> Scene:

@@ -418,6 +418,8 @@ def test_history_shows_the_kept_photos_and_a_replay_changes_the_reference(studio
     assert params["reference"] is None and params["backdrop"] is None
     with pytest.raises(ValueError, match="light_match"):
         history.replay(store, job, "generate", {"light_match": 7})
+    with pytest.raises(ValueError, match="upscale"):  # checked as a new shoot's are
+        history.replay(store, job, "generate", {"upscale": "sharpen-please"})
 
 
 def test_a_painted_plate_without_a_shadow_under_the_product_gets_one_and_one_with_a_shadow_does_not():

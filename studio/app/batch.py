@@ -14,7 +14,7 @@ from pathlib import Path
 from studio.app.batch_input import BatchInput, read_input
 from studio.app.context import ledger, stages
 from studio.app.engines import engine_choices
-from studio.app.shoot import exported, shoot_summary, submit_shoot, waiting_for_review
+from studio.app.shoot import check_light_match, exported, shoot_summary, submit_shoot, waiting_for_review
 from studio.config import data_dir, load_settings
 from studio.csvfile import csv_text
 from studio.imaging.io import IngestError
@@ -78,8 +78,10 @@ def create_batch(store: Store, source: Path, out_dir: Path, *, scene: str | None
             clip_params(clip)
         except (ValueError, RuntimeError) as exc:
             raise BatchInvalid([f"--clip: {exc}"]) from exc
-    if light_match is not None and not (isinstance(light_match, int | float) and 0 <= light_match <= 1):
-        raise BatchInvalid([f"--light-match must be a number from 0 to 1, not {light_match!r}"])
+    try:
+        check_light_match(light_match)
+    except ValueError as exc:
+        raise BatchInvalid([f"--light-match: {exc}"]) from exc
     scene, scenes_of = _backdrop_scenes(checked, scene, backdrop)
     sizes = [it.size_cm for it in checked.items if it.size_cm]
     batch_id = jobs.new_id()

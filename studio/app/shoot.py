@@ -77,18 +77,12 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
     scene = scene or settings.default_scene
     variants = settings.default_variants if variants is None else variants
     preset = preset or settings.default_preset
+    upscale = upscale or settings.upscale
+    light_match = settings.light_match if light_match is None else light_match
     check_params(scene=scene, preset=preset, variants=variants, long_side=long_side, steps=steps,
-                 guidance=guidance, seed=seed)
+                 guidance=guidance, seed=seed, upscale=upscale, light_match=light_match)
     if view not in ("auto", "side", "top"):
         raise ValueError(f"view must be auto, side or top, not {view!r}")
-    from studio.config import UPSCALES
-
-    upscale = upscale or settings.upscale
-    if upscale not in UPSCALES:
-        raise ValueError(f"upscale must be one of {', '.join(UPSCALES)}, not {upscale!r}")
-    light_match = settings.light_match if light_match is None else light_match
-    if isinstance(light_match, bool) or not isinstance(light_match, int | float) or not 0 <= light_match <= 1:
-        raise ValueError(f"light_match must be a number from 0 to 1, not {light_match!r}")
     extras = _backdrop_params(store, scene, reference, size_cm, size_ref_cm)
     reuse, inputs = {}, {}
     if reuse_from:
@@ -164,9 +158,17 @@ def _whole(value, lo: int, hi: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
 
 
-def check_params(*, scene: str, preset: str, variants, long_side=None, steps=None, guidance=None, seed=0) -> None:
+def check_light_match(value) -> None:
+    """0..1, or None (the settings' default)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1):
+        raise ValueError(f"light_match must be a number from 0 to 1, not {value!r}")
+
+
+def check_params(*, scene: str, preset: str, variants, long_side=None, steps=None, guidance=None, seed=0,
+                 upscale=None, light_match=None) -> None:
     """Refuse, with one sentence, what would fail later in the job (an unknown preset is
     otherwise found only at export, after a cloud engine was paid)."""
+    from studio.config import UPSCALES
     from studio.imaging.export import PRESETS
 
     get_scene(scene)
@@ -183,6 +185,9 @@ def check_params(*, scene: str, preset: str, variants, long_side=None, steps=Non
         raise ValueError(f"guidance must be a number from 0 to 100, not {guidance!r}")
     if not _whole(seed, 0, MAX_SEED):
         raise ValueError(f"the seed must be a whole number from 0 to {MAX_SEED}, not {seed!r}")
+    if upscale is not None and upscale not in UPSCALES:
+        raise ValueError(f"upscale must be one of {', '.join(UPSCALES)}, not {upscale!r}")
+    check_light_match(light_match)
 
 
 def check_replay(params: dict, overrides: dict) -> dict:
@@ -192,7 +197,7 @@ def check_replay(params: dict, overrides: dict) -> dict:
     merged = {**params, **overrides}
     check_params(scene=merged.get("scene"), preset=merged.get("preset"), variants=merged.get("variants"),
                  long_side=merged.get("long_side"), steps=merged.get("steps"), guidance=merged.get("guidance"),
-                 seed=merged.get("seed", 0))
+                 seed=merged.get("seed", 0), upscale=merged.get("upscale"), light_match=merged.get("light_match"))
     out = dict(overrides)
     if "view" in overrides and overrides["view"] not in ("auto", "side", "top"):
         raise ValueError(f"view must be auto, side or top, not {overrides['view']!r}")
@@ -202,10 +207,6 @@ def check_replay(params: dict, overrides: dict) -> dict:
     if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int | float)
                                   or not 0 <= threshold <= 1):
         raise ValueError(f"fidelity_threshold must be a number from 0 to 1, not {threshold!r}")
-    light = overrides.get("light_match")
-    if "light_match" in overrides and (isinstance(light, bool) or not isinstance(light, int | float)
-                                       or not 0 <= light <= 1):
-        raise ValueError(f"light_match must be a number from 0 to 1, not {light!r}")
     if isinstance(overrides.get("clip"), str):
         from studio.app.clip import clip_params
 

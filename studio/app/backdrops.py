@@ -25,6 +25,12 @@ from studio.pipeline.shot_inputs import decode  # noqa: F401 - one decoder for t
 from studio.scenes import MAX_ASPECT, SHIPPED_DIR, Scene, SceneError, get_scene, load_file, user_dir
 
 KEEP_SIDE = 2560  # a backdrop is kept at most this large: the largest canvas is 2048 px
+# what every shipped scene tells a model: a backdrop scene tells it the same
+PRESERVATION = ("keep the product exactly as photographed: same shape, proportions, colours, label, text and logo",
+                "do not add, remove or redraw any part of the product",
+                "one single product, fully visible, not cropped")
+NEGATIVE = ("text, watermark, logo overlay, extra products, duplicate product, distorted product, deformed label, "
+            "blurry product, cropped product, hands, people")
 SCENE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
@@ -123,23 +129,13 @@ def add_backdrop_scene(scene_id: str, photo: Path | bytes, *, title: str | None 
     _write_scene(folder / f"{scene_id}.toml", {
         "": {"id": scene_id, "title": title or scene_id.replace("-", " ").capitalize(), "category": "lifestyle"},
         "prompt": {"surface": surface, "background": background, "lighting": "the light of the backdrop photo",
-                   "camera": "eye level, as the backdrop photo", "negative": get_scene_default_negative(),
-                   "preservation": list(_PRESERVATION)},
+                   "camera": "eye level, as the backdrop photo", "negative": NEGATIVE,
+                   "preservation": list(PRESERVATION)},
         "canvas": {"aspect": _aspect(w, h), "size": size},
         "backdrop": {"image": f"{scene_id}.jpg", "spot": list(spot) if spot else None, "fill": fill, "light": light,
                      "depth_of_field": float(depth_of_field)},
     })
     return load_file(folder / f"{scene_id}.toml")
-
-
-_PRESERVATION = ("keep the product exactly as photographed: same shape, proportions, colours, label, text and logo",
-                 "do not add, remove or redraw any part of the product",
-                 "one single product, fully visible, not cropped")
-
-
-def get_scene_default_negative() -> str:
-    return ("text, watermark, logo overlay, extra products, duplicate product, distorted product, deformed label, "
-            "blurry product, cropped product, hands, people")
 
 
 def _check_choices(spot, light, fill, depth_of_field) -> None:

@@ -218,6 +218,15 @@ def reference_bytes(photo: Path | bytes, name: str = "reference") -> bytes:
 PREVIEW_SIDE = 768
 
 
+def keep_clicked_spot(scene_id: str, x: float, y: float) -> tuple[float, float]:
+    """A click at (x, y) px on the scene's `preview`: the product's foot goes there, and
+    the scene keeps it. Returns the spot as shares of the frame."""
+    W, H = get_scene(scene_id).canvas_size(PREVIEW_SIDE)  # the preview's size, without rendering it
+    spot = (round(min(max(x / W, 0), 1), 3), round(min(max(y / H, 0), 1), 3))
+    update_backdrop(scene_id, spot=spot)
+    return spot
+
+
 def preview(scene_id: str, cutout: Image.Image | None = None, light_match: float = 0.0) -> Image.Image:
     """The backdrop scene as a shot would look (a quick, smaller render): the product on
     its spot with its shadow when a cut-out is given, else the plate with the spot

@@ -215,13 +215,10 @@ def on_backdrop(path: str | None, state: dict, light_match: float, category: str
 @readable
 def on_spot(scene: str, state: dict, light_match: float, evt: gr.SelectData):
     """A click on the backdrop preview: the product's foot goes there, and the scene keeps it."""
-    from studio.app.backdrops import BackdropError, preview, update_backdrop
+    from studio.app.backdrops import BackdropError, keep_clicked_spot, preview
 
     try:
-        shown = preview(scene, None)
-        x, y = evt.index
-        spot = (round(min(max(x / shown.width, 0), 1), 3), round(min(max(y / shown.height, 0), 1), 3))
-        update_backdrop(scene, spot=spot)
+        spot = keep_clicked_spot(scene, *evt.index)
         return preview(scene, _cutout_of(state), light_match), f"**Scene:** `{scene}` · the product stands at {spot}"
     except BackdropError as exc:
         raise gr.Error(str(exc)) from exc

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from studio.bytecache import ByteBoundedCache
 from studio.config import load_settings
 from studio.imaging.io import IngestError, ingest_bytes, read_limited
 from studio.pipeline.shot_inputs import decode  # noqa: F401 - one decoder for the stages and the shells
@@ -249,14 +250,25 @@ def preview(scene_id: str, cutout: Image.Image | None = None, light_match: float
     return Image.fromarray(plate)
 
 
+# by the files' identity: a catalog on a few backdrops sends one of them with every SKU
+_PACKAGES = ByteBoundedCache(64 * 1024**2)
+
+
 def scene_package(scene_id: str) -> dict | None:
     """A backdrop scene as a cluster worker needs it (its TOML and its photo), or None
-    for a scene without a backdrop (every node has the shipped ones)."""
+    for a scene without a backdrop (every node has the shipped ones). Read once while its
+    files stay as they are."""
     scene = get_scene(scene_id)
     if scene.backdrop is None:
         return None
-    return {"id": scene.id, "toml": Path(scene.source).read_bytes(), "image_name": scene.backdrop.image,
-            "image": backdrop_bytes(scene)}
+    files = (Path(scene.source), scene.backdrop.path(scene.source))
+    key = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.exists())
+    package = _PACKAGES.get(key)
+    if package is None:
+        package = {"id": scene.id, "toml": files[0].read_bytes(), "image_name": scene.backdrop.image,
+                   "image": backdrop_bytes(scene)}
+        _PACKAGES.put(key, package, len(package["toml"]) + len(package["image"]))
+    return package
 
 
 def install_package(package: dict) -> None:

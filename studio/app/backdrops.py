@@ -22,7 +22,7 @@ from PIL import Image
 from studio.bytecache import ByteBoundedCache
 from studio.config import load_settings
 from studio.imaging.io import IngestError, ingest_bytes, read_limited
-from studio.pipeline.shot_inputs import decode  # noqa: F401 - one decoder for the stages and the shells
+from studio.pipeline.shot_inputs import decode  # one decoder for the stages and the shells
 from studio.scenes import MAX_ASPECT, SHIPPED_DIR, Scene, SceneError, get_scene, load_file, user_dir
 
 KEEP_SIDE = 2560  # a backdrop is kept at most this large: the largest canvas is 2048 px
@@ -41,10 +41,9 @@ class BackdropError(ValueError):
 
 def read_photo(photo: Path | bytes, name: str = "backdrop") -> Image.Image:
     """An upload (a path or its bytes) decoded safely: an upright sRGB RGB image."""
-    limits = load_settings().limits
     try:
-        data = read_limited(photo, limits.max_upload_bytes) if isinstance(photo, Path) else photo
-        return ingest_bytes(data, name, limits).image.convert("RGB")
+        data = read_limited(photo, load_settings().limits.max_upload_bytes) if isinstance(photo, Path) else photo
+        return decode(data, name)
     except IngestError as exc:
         raise BackdropError(str(exc)) from exc
     except OSError as exc:

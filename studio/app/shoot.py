@@ -15,7 +15,7 @@ from PIL import Image
 
 from studio.app.context import BudgetExceeded, Event, ledger, run_jobs, stages
 from studio.app.engines import engine_price, plan_ids, resolve_engine
-from studio.config import data_dir, load_settings
+from studio.config import MAX_SEED, data_dir, load_settings
 from studio.imaging.color import Adjustments
 from studio.imaging.compose import placed_layer
 from studio.imaging.io import ingest_file
@@ -150,8 +150,6 @@ def _backdrop_params(store: Store, scene_id: str, reference: Path | bytes | None
         out[key] = float(value)
     return out
 
-
-MAX_SEED = 2**32 - 1
 
 
 def _whole(value, lo: int, hi: int) -> bool:

@@ -13,6 +13,7 @@ from PIL import Image
 from studio.bytecache import ByteBoundedCache
 
 if TYPE_CHECKING:
+    from studio.imaging.layout import Frame
     from studio.scenes import Scene
     from studio.store import Store
 
@@ -50,17 +51,26 @@ def kept_image(store: Store, digest: str | None, name: str) -> Image.Image | Non
     return image
 
 
+def shot_frame(params: dict) -> Frame:
+    """The frame the shot is delivered in: its preset's (a draft's `long_side` at its aspect)."""
+    from studio.imaging.layout import frame_for
+
+    return frame_for(params.get("preset") or "shopify", params.get("long_side"))
+
+
 def shot_scene(params: dict) -> Scene:
-    """The shoot's scene, with the product's size relations of a catalog on one backdrop:
-    a SKU of `size_cm` beside the batch's largest (`size_ref_cm`) gets that share of the
-    fill, so their real sizes keep their relations."""
+    """The shoot's scene laid out for the shot's frame (`imaging.layout`: frame first),
+    with the product's size relations of a catalog on one backdrop: a SKU of `size_cm`
+    beside the batch's largest (`size_ref_cm`) gets that share of the fill, so their real
+    sizes keep their relations."""
     from dataclasses import replace
 
+    from studio.imaging.layout import frame_scene
     from studio.scenes import get_scene
 
-    scene = get_scene(params["scene"])
+    scene = frame_scene(get_scene(params["scene"]), shot_frame(params))
     size, ref = params.get("size_cm"), params.get("size_ref_cm")
-    if not size or not ref:
+    if not size or not ref or scene.placement.exact:  # a marketplace's fill is exact, whatever the size
         return scene
     ratio = float(np.clip(float(size) / float(ref), 0.1, 1.0))
     if scene.backdrop is not None:

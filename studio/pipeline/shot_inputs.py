@@ -58,17 +58,17 @@ def shot_frame(params: dict) -> Frame:
     return frame_for(params.get("preset") or "shopify", params.get("long_side"))
 
 
-def shot_scene(params: dict) -> Scene:
+def shot_scene(params: dict, frame: Frame | None = None) -> Scene:
     """The shoot's scene laid out for the shot's frame (`imaging.layout`: frame first),
     with the product's size relations of a catalog on one backdrop: a SKU of `size_cm`
     beside the batch's largest (`size_ref_cm`) gets that share of the fill, so their real
-    sizes keep their relations."""
+    sizes keep their relations. `frame`: another frame than the preset's (a clip's)."""
     from dataclasses import replace
 
     from studio.imaging.layout import frame_scene
     from studio.scenes import get_scene
 
-    scene = frame_scene(get_scene(params["scene"]), shot_frame(params))
+    scene = frame_scene(get_scene(params["scene"]), frame or shot_frame(params))
     size, ref = params.get("size_cm"), params.get("size_ref_cm")
     if not size or not ref or scene.placement.exact:  # a marketplace's fill is exact, whatever the size
         return scene

@@ -194,3 +194,12 @@ def test_amazon_main_is_laid_out_at_its_exact_fill(product):
     assert len(boxes) == 1  # variants neither move nor scale a marketplace's fill
     (box,) = boxes
     assert abs(max(box.w, box.h) / 500 - 0.85) < 0.01
+
+
+def test_amazon_main_on_a_backdrop_scene_is_centred_at_its_fill(product, tmp_path):
+    _, _, cutout, *_ = product
+    photo = table_photo(1600, 900, edge=0.5)
+    scene = frame_scene(_backdrop_scene(photo, tmp_path, "wide"), frame_for("amazon-main", 600))
+    c = compose(scene, cutout, 3, backdrop=photo)
+    assert abs(max(c.box.w, c.box.h) / 600 - 0.85) < 0.01
+    assert abs(c.box.x + c.box.w / 2 - 300) <= 1 and abs(c.box.y + c.box.h / 2 - 300) <= 1

@@ -302,7 +302,8 @@ def compose(scene: Scene, cutout: Image.Image, seed: int, long_side: int | None 
     (0..1) adapts the product's shading to the plate (imaging.light; 0: its own pixels).
     The canvas is the frame the shot is delivered in (`imaging.layout.frame_scene`): the
     plate is rendered at its size and the product resampled once, straight to its box."""
-    if backdrop is not None:
+    # a marketplace's exact fill (Amazon main) is on pure white: the backdrop photo would not show
+    if backdrop is not None and not scene.placement.exact:
         return compose_on_backdrop(scene, cutout, seed, backdrop, long_side, light_match, upscale)
     rng = np.random.default_rng(seed)
     W, H = scene.canvas_size(long_side)

@@ -141,6 +141,17 @@ class Cutout(Strict):
     enlarged: Enlarged | None = Field(None, description="a shoot's product enlarged for the export size")
 
 
+class Made(Strict):
+    """How a variant's frame was made (frame first: the shot is made for its preset's frame)."""
+
+    frame: str = Field(description='the frame\'s size, e.g. "2048×2048"')
+    plate: str = Field(description='"rendered at frame size", "painted at 1024×1024", or "photo of 736×1600 px, …"')
+    upscaler: str | None = Field(None, description="what took the plate up to the frame, where it was smaller")
+    upscale_factor: float | None = None
+    product_scale: float = Field(description="the product's size in the frame over its size in the photo")
+    product: str | None = Field(None, description="how the product was enlarged, where it was")
+
+
 class Variant(Strict):
     index: int
     seed: int
@@ -148,6 +159,7 @@ class Variant(Strict):
     scores: Scores
     verdict: Verdict
     compliance_ok: bool = Field(description="the export passes its marketplace preset's checks")
+    made: Made | None = Field(None, description="how its frame was made (None: shot before this was recorded)")
     file: str | None = Field(description="its file's path under /api/v1")
 
 

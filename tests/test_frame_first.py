@@ -179,6 +179,11 @@ def test_a_12mp_shoot_is_made_at_its_frame_and_says_how(tmp_path, product):
     assert made["frame"] == "2000×1600" and made["plate"] == "rendered at frame size"
     # from the full-size photo: the product was shrunk, never enlarged
     assert 0.3 < made["product_scale"] < 1 and "product" not in made
+    # `studio show --json` and History read the same record; the tables say it in words
+    from studio.app.history import job_detail, made_line
+
+    assert job_detail(store, job)["variants"][0]["made"] == made
+    assert made_line(made).startswith("2000×1600 frame, rendered at frame size, product ×0.")
     # another preset of the same shot is another layout of it, not a crop
     out = finish_variant(store, job, 0, preset="instagram")
     made2 = shoot_summary(store, out["job"])["variants"][0]["made"]

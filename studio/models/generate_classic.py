@@ -165,9 +165,13 @@ def _backdrop(scene: Scene, W: int, H: int, rng: np.random.Generator, light_dir:
             # above the horizon there is no floor to see: the texture's mean, not its first row
             tex[depth < 0] = float(tex[depth >= 0].mean()) if (depth >= 0).any() else 0.0
             # far texture goes soft (depth of field)
-            tex = tex * floor + cv2.GaussianBlur(tex, (0, 0), 2.5) * (1 - floor)
-        weight = tex * (floor if c.backdrop != "flat" else 1.0)
-        weight *= c.texture_strength
+            # (in place: a frame-sized float temporary costs more in page faults than in sums)
+            far = cv2.GaussianBlur(tex, (0, 0), 2.5)
+            far -= tex
+            far *= 1 - floor
+            tex += far
+        weight = tex
+        weight *= floor * c.texture_strength if c.backdrop != "flat" else c.texture_strength
 
     # light falloff: brighter towards the key light, softer light falls off less; smooth,
     # so worked out on a grid an eighth as fine and enlarged
@@ -186,7 +190,12 @@ def _backdrop(scene: Scene, W: int, H: int, rng: np.random.Generator, light_dir:
     planes = []
     for ch in range(3):
         col = base[:, 0, ch][:, None]
-        plane = falloff * col if weight is None else (col + (tc[ch] - col) * weight) * falloff  # base·(1 − w) + tc·w
+        if weight is None:
+            plane = falloff * col
+        else:  # (base·(1 − w) + tc·w)·falloff, in place
+            plane = weight * (tc[ch] - col)
+            plane += col
+            plane *= falloff
         planes.append(np.minimum(plane, 1, out=plane))  # nothing here is negative
     return cv2.merge(planes)
 

@@ -242,11 +242,9 @@ def preview(scene_id: str, cutout: Image.Image | None = None, light_match: float
         return compose_on_backdrop(scene, cutout, 0, photo, PREVIEW_SIDE, light_match).image
     W, H = scene.canvas_size(PREVIEW_SIDE)
     plate = bdrop.plate(photo, (W, H)).copy()
-    x, y = scene.backdrop.spot or bdrop.default_spot(bdrop.surface_line(plate))
-    import cv2
-
-    cv2.drawMarker(plate, (round(x * W), round(y * H)), (255, 64, 32), cv2.MARKER_CROSS, max(12, W // 30), 3)
-    return Image.fromarray(plate)
+    geo = bdrop.geometry_of(scene, plate)
+    x, y = scene.backdrop.spot or bdrop.default_spot(geo)
+    return Image.fromarray(bdrop.overlay(plate, geo, (x, y)))
 
 
 # by the files' identity: a catalog on a few backdrops sends one of them with every SKU

@@ -32,7 +32,6 @@ from studio.imaging.compose import Box
 from studio.imaging.light import soft_blur
 
 
-
 def plate(photo: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """The photo (uint8 RGB) covering `size` (W, H): scaled so that both sides cover it,
     then the middle cropped out. Area averaging when shrinking, cubic when enlarging."""

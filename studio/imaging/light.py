@@ -32,7 +32,10 @@ from PIL import Image
 
 from studio.imaging.compose import Box, crop_to_alpha, eroded, resize_product
 
-EXPOSURE_RANGE = (0.02, 1.6)  # the product's light may fall to 2% of its photo's (a dark room), rise by 60%
+EXPOSURE_RANGE = (0.02, 1.25)  # the product's light may fall to 2% of its photo's (a dark room), rise by 25%
+# a plate's lit parts (a table, a floor, a wall) reflect about half what a product's
+# brightest parts do: their light is their luminance times this
+PLATE_REFLECTANCE = 1.6
 MAX_RAMP = 0.35  # the plate's gradient across the product, in natural-log exposure at its far edges (±½ stop)
 PLATE_SHARE = 0.5  # how much of the plate's gradient across the box the product takes on
 PHOTO_KEY = (0.35, 1.0)  # the product photo's key light, read from its brightest parts, kept in this range
@@ -194,7 +197,7 @@ def exposure_toward(fg: np.ndarray, alpha: np.ndarray, plate: np.ndarray, box: B
         return 1.0
     lin = _to_linear(np.asarray(fg, np.float32))
     key = float(np.clip(np.percentile(_luma_linear(lin)[solid], 95), *PHOTO_KEY))
-    ratio = float(np.clip(np.percentile(around, 90) / key, *EXPOSURE_RANGE))
+    ratio = float(np.clip(PLATE_REFLECTANCE * np.percentile(around, 90) / key, *EXPOSURE_RANGE))
     factor = ratio ** min(float(strength), 1.0)
     brightest = float(np.percentile(lin[solid].max(axis=1), 99.5))
     return min(factor, 1.0 / brightest) if factor > 1 and brightest > 0 else factor
@@ -256,9 +259,9 @@ def exposure_report(shot: np.ndarray, original: np.ndarray, mask: np.ndarray) ->
         return {"factor": 1.0, "stops": 0.0, "delta_L": 0.0, "hue_shift": 0.0}
     lit = under_light(original, factor)
 
-    def mean_lab(rgb):
-        m = rgb[mask].astype(np.float32).mean(axis=0) / 255.0
-        return cv2.cvtColor(m[None, None].astype(np.float32), cv2.COLOR_RGB2Lab)[0, 0]
+    def mean_lab(rgb):  # averaged in linear light: a change of exposure leaves its chromaticity
+        m = _to_linear(rgb[mask].astype(np.float32) / 255.0).mean(axis=0)
+        return cv2.cvtColor(_to_srgb(m)[None, None].astype(np.float32), cv2.COLOR_RGB2Lab)[0, 0]
 
     a, b, c = mean_lab(shot), mean_lab(original), mean_lab(lit)
     hue = 0.0

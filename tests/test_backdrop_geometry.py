@@ -175,16 +175,16 @@ def _hue(rgb8: np.ndarray, mask: np.ndarray) -> float:
 
 
 def test_light_match_in_a_dark_room_makes_a_dark_product_whose_colour_stays_true(studio_home, tmp_path):
-    from skimage.color import deltaE_ciede2000, rgb2lab
+    from skimage.color import deltaE_ciede2000
 
     scene = _add(tmp_path, "dark-room", dark_room_floor()[0])
     cut = _cutout()
     exact, _ = _shot(scene, cut, 0.0)
     matched, _ = _shot(scene, cut, 1.0)
     assert exact.box == matched.box
-    from studio.imaging.compose import crop_to_alpha, resize_product
-
     import cv2
+
+    from studio.imaging.compose import crop_to_alpha, resize_product
 
     layer = resize_product(crop_to_alpha(cut), exact.box)
     inner = cv2.erode((layer[..., 3] > 0.99).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0  # the rim is blended

@@ -99,7 +99,8 @@ def _add_scene(args: argparse.Namespace) -> int:
     try:
         spot = parse_spot(args.spot)
         scene = add_backdrop_scene(args.name, Path(args.backdrop), title=args.title, spot=spot, light=args.light,
-                                   fill=args.fill, depth_of_field=args.depth_of_field, name=Path(args.backdrop).name)
+                                   fill=args.fill, depth_of_field=args.depth_of_field, name=Path(args.backdrop).name,
+                                   surface_cm=args.surface_cm)
     except (BackdropError, ValueError) as exc:
         print(f"studio: {exc}", file=sys.stderr)
         return 2

@@ -58,6 +58,8 @@ def test_the_classical_finder_finds_the_main_top_surface(kind, size):
     assert main.bottom == pytest.approx(min(1.0, to_frame(bottom)), abs=0.02)
     x, y = bdrop.default_spot(geo)
     assert main.contains(x, y) and to_frame(top) < y < to_frame(bottom)
+    # the front of the table or of the step, right under the top, is no surface
+    assert not any(abs(s.top - main.bottom) < 0.01 for s in geo.surfaces)
     assert 0.0 < geo.horizon < main.top or geo.horizon <= 0.0  # above the surface's far edge
 
 
@@ -215,6 +217,9 @@ def test_the_preview_shows_the_surfaces_and_a_click_snaps_onto_one(studio_home, 
     assert (inside > 10).mean() > 0.5  # tinted where a product can stand
     wall = slice(5, min(y0, round(geo.horizon * H)) - 10)  # (the horizon is drawn as a dashed line)
     assert np.abs(shown[wall] - plate[wall]).max() <= 1  # the wall as it is
+    # with a product: it stands there, in front of the drawing
+    with_product = np.asarray(preview(scene.id, _cutout())).astype(np.int16)
+    assert np.abs(with_product[y0 + 2:y1 - 2, x0 + 4:x0 + 12] - shown[y0 + 2:y1 - 2, x0 + 4:x0 + 12]).max() < 40
     # a click on the wall above the podium lands on its top tier, and is kept
     spot = keep_clicked_spot(scene.id, W * 0.52, H * 0.3)
     assert geo.main.contains(*spot)

@@ -247,8 +247,9 @@ def keep_clicked_spot(scene_id: str, x: float, y: float) -> tuple[float, float]:
 
 def preview(scene_id: str, cutout: Image.Image | None = None, light_match: float = 0.0) -> Image.Image:
     """The backdrop scene as a shot would look (a quick, smaller render): the product on
-    its spot with its shadow when a cut-out is given, else the plate with the spot
-    marked, so the seller sees where the product will stand."""
+    its spot with its shadow when a cut-out is given, else the spot marked; either way
+    with the surfaces found drawn round it (imaging.backdrop.overlay), so the seller
+    sees where the product will stand and where a click may put it."""
     from studio.imaging import backdrop as bdrop
     from studio.models.generate_classic import compose_on_backdrop
 
@@ -257,7 +258,20 @@ def preview(scene_id: str, cutout: Image.Image | None = None, light_match: float
         raise BackdropError(f"{scene_id!r} has no backdrop photo")
     photo = np.asarray(decode(backdrop_bytes(scene), scene.backdrop.image))
     if cutout is not None and cutout.getbbox() is not None:
-        return compose_on_backdrop(scene, cutout, 0, photo, PREVIEW_SIDE, light_match).image
+        from studio.imaging.compose import crop_to_alpha, resize_product
+
+        c = compose_on_backdrop(scene, cutout, 0, photo, PREVIEW_SIDE, light_match)
+        shot = np.asarray(c.image)
+        W, H = c.image.size
+        drawn = bdrop.overlay(shot, bdrop.geometry_of(scene, bdrop.plate(photo, (W, H))))
+        # the product stays in front of the drawing
+        alpha = np.zeros((H, W), bool)
+        b = c.box
+        y0, y1, x0, x1 = max(b.y, 0), min(b.y + b.h, H), max(b.x, 0), min(b.x + b.w, W)
+        matte = resize_product(crop_to_alpha(cutout), b)[..., 3]
+        alpha[y0:y1, x0:x1] = matte[y0 - b.y:y1 - b.y, x0 - b.x:x1 - b.x] > 0.5
+        drawn[alpha] = shot[alpha]
+        return Image.fromarray(drawn)
     W, H = scene.canvas_size(PREVIEW_SIDE)
     plate = bdrop.plate(photo, (W, H)).copy()
     geo = bdrop.geometry_of(scene, plate)

@@ -235,17 +235,20 @@ def find_surfaces(photo: np.ndarray, disparity: np.ndarray | None = None) -> Geo
     surfaces: list[Surface] = []
     if len(bands) > 1:
         wall_mean, wall_tex = bands[0][2], bands[0][3]
+        accepted = -1
         for i, (y0, y1, mean, tex) in enumerate(bands[1:], 1):
             if (y1 - y0) < MIN_BAND * h or y0 < HIGHEST * h:
                 continue
             last = i == len(bands) - 1
             unlike_wall = np.linalg.norm(mean - wall_mean) > SAME_BAND_DE or tex > 1.5 * wall_tex + 0.3
             lit = last or mean[0] > bands[i + 1][2][0] + 2.0
+            front_of_previous = accepted == i - 1 and mean[0] < bands[i - 1][2][0] - 2.0  # a table's or a step's front
             left, right = _extent(step, y0, w)
             up = _faces_up(disp, y0 / h, y1 / h, max(left, CENTRAL[0]), min(right, CENTRAL[1]))
-            if up is False or not unlike_wall or (up is None and not lit):
+            if up is False or not unlike_wall or (up is None and (not lit or front_of_previous)):
                 continue
             surfaces.append(Surface(y0 / h, y1 / h, left, right, bool(up)))
+            accepted = i
     # the main one leaves a standing product room above its foot: the topmost whose spot is low enough
     roomy = [s for s in surfaces if _foot(s) >= LOWEST_FOOT]
     if roomy:

@@ -239,6 +239,8 @@ def test_a_classic_shot_with_light_matching_says_so_and_keeps_the_colour(studio_
     job = submit_shoot(store, tmp_path / "p.png", scene="marble", variants=1, light_match=1.0, long_side=800)
     run_jobs([job], timeout=300)
     assert "shading matched" in stage_output(store, job, "score[0]")["reason"]
+    said = stage_output(store, job, "score[0]")["fidelity"]["exposure"]  # the gate's record says how the light changed
+    assert said["factor"] > 0 and said["hue_shift"] < 3.0
     report = stage_output(store, job, "color[0]")["report"]
     # the product's colour under the plate's light, measured against the photo's with the
     # exposure change divided out, and that change reported beside it

@@ -271,3 +271,18 @@ def test_depth_anything_loads_from_a_models_folder_copy(studio_home, tmp_path):
     assert model is not None and model.path == target
     d = model.disparity(Image.fromarray(HARD["wood-table"](600, 800)[0]))
     assert d.shape == (64, 48)  # portrait: the photo's aspect
+
+
+def test_scenes_add_keeps_the_surfaces_width_and_a_catalogs_size_cm_becomes_the_real_size(studio_home, tmp_path,
+                                                                                            capsys):
+    from studio import cli
+    from studio.pipeline.shot_inputs import shot_scene
+
+    Image.fromarray(HARD["wood-table"](800, 600)[0]).save(tmp_path / "t.png")
+    assert cli.main(["scenes", "add", "bench", "--backdrop", str(tmp_path / "t.png"), "--surface-cm", "120"]) == 0
+    scene = shot_scene({"scene": "bench", "size_cm": 30.0, "size_ref_cm": 40.0})
+    assert scene.backdrop.surface_cm == 120 and scene.backdrop.product_cm == 30.0
+    assert scene.backdrop.fill is None  # the real size, not the catalog's relation, sets it
+    capsys.readouterr()
+    assert cli.main(["scenes", "add", "bench2", "--backdrop", str(tmp_path / "t.png"), "--surface-cm", "0"]) == 2
+    assert "centimetres" in capsys.readouterr().err

@@ -212,7 +212,7 @@ def check_replay(params: dict, overrides: dict) -> dict:
     if "engine" in overrides:
         out["engine"] = runnable_engine(overrides["engine"], bool(merged.get("allow_cpu_fallback")))
     ref = overrides.get("reference")
-    if ref is not None and (not isinstance(ref, str) or not ref):
+    if ref is not None and not isinstance(ref, str):
         raise ValueError(f"reference must be the path of a photo (or null to drop it), not {ref!r}")
     threshold = overrides.get("fidelity_threshold")
     if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int | float)

@@ -182,3 +182,19 @@ def test_callbacks_and_the_pages_url_fetch_refuse_every_form_of_a_private_addres
     assert all(said.startswith("callback_url points at a loopback, private") for said in result["callbacks"].values()), \
         result
     assert all(status == 403 for status in result["files"].values()), result
+
+
+def test_a_shoot_from_the_page_takes_only_an_uploaded_reference(tmp_path):
+    import gradio as gr
+
+    from studio.app.context import open_store, run_jobs
+    from studio.app.cutout import submit_cutout
+    from studio.ui import tab_studio
+
+    cutout = submit_cutout(open_store(), photo(tmp_path, "mug.jpg"), "classic")
+    run_jobs([cutout])
+    for ref in (photo(tmp_path / "home", "private.jpg"), tmp_path / "nope.jpg", tmp_path / "home"):
+        with pytest.raises(gr.Error, match=REFUSED):
+            tab_studio.on_shoot({"cutout": cutout}, "marble", "", "classic", 1, "amazon-main", False, 0.0, str(ref),
+                                None, progress=None)
+    assert open_store().one("SELECT COUNT(*) FROM jobs WHERE recipe = 'shoot'")[0] == 0

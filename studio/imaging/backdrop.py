@@ -367,7 +367,7 @@ def fill_at(geometry: Geometry, spot: tuple[float, float], product_size: tuple[i
         share = float(product_cm) / float(surface_cm) * width_px / H
     else:
         share = (fill or DEFAULT_FILL) * scale_at(geometry, spot[1], default_spot(geometry)[1])
-    share = min(share, spot[1] - 0.03)
+    share = min(share, spot[1] - 0.05)  # room above the foot inside stand_box's margin
     under = next((s for s in geometry.surfaces if s.contains(*spot)), None)
     if under is not None and under.right - under.left < 0.98:
         share = min(share, (under.right - under.left) * 0.95 * W * ph / max(1, pw) / H)

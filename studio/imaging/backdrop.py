@@ -1,25 +1,24 @@
-"""A seller's own backdrop photo as the plate a product stands on.
+"""A seller's own backdrop photo as the plate a product stands on, and its geometry.
 
 - `plate`: the photo resized to cover the canvas and centre-cropped (its pixels, no
   other change).
-- `surface_line`: where the support surface meets what is behind it (a table edge,
-  the horizon of a floor), read from the strongest horizontal edge of the photo's
-  smoothed brightness; None when the photo shows none (a flat surface seen from above).
-- `default_spot`: where a product stands when the seller has not clicked one: the
-  middle of the frame's width, on the surface a little in front of that line.
+- `find_surfaces` (`Geometry`, `Surface`): the top surfaces a product can stand on, as
+  regions bounded by an edge behind and an edge in front (a table top, a podium's tier,
+  a floor), the main one first, and the horizon. Read from the photo alone (the
+  classical finder every user runs) and improved by a disparity map where a depth
+  model read one when the backdrop was added (`geometry_of` crops the scene's kept map
+  as the plate is cropped): regions whose disparity grows downwards face up.
+- `surface_line`: the main surface's far edge (None: no surface found).
+- `default_spot` on the main surface; `snap` a click onto the nearest surface.
+- `scale_at`, `fill_at`: a product further back is smaller, in proportion to the
+  disparity at its foot or its distance below the horizon; a real size from the
+  surface's width; never wider than the surface it stands on.
 - `stand_box`: the product's box with its foot on the spot and its height a share of
   the frame, kept inside the frame.
 - `depth_of_field`: the plate behind the product (above its foot) softened, more with
   distance, for a seller who asks for it.
-- `find_surfaces` (`Geometry`): the top surfaces a product can stand on, as regions
-  bounded by an edge behind and an edge in front (a table top, each tier of a podium, a
-  floor), the main one first; the horizon; read from the photo alone (the classical
-  finder every user runs) and improved by a depth map where a depth model is installed
-  (`surfaces_from_depth`: rows whose disparity grows downwards face up).
-- `default_spot` on the main surface, `scale_at` (a product further back is smaller, in
-  proportion to its distance below the horizon, or to the disparity at its foot).
+- `overlay`: the surfaces found drawn on the plate (the page's preview, the sheet).
 """
-
 from __future__ import annotations
 
 import math

@@ -1,19 +1,23 @@
-"""Light and shadow that fit a plate, while the product's colour stays the photo's.
+"""Light and shadow that fit a plate, while the product's colour under that light stays the photo's.
 
 One module for every plate a product lands on: the classic compositor's procedural
 scenes, a seller's own backdrop photo, and a generated plate where the model painted
 no shadow under the product.
 
 - `read_direction`: where the light comes from, read from a plate's low-frequency
-  brightness (a plane fitted to its luminance).
+  brightness (a plane fitted to its luminance), never from below the horizon
+  (`above_horizon`); `photo_softness`: how soft a photo's shadows are from how its
+  light falls off.
 - `shadows`: a contact shadow at the product's foot and a cast shadow thrown away from
-  the light (the silhouette laid on the floor).
+  the light (the silhouette laid on the floor; on a backdrop photo, on the surface found,
+  foreshortened towards its horizon).
 - `adapt_shading`: the product's illumination follows the light at its spot: one
   exposure factor in linear light (the plate's local key against the product photo's,
   the whole of it at strength 1: a product in a dark room is dark) and the plate's
   gradient across it, both multiplying linear RGB, so the product's colour under that
-  light stays its own (`exposure_factor` and `under_light` let the colour check divide
-  the exposure out again before it measures ΔE2000).
+  light stays its own (`exposure_factor`, `under_light` and `exposure_report` let the
+  colour check and the gate divide the exposure out again before they measure ΔE2000,
+  and report the change of light).
 - `lacks_ground_shadow`, `grounded`: whether a plate shows no darkening under the
   product's foot, and that plate with a contact shadow laid there.
 - `matched_in_place`: a put-back product's inside shaded to fit the plate round it.

@@ -10,6 +10,8 @@ is read once when the backdrop is added, kept with the scene and used by every s
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -286,3 +288,35 @@ def test_scenes_add_keeps_the_surfaces_width_and_a_catalogs_size_cm_becomes_the_
     capsys.readouterr()
     assert cli.main(["scenes", "add", "bench2", "--backdrop", str(tmp_path / "t.png"), "--surface-cm", "0"]) == 2
     assert "centimetres" in capsys.readouterr().err
+
+
+def test_a_cluster_node_gets_the_depth_with_the_scene_and_finds_the_same_spot(studio_home, tmp_path, monkeypatch):
+    """A head's backdrop scene with a kept depth map (written as a depth model leaves it)
+    travels to a worker node in its package; the node reads the same geometry from it."""
+    from studio.app.backdrops import install_package, scene_package
+    from studio.scenes import get_scene
+
+    rgb, truth = HARD["lit-table-dark-studio"]()
+    scene = _add(tmp_path, "studio-table", rgb)
+    # the depth a model would have read, kept in the scene's file as add_backdrop_scene keeps it
+    import cv2
+
+    grid = cv2.resize(truth["disparity"].astype(np.float32), (64, 48), interpolation=cv2.INTER_AREA)
+    path = Path(scene.source)
+    rows = repr([[round(float(v), 3) for v in row] for row in grid])
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "[backdrop]\n", f'[backdrop]\ndepth_model = "depth-anything-v2-small"\ndepth = {rows}\n', 1), encoding="utf-8")
+    head = get_scene(scene.id)
+    assert head.backdrop.depth is not None
+    package = scene_package(scene.id)
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "node"))
+    install_package(package)
+    node = get_scene(scene.id)
+    assert node.backdrop.depth == head.backdrop.depth
+    W, H = node.canvas_size()
+    geo = bdrop.geometry_of(node, bdrop.plate(rgb, (W, H)))
+    assert geo.from_depth and geo.main.faces_up and geo.main.top == pytest.approx(0.49, abs=0.02)
+    a, _ = _shot(node)
+    monkeypatch.setenv("STUDIO_HOME", str(studio_home))
+    b, _ = _shot(head)
+    assert a.box == b.box

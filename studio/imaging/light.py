@@ -36,7 +36,7 @@ from PIL import Image
 
 from studio.imaging.compose import Box, crop_to_alpha, eroded, resize_product
 
-EXPOSURE_RANGE = (0.02, 1.25)  # the product's light may fall to 2% of its photo's (a dark room), rise by 25%
+EXPOSURE_RANGE = (0.02, 1.15)  # the product's light may fall to 2% of its photo's (a dark room), rise by 15%
 # a plate's lit parts (a table, a floor, a wall) reflect about half what a product's
 # brightest parts do: their light is their luminance times this
 PLATE_REFLECTANCE = 1.6

@@ -1,0 +1,106 @@
+"""Issue 37: a backdrop photo costs what Studio keeps of it, not what its header claims.
+A tiny PNG of 100 MP is decoded in its own mode and reduced at once (never made into a
+100 MP RGB frame, nor hashed whole); a photo too long and narrow to keep is refused from
+its header with a sentence, not by Studio's own re-encode; and `studio scenes forget`
+removes the API's unused backdrop scenes, never the seller's nor one a job in progress uses."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+
+from tests.backdrops import table_photo
+from tests.test_api_backdrop import png
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def flat_png(width: int, height: int, grey: int = 200) -> bytes:
+    """A greyscale PNG of one shade, made row by row (it is never held whole here either)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    z = zlib.compressobj(9)
+    row = b"\x00" + bytes([grey]) * width
+    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the peak RSS from /proc")
+def test_a_tiny_png_of_100_megapixels_costs_little_memory(tmp_path):
+    photo = tmp_path / "huge.png"
+    photo.write_bytes(flat_png(10_000, 10_000))
+    assert photo.stat().st_size < 200_000
+    # a fresh process: its peak RSS (VmHWM: ru_maxrss would carry pytest's own over exec)
+    # before and after making the backdrop's scene
+    code = ("import sys\n"
+            "from pathlib import Path\n"
+            "from studio.app.backdrops import backdrop_for_photo\n"
+            "def peak():\n"
+            "    line = [x for x in open('/proc/self/status') if x.startswith('VmHWM')][0]\n"
+            "    return int(line.split()[1])\n"
+            "before = peak()\n"
+            "kept = backdrop_for_photo(Path(sys.argv[1]), 'huge.png')\n"
+            "print((peak() - before) // 1024, len(kept.jpeg))\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code, str(photo)], capture_output=True, text=True, env=env,
+                         timeout=120, check=True).stdout.split()
+    grew_mb, jpeg = int(out[0]), int(out[1])
+    print(f"peak RSS grew {grew_mb} MB for a {photo.stat().st_size // 1024} KB PNG of 100 MP")
+    assert jpeg > 0
+    assert grew_mb < 250, f"a 100 MP backdrop cost {grew_mb} MB (one grey frame is 100 MB)"
+
+
+def test_a_photo_too_long_and_narrow_is_refused_from_its_header(studio_home):
+    from studio.app.backdrops import BackdropError, reference_bytes, scene_for_photo
+
+    data = flat_png(60_000, 256)
+    start = time.monotonic()
+    with pytest.raises(BackdropError, match=r"60000×256 is too long and narrow .*\(at most 4:1"):
+        scene_for_photo(data, "panorama.png")
+    print(f"refused in {time.monotonic() - start:.3f} s")
+    with pytest.raises(BackdropError, match="too long and narrow"):
+        reference_bytes(data, "panorama.png")
+    assert not list((studio_home / "scenes").glob("*.toml")) if (studio_home / "scenes").exists() else True
+    scene = scene_for_photo(flat_png(1024, 256), "wide.png")  # 4:1 is kept, and stays usable
+    assert scene.id.startswith("backdrop-") and scene.aspect == (4, 1)
+
+
+def test_scenes_forget_removes_only_unused_api_backdrops(studio_home):
+    from studio.app.backdrops import backdrop_for_photo, keep_for_key, scene_for_photo
+    from studio.app.context import open_store
+    from studio.app.shoot import submit_shoot
+    from tests.test_api import photo_bytes
+
+    store = open_store()
+    sellers = scene_for_photo(png(table_photo(640, 480, 0.4, 30.0)), "mine.png")
+    old = keep_for_key(store, backdrop_for_photo(png(table_photo(640, 480, 0.5, 60.0)), "a.png"), "key-a")[0]
+    busy = keep_for_key(store, backdrop_for_photo(png(table_photo(640, 480, 0.6, 90.0)), "b.png"), "key-b")[0]
+    photo = studio_home / "bottle.jpg"
+    photo.write_bytes(photo_bytes())
+    submit_shoot(store, photo, scene=busy.id, engine="classic", variants=1, long_side=256)  # queued: in progress
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def forget(*args: str) -> dict:
+        run = subprocess.run([sys.executable, "-m", "studio", "scenes", "forget", *args, "--json"], env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        return json.loads(run.stdout)
+
+    assert forget()["forgotten"] == []  # all of them made today: within the 30 days
+    assert forget("--days", "0", "--dry-run")["forgotten"] == [old.id]
+    assert (studio_home / "scenes" / f"{old.id}.toml").exists()
+    assert forget("--days", "0")["forgotten"] == [old.id]
+    left = {p.stem for p in (studio_home / "scenes").glob("*.toml")}
+    assert left == {sellers.id, busy.id}
+    assert not list((studio_home / "scenes").glob(f"{old.id}.*"))  # its photo too
+    assert store.query("SELECT scene_id FROM scene_owners")[0]["scene_id"] == busy.id

@@ -104,3 +104,29 @@ def test_scenes_forget_removes_only_unused_api_backdrops(studio_home):
     assert left == {sellers.id, busy.id}
     assert not list((studio_home / "scenes").glob(f"{old.id}.*"))  # its photo too
     assert store.query("SELECT scene_id FROM scene_owners")[0]["scene_id"] == busy.id
+
+
+def test_a_refused_batch_saves_none_of_its_backdrops(studio_home, tmp_path):
+    from PIL import Image
+
+    from studio.app.batch import BatchInvalid, create_batch
+    from studio.app.context import open_store
+    from tests.synth import make_case
+    from tests.test_backdrop import _catalog
+
+    photo, _ = make_case("red-bottle-on-gradient")
+    Image.fromarray(photo).save(tmp_path / "a.png")
+    (tmp_path / "bench.png").write_bytes(png(table_photo(640, 480, 0.5, 0.0)))
+    (tmp_path / "broken.jpg").write_bytes(b"nope")
+    store = open_store()
+    mixed = _catalog(tmp_path, [{"sku": "A", "image": "a.png", "backdrop": "bench.png"},
+                                {"sku": "B", "image": "a.png", "backdrop": "broken.jpg"}])
+    with pytest.raises(BatchInvalid, match="broken.jpg"):
+        create_batch(store, mixed, tmp_path / "out")
+    good = _catalog(tmp_path, [{"sku": "A", "image": "a.png", "backdrop": "bench.png"}])
+    if Path("/proc").is_dir():  # a folder no one may write into, root included
+        with pytest.raises(BatchInvalid, match="read-only"):
+            create_batch(store, good, Path("/proc/studio-shots"))
+    assert not (studio_home / "scenes").exists() or not list((studio_home / "scenes").iterdir())
+    create_batch(store, good, tmp_path / "out")
+    assert len(list((studio_home / "scenes").glob("backdrop-*.toml"))) == 1

@@ -128,9 +128,11 @@ def ingest_bytes(data: bytes, name: str = "upload", limits: Limits | None = None
                  check_only: bool = False, long_side_at_least: int | None = None,
                  shrink_to: int | None = None, one_at_a_time: bool = False) -> IngestedImage:
     """The upload as an upright sRGB image, or an IngestError saying what is wrong.
-    `check_only`: the same checks, but a JPEG is decoded at an eighth of its size
-    (every byte is still read, so a damaged file is still found): for a caller that
-    keeps only the bytes, such as a job queued now and decoded by its stage later.
+    `check_only`: the same checks, but a JPEG is decoded at an eighth of its size and
+    any other format reduced right after decoding, one large one at a time (every byte
+    is still read, so a damaged file is still found; the image returned is small): for
+    a caller that keeps only the bytes, such as a job queued now and decoded by its
+    stage later.
     `long_side_at_least`: a JPEG may be decoded at a half, a quarter or an eighth of its
     size (libjpeg's DCT scaling: several times quicker than decoding it whole and
     shrinking it) as long as its long side stays at least this.
@@ -169,6 +171,8 @@ def ingest_bytes(data: bytes, name: str = "upload", limits: Limits | None = None
         im.seek(0)
     if min(w, h) < limits.min_side:  # from the header: a sliver is never decoded
         raise IngestError("too_small", f"{name}: {w}×{h} is too small; the short side needs at least {limits.min_side} px.")
+    if check_only:
+        shrink_to, one_at_a_time = shrink_to or 1024, True
     at_least = long_side_at_least or shrink_to
     if check_only and im.format == "JPEG":
         im.draft(im.mode, (max(1, w // 8), max(1, h // 8)))

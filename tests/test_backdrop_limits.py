@@ -93,6 +93,12 @@ def test_scenes_forget_removes_only_unused_api_backdrops(studio_home):
     photo = studio_home / "bottle.jpg"
     photo.write_bytes(photo_bytes())
     submit_shoot(store, photo, scene=busy.id, engine="classic", variants=1, long_side=256)  # queued: in progress
+    planned = keep_for_key(store, backdrop_for_photo(png(table_photo(640, 480, 0.6, 120.0)), "c.png"), "key-b")[0]
+    from studio.app.batch import create_batch
+
+    (studio_home / "catalog").mkdir()
+    (studio_home / "catalog" / "a.jpg").write_bytes(photo_bytes(1))
+    create_batch(store, studio_home / "catalog", studio_home / "shots", scene=planned.id)  # its items wait
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
     def forget(*args: str) -> dict:
@@ -106,9 +112,9 @@ def test_scenes_forget_removes_only_unused_api_backdrops(studio_home):
     assert (studio_home / "scenes" / f"{old.id}.toml").exists()
     assert forget("--days", "0")["forgotten"] == [old.id]
     left = {p.stem for p in (studio_home / "scenes").glob("*.toml")}
-    assert left == {sellers.id, busy.id}
+    assert left == {sellers.id, busy.id, planned.id}
     assert not list((studio_home / "scenes").glob(f"{old.id}.*"))  # its photo too
-    assert store.query("SELECT scene_id FROM scene_owners")[0]["scene_id"] == busy.id
+    assert {r["scene_id"] for r in store.query("SELECT scene_id FROM scene_owners")} == {busy.id, planned.id}
 
 
 def test_a_refused_batch_saves_none_of_its_backdrops(studio_home, tmp_path):

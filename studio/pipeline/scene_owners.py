@@ -37,7 +37,8 @@ def owned_since(store: Store) -> dict[str, float]:
 
 
 def scene_use(store: Store) -> tuple[dict[str, float], set[str]]:
-    """(when a job last used each scene, the scenes a job that has not ended uses)."""
+    """(when a job last used each scene, the scenes a job or catalog batch that has not
+    ended uses)."""
     last: dict[str, float] = {}
     live: set[str] = set()
     for r in store.query("SELECT params, status, created_at FROM jobs WHERE recipe = 'shoot'"):
@@ -47,6 +48,13 @@ def scene_use(store: Store) -> tuple[dict[str, float], set[str]]:
         last[scene] = max(last.get(scene, 0.0), r["created_at"])
         if r["status"] not in ("done", "failed", "cancelled"):
             live.add(scene)
+    # a catalog batch that has not ended: its items not yet made into jobs will use theirs
+    for r in store.query("SELECT b.options, i.spec FROM batch_items i JOIN batches b ON b.id = i.batch_id "
+                         "WHERE i.status = 'pending' AND b.status NOT IN ('done', 'cancelled')"):
+        for text in (r["spec"], r["options"]):
+            scene = json.loads(text).get("scene")
+            if isinstance(scene, str):
+                live.add(scene)
     return last, live
 
 

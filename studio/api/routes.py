@@ -337,13 +337,16 @@ def build_api(store: Store) -> FastAPI:
     def with_backdrops(key: api_keys.ApiKey, kept: list, make: Callable[[], list[str]]) -> Callable[[], list[str]]:
         """`make`, after the request's backdrop scenes are saved as this key's (in the
         job's transaction: a refused request leaves neither their rows nor their files)."""
-        from studio.app.backdrops import keep_for_key, remove_scene_files
+        from studio.app.backdrops import BackdropError, keep_for_key, remove_scene_files
 
         def run() -> list[str]:
             made_now = []
             try:
                 for k in kept:
-                    scene, made = keep_for_key(store, k, key.id)
+                    try:
+                        scene, made = keep_for_key(store, k, key.id)
+                    except BackdropError as exc:
+                        raise ApiError(422, str(exc), "backdrop") from exc
                     if made:
                         made_now.append(scene)
                 return make()

@@ -76,6 +76,14 @@ class Window:
     spot: tuple[float, float]
 
 
+def window_size(photo_size: tuple[int, int], frame_size: tuple[int, int]) -> tuple[int, int]:
+    """The largest window of the photo (w, h) at the frame's aspect."""
+    w, h = photo_size
+    aspect = frame_size[0] / frame_size[1]
+    cw, ch = (h * aspect, float(h)) if w / h > aspect else (float(w), w / aspect)
+    return min(w, max(1, round(cw))), min(h, max(1, round(ch)))
+
+
 def backdrop_window(photo_size: tuple[int, int], frame_size: tuple[int, int], spot: tuple[float, float],
                     product_size: tuple[int, int], fill: float, margin: float = 0.04) -> Window:
     """The window of the photo (w, h) at the frame's aspect, as large as the photo
@@ -83,10 +91,7 @@ def backdrop_window(photo_size: tuple[int, int], frame_size: tuple[int, int], sp
     while the product — its foot on the spot, its height `fill` of the frame — stands
     wholly inside with `margin` to spare."""
     w, h = photo_size
-    W, H = frame_size
-    aspect = W / H
-    cw, ch = (h * aspect, float(h)) if w / h > aspect else (float(w), w / aspect)
-    cw, ch = min(w, max(1, round(cw))), min(h, max(1, round(ch)))
+    cw, ch = window_size(photo_size, frame_size)
     pw, ph = product_size
     # the product in the photo's pixels, as the frame will show it (cf. backdrop.stand_box)
     s = min(fill * ch / ph, (1 - 2 * margin) * cw / pw, (1 - 2 * margin) * ch / ph)

@@ -391,18 +391,26 @@ def compose_on_backdrop(scene: Scene, cutout: Image.Image, seed: int, photo: np.
     Variants differ in the light's softness, the shadow's length and a touch of scale;
     the spot stays, so a catalog on one backdrop lines up."""
     from studio.imaging import backdrop as bdrop
-    from studio.imaging.layout import backdrop_window
+    from studio.imaging.layout import backdrop_window, window_size
 
     bd = scene.backdrop
     W, H = scene.canvas_size(long_side)
     product = crop_to_alpha(cutout)
-    # the spot is a share of the photo (the scene's canvas is the photo's aspect)
-    spot = bd.spot or bdrop.default_spot(bdrop.surface_line(photo))
-    fill = bd.fill or scene.placement.scale
-    win = backdrop_window((photo.shape[1], photo.shape[0]), (W, H), spot, product.size, fill)
+    # the photo's geometry, spot and light (shares of the photo: the scene's own canvas is
+    # the photo's aspect), then the window of it the frame shows
+    h, w = photo.shape[:2]
+    geo = bdrop.geometry_of(scene, photo)  # its surfaces, horizon (and depth, where kept with the scene)
+    spot = bd.spot or bdrop.default_spot(geo)
+    read, strength = light.read_direction(photo, geo.main.top if geo.main else None)
+    direction = light.above_horizon(bd.light) if bd.light is not None else read
+    softness, length, scale = light.photo_softness(strength), scene.shadow.length, 1.0
+    # the product's height: the seller's (or the default) fill is a share of the delivered
+    # frame, scaled by depth to the spot; a real size is the photo's, as the window shows it
+    cw, ch = window_size((w, h), (W, H))
+    fill = bdrop.fill_at(geo, spot, product.size, (w, h), (bd.fill or bdrop.DEFAULT_FILL) * ch / h, bd.product_cm,
+                         bd.surface_cm) * h / ch
+    win = backdrop_window((w, h), (W, H), spot, product.size, fill)
     plate8, upscaler, factor = backdrop_plate(photo, win, (W, H), upscale)
-    direction = bd.light if bd.light is not None else light.read_direction(plate8, bdrop.surface_line(plate8))[0]
-    softness, length, scale = scene.lighting.softness, scene.shadow.length, 1.0
     if seed:
         rng = np.random.default_rng([seed, 31])
         softness = float(np.clip(softness + rng.uniform(-0.25, 0.2), 0.1, 1.0))
@@ -414,17 +422,21 @@ def compose_on_backdrop(scene: Scene, cutout: Image.Image, seed: int, photo: np.
     if bd.depth_of_field > 0:
         soft = bdrop.depth_of_field(plate8.astype(np.float32) / 255.0, box.y + box.h, bd.depth_of_field)
         out8 = cv2.convertScaleAbs(soft, alpha=255.0)
+    def row(y: float) -> int:  # a share of the photo's height as a row of the frame
+        return round((y * h - win.y) / win.h * H)
+
+    plane = (row(geo.main.top), row(geo.horizon)) if geo.main and geo.main.contains(*spot) else None
     shade = light.shadows(placed[..., 3], box, (H, W), direction, scene.shadow.contact, scene.shadow.cast, length,
-                          softness)
+                          softness, plane)
     light.darken(out8, shade)  # only round the product's foot; elsewhere the photo's pixels stay
     if light_match > 0:
         placed = light.shaded(placed, out8, box, light_match, bd.light)
     _place_product(out8, placed, box, np.ones(3, np.float32))
     look_info = {"light_direction": round(direction, 1), "light_softness": round(softness, 2),
                  "spot": [round(win.spot[0], 3), round(win.spot[1], 3)], "fill": round(fill * scale, 3),
-                 "backdrop": bd.image}
-    made = frame_record((W, H), f"photo of {photo.shape[1]}×{photo.shape[0]} px, {win.w}×{win.h} of it shown",
-                        product, box, upscaler, factor)
+                 "backdrop": bd.image, "geometry": geo.as_dict()}
+    made = frame_record((W, H), f"photo of {w}×{h} px, {win.w}×{win.h} of it shown", product, box, upscaler,
+                        factor)
     return Composition(Image.fromarray(out8, "RGB"), box, seed, round(direction, 2), SIDE, look_info, made)
 
 

@@ -208,3 +208,33 @@ def test_amazon_main_on_a_backdrop_scene_is_centred_at_its_fill(product, tmp_pat
     c = compose(scene, cutout, 3, backdrop=photo)
     assert abs(max(c.box.w, c.box.h) / 600 - 0.85) < 0.01
     assert abs(c.box.x + c.box.w / 2 - 300) <= 1 and abs(c.box.y + c.box.h / 2 - 300) <= 1
+
+
+def test_a_models_plate_on_a_trimmed_canvas_goes_to_the_exact_frame(tmp_path, monkeypatch):
+    """A model paints on a canvas of its size multiple (Instagram's 1080×1350 is not one
+    of 8): the plate is taken to the exact frame before the product goes back, so the
+    frame is the preset's and export resamples nothing."""
+    from studio.imaging.compose import crop_to_alpha, eroded, paste_layer, resize_product
+    from studio.models import registry
+    from tests.synth import make_case
+
+    monkeypatch.setitem(registry.GENERATORS, "tiny", "tests.tiny_generator:TinyGenerator")
+    photo, _ = make_case("red-bottle-on-gradient")
+    Image.fromarray(photo).save(tmp_path / "bottle.png")
+    store = open_store()
+    job = submit_shoot(store, tmp_path / "bottle.png", scene="marble", variants=1, engine="tiny",
+                       preset="instagram", long_side=270)
+    run_jobs([job], timeout=300)
+    assert jobs.get_job(store, job)["status"] == "done", jobs.get_job(store, job)["error"]
+    gen = stage_output(store, job, "generate[0]")
+    assert gen["image"].size == (216, 270)
+    made = shoot_summary(store, job)["variants"][0]["made"]
+    assert made["frame"] == "216×270" and made["plate"].endswith("resampled from 216×264 to the frame")
+    # the product went back on the frame-sized plate at the scaled box, its own pixels inside
+    box = Box(**gen["box"])
+    out = np.asarray(stage_output(store, job, "preserve[0]")["image"])
+    cut = stage_output(store, job, "enlarge")["cutout"]
+    layer = paste_layer(out.shape[:2], resize_product(crop_to_alpha(cut), box), box)
+    inner = eroded(layer[..., 3], 2)
+    expected = np.clip(layer[..., :3] * 255 + 0.5, 0, 255).astype(np.uint8)
+    assert inner.sum() > 20 and np.array_equal(out[inner], expected[inner])

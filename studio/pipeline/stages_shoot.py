@@ -169,8 +169,14 @@ def generate(ctx: StageContext, cutout: Image.Image, prompt: str = "", simple_pr
         raise
     if cost:
         on_billed()  # a backend that does not report billing is paid on delivery
+    frame = scene.canvas_size(p.get("long_side"))
+    stretched = None
+    if backend.redraws_product and result.image.size != frame:
+        result, stretched = _plate_to_frame(result, frame)
     info = {"engine": engine, **result.info, **({"cost": cost} if cost else {}), "round": p.get("round", 0)}
     info["made"] = made_record(result, cutout, enlarged)
+    if stretched:
+        info["made"]["plate"] += f", {stretched} to the frame"
     if p.get("reference"):
         info["reference"] = ("taken as the model's reference image" if backend.takes_reference else
                              f"{backend.title or engine} takes no reference image: its colours were put in the prompt")
@@ -179,6 +185,24 @@ def generate(ctx: StageContext, cutout: Image.Image, prompt: str = "", simple_pr
                             f"{backend.title or engine} paints its own plate: the backdrop's colours are in the prompt")
     ctx.record_variant(seed, info)
     return {"image": result.image, "box": result.box.as_dict(), "seed": seed}
+
+
+def _plate_to_frame(result, frame: tuple[int, int]):
+    """A model's plate on a canvas trimmed to the model's size multiple (a few pixels
+    short of the frame) taken to the frame's exact size: the plate only (the product
+    is put back on it afterwards from its own photo, at the box scaled alike), so
+    export has nothing to resample. (result, what was done in words)."""
+    from dataclasses import replace
+
+    w, h = result.image.size
+    fx, fy = frame[0] / w, frame[1] / h
+    plate = result.image.resize(frame, Image.Resampling.BICUBIC if max(fx, fy) > 1 else Image.Resampling.BOX)
+    b = result.box
+    s = min(fx, fy)  # the product keeps its aspect; its centre goes where the plate's went
+    bw, bh = max(1, round(b.w * s)), max(1, round(b.h * s))
+    cx, cy = (b.x + b.w / 2) * fx, (b.y + b.h / 2) * fy
+    box = Box(round(cx - bw / 2), round(cy - bh / 2), bw, bh)
+    return replace(result, image=plate, box=box), f"resampled from {w}×{h}"
 
 
 def made_record(result, cutout: Image.Image, enlarged: dict | None) -> dict:

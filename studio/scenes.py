@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import stat
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -315,16 +316,20 @@ def user_dir() -> Path:
     return data_dir() / "scenes"
 
 
-def load_scenes(dirs: list[Path] | None = None, errors: list[str] | None = None) -> dict[str, Scene]:
+def load_scenes(dirs: list[Path] | None = None, errors: list[str] | None = None,
+                skip: Collection[str] = ()) -> dict[str, Scene]:
     """All scenes by id; later folders override earlier ones (the user's override ours).
     A bad user file is reported in `errors` (if given) and skipped, so one typo never
-    hides every scene; without `errors` it raises."""
+    hides every scene; without `errors` it raises. Scenes in `skip` are not even read (a
+    file is named by its scene's id)."""
     dirs = dirs if dirs is not None else [SHIPPED_DIR, user_dir()]
     scenes: dict[str, Scene] = {}
     for d in dirs:
         if not d.is_dir():
             continue
         for path in sorted(d.glob("*.toml")):
+            if path.stem in skip:
+                continue
             try:
                 scene = load_file(path)
             except SceneError as exc:

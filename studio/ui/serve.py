@@ -123,7 +123,7 @@ def build_server(listen: bool = False, auth: tuple[str, str] | None = None):
     from studio.app.context import open_store
     from studio.config import load_settings
     from studio.ui.app import CSS, build_app, theme, theme_js
-    from studio.ui.uploads import RecordUploads
+    from studio.ui.uploads import RecordUploads, quiet_gradio_refusals
 
     settings = load_settings()
     store = open_store()
@@ -154,6 +154,7 @@ def build_server(listen: bool = False, auth: tuple[str, str] | None = None):
     # "launched", which a mounted app never does; our own rule (ui/uploads.py) decides what a
     # handler opens, and this keeps Gradio from copying a named file into its cache first
     blocks.has_launched = True
+    quiet_gradio_refusals()
     check_gradio_fetches()
     return outer, store
 

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 IDEMPOTENCY_S = 24 * 3600
 MAX_BATCH = 100
 MAX_PARAMS_BYTES = 16 * 1024
+UPLOAD_CHUNK = 1024 * 1024
 Caller = Annotated[api_keys.ApiKey, Depends(caller)]
 Idempotency = Annotated[str | None, Header(max_length=200, description="the same key and body within 24 h return "
                                                                         "the first job (200, replayed) instead of "
@@ -125,14 +126,10 @@ class Submissions:
         return row["job_id"]
 
     def check_room(self, key: api_keys.ApiKey, more: int = 1) -> None:
-        from studio.config import load_settings
-        from studio.pipeline.queries import api_jobs_in_flight
+        from studio.api.admission import check_room
+        from studio.config import data_dir, load_settings
 
-        limit = load_settings().api_max_in_flight
-        n = api_jobs_in_flight(self.store, key.id)
-        if n + more > limit:
-            raise ApiError(429, f"{n} jobs of this key are queued or running and this adds {more} (the limit is "
-                                f"{limit}); try again later", headers={"Retry-After": "5"})
+        check_room(self.store, key.id, more, load_settings().api_queue_depth, data_dir())
 
     @staticmethod
     def callback_of(params: dict) -> str | None:
@@ -191,10 +188,14 @@ def _like(text: str) -> str:
 
 
 class Upload:
-    """An uploaded photo in a private temp folder (removed by `discard`)."""
+    """An uploaded photo in a private temp folder (removed by `discard`), and its SHA-256."""
 
-    def __init__(self, path: Path, data: bytes):
-        self.path, self.data = path, data
+    def __init__(self, path: Path, digest: bytes):
+        self.path, self.digest = path, digest
+
+    @property
+    def data(self) -> bytes:
+        return self.path.read_bytes()
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -202,24 +203,36 @@ class Upload:
 
 
 async def read_upload(photo: UploadFile, field: str = "photo", folder: Path | None = None) -> Upload:
-    """The part read (at most the upload limit) and written under its own file name into
-    a private temp folder, or into `folder` (a catalog's files, which the CSV names: each
-    needs a name of its own there)."""
+    """The part copied (at most the upload limit) under its own file name into a private
+    temp folder, or into `folder` (a catalog's files, which the CSV names: each needs a
+    name of its own there): in chunks, so a request holds no whole photo in memory."""
     from studio.config import load_settings
     from studio.paths import safe_name
 
     limit = load_settings().limits.max_upload_bytes
-    data = await photo.read(limit + 1)
-    if len(data) > limit:
-        raise ApiError(413, f"{photo.filename or 'the photo'} is over the {limit / 1e6:.0f} MB upload limit", field)
     name = safe_name(Path(photo.filename or "").name)  # a name, never a path (nor "..")
+    own = folder is None
     if folder is None:
         folder, name = Path(tempfile.mkdtemp(prefix="studio-api-")), name or "photo"
     elif not name or (folder / name).exists():
         raise ApiError(422, f"every {field} part needs its own file name ({photo.filename!r})", field)
-    path = folder / name
-    path.write_bytes(data)
-    return Upload(path, data)
+    upload = Upload(folder / name, b"")
+    digest, size = hashlib.sha256(), 0
+    with upload.path.open("wb") as out:
+        while chunk := await photo.read(UPLOAD_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                break
+            digest.update(chunk)
+            out.write(chunk)
+    if size > limit:
+        if own:
+            upload.discard()
+        else:
+            upload.path.unlink(missing_ok=True)
+        raise ApiError(413, f"{photo.filename or 'the photo'} is over the {limit / 1e6:.0f} MB upload limit", field)
+    upload.digest = digest.digest()
+    return upload
 
 
 def build_api(store: Store) -> FastAPI:
@@ -314,10 +327,11 @@ def build_api(store: Store) -> FastAPI:
         except IngestError as exc:
             raise ApiError(422, f"{upload.path.name}: {exc.message}", field) from exc
 
-    def body_hash(kind: str, params: dict, *parts: bytes) -> str:
+    def body_hash(kind: str, params: dict, *digests: bytes) -> str:
+        """The request's identity for idempotency: its kind, params and parts' SHA-256s."""
         h = hashlib.sha256(kind.encode() + json.dumps(params, sort_keys=True).encode())
-        for p in parts:
-            h.update(hashlib.sha256(p).digest())
+        for d in digests:
+            h.update(d)
         return h.hexdigest()
 
     @api.post("/shoots", status_code=202, response_model=schemas.Accepted, tags=["jobs"], operation_id="createShoot",
@@ -346,7 +360,7 @@ def build_api(store: Store) -> FastAPI:
                 shot["scene"] = await run_in_threadpool(backdrop_scene, parts["backdrop"])
             ref = parts["reference"].data if "reference" in parts else None
             made, again = await run_in_threadpool(sub.queue, key, idempotency_key,
-                                                  body_hash("shoot", options, *(u.data for u in uploads)), shot,
+                                                  body_hash("shoot", options, *(u.digest for u in uploads)), shot,
                                                   lambda: [shoot_of(uploads[0].path, shot, ref)()])
             return sub.accepted(made, again)
         finally:  # the uploads were stored as artifacts, or refused: either way their files go
@@ -379,7 +393,7 @@ def build_api(store: Store) -> FastAPI:
 
         try:
             made, again = await run_in_threadpool(sub.queue, key, idempotency_key,
-                                                  body_hash("cutout", options, upload.data), options, make)
+                                                  body_hash("cutout", options, upload.digest), options, make)
             return sub.accepted(made, again)
         finally:
             upload.discard()
@@ -417,7 +431,7 @@ def build_api(store: Store) -> FastAPI:
             for u in shots:  # every photo is checked before any job is made
                 await run_in_threadpool(check_photo, u, "photos")
             made, again = await run_in_threadpool(
-                sub.queue, key, idempotency_key, body_hash("batch", options, *(u.data for u in uploads)), shot,
+                sub.queue, key, idempotency_key, body_hash("batch", options, *(u.digest for u in uploads)), shot,
                 lambda: [shoot_of(u.path, shot)() for u in shots], len(shots))
             return sub.accepted(made, again, batch=True)
         finally:
@@ -450,7 +464,7 @@ def build_api(store: Store) -> FastAPI:
             # has been taken out of them by then: it is the request's, not each shoot's)
             made, again = await run_in_threadpool(
                 sub.queue, key, idempotency_key,
-                body_hash("catalog", options, text, *(u.data for u in files + shared)), shot,
+                body_hash("catalog", options, hashlib.sha256(text).digest(), *(u.digest for u in files + shared)), shot,
                 lambda: [shoot_of(photo, {**shot, **row}, ref)() for photo, row, ref in plans], len(plans))
             return sub.accepted(made, again, batch=True)
         finally:

@@ -86,7 +86,7 @@ class Settings:
     # depth: a burst waits on disk, as rows and stored photos, and runs at the machine's pace)
     api_keys_on_loopback: bool = True
     api_private_callbacks: bool = False
-    api_queue_depth: int = 500
+    api_queue_depth: int = 1000
     # names this server answers to besides 127.0.0.1, localhost and any IP address (a
     # foreign name is DNS rebinding: some web page's own name pointed at this machine)
     trusted_hosts: list = field(default_factory=list)

@@ -158,6 +158,36 @@ async def _burst(server: Server, n: int, photo: bytes, memory: dict) -> dict:
             "all_done": all_done, "done": done, "failed": other, "per_min": 60 * done / all_done}
 
 
+QUEUED_ONLY = """
+import os, sys, tempfile
+from pathlib import Path
+from studio.app.context import open_store
+from studio.app.shoot import submit_shoot
+photo, params = Path(sys.argv[1]), __import__("json").loads(sys.argv[2])
+store = open_store()
+def rss():
+    return next(int(l.split()[1]) // 1024 for l in open("/proc/self/status") if l.startswith("VmRSS"))
+made, out = 0, [rss()]
+for mark in (10, 100, 1000):
+    while made < mark:
+        submit_shoot(store, photo, seed=made, **params)
+        made += 1
+    out.append(rss())
+print(*out)
+"""
+
+
+def queued_memory(photo: bytes) -> list[int]:
+    """A process's resident MB with the store open, then with 10, 100 and 1,000 shoots
+    queued through the app layer (what a submission leaves behind), and no worker."""
+    home = Path(tempfile.mkdtemp(prefix="studio-bench-api-"))
+    (home / "p.jpg").write_bytes(photo)
+    env = {**os.environ, "STUDIO_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", QUEUED_ONLY, str(home / "p.jpg"), json.dumps(PARAMS)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, check=True)
+    return [int(x) for x in done.stdout.split()]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bursts", type=int, nargs="+", default=[100, 1000])
@@ -166,6 +196,9 @@ def main() -> None:
     args = ap.parse_args()
     photo = _photo(args.photo_px)
     print(f"{os.cpu_count()} CPUs; photo {len(photo) // 1024} KB; shoot {PARAMS}")
+    base, *marks = queued_memory(photo)
+    print(f"queued jobs alone (no worker): {base} MB with the store open; "
+          + ", ".join(f"{m} queued: {mb} MB" for m, mb in zip(MARKS, marks, strict=True)), flush=True)
     for n in args.bursts:
         home = Path(tempfile.mkdtemp(prefix="studio-bench-api-"))
         server = Server(home, args.depth)

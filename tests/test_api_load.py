@@ -217,3 +217,15 @@ def test_past_its_depth_a_key_gets_429_with_when_to_come_back(server):  # noqa: 
         if a.status_code == 429:
             assert 1 <= int(a.headers["retry-after"]) <= 3600 and "depth is 3" in a.json()["error"]
     assert len(client.get("/jobs").json()["jobs"]) == 3
+
+
+def test_the_queue_depth_setting_and_its_former_name(studio_home):
+    from studio.config import load_settings, settings_path
+
+    assert load_settings().api_queue_depth == 1000  # a burst of a thousand SKUs queues by default
+    settings_path().write_text(json.dumps({"api_max_in_flight": 8}))  # the old default, saved by the settings page
+    assert load_settings().api_queue_depth == 1000
+    settings_path().write_text(json.dumps({"api_max_in_flight": 20}))  # one chosen by hand stays
+    assert load_settings().api_queue_depth == 20
+    settings_path().write_text(json.dumps({"api_queue_depth": 0}))
+    assert load_settings().api_queue_depth == 1000  # out of range: the default, with a warning

@@ -6,6 +6,7 @@ back by `Expect: 100-continue`; a full queue says when to come back."""
 from __future__ import annotations
 
 import json
+import math
 import socket
 import threading
 import time
@@ -229,3 +230,19 @@ def test_the_queue_depth_setting_and_its_former_name(studio_home):
     assert load_settings().api_queue_depth == 20
     settings_path().write_text(json.dumps({"api_queue_depth": 0}))
     assert load_settings().api_queue_depth == 1000  # out of range: the default, with a warning
+
+
+def test_retry_after_follows_the_queue_and_the_measured_pace(server):  # noqa: F811
+    from studio.api.admission import retry_after
+    from studio.app.context import open_store
+
+    client, key_id, _ = server
+    store = open_store()
+    assert [retry_after(store, key_id, n) for n in (1, 3)] == [10, 30]  # nothing measured yet: 10 s a job
+    ids = [a.json()["id"] for a in burst(client, 4, SMALL, "pace")[0]]
+    assert set(all_ended(client, set(ids), timeout=120).values()) == {"done"}
+    rows = store.query(f"SELECT finished_at FROM jobs WHERE id IN ({','.join('?' * len(ids))}) ORDER BY finished_at",
+                       tuple(ids))
+    per_job = (rows[-1][0] - rows[0][0]) / (len(rows) - 1)  # the pace these four ran at
+    one, five = retry_after(store, key_id, 1), retry_after(store, key_id, 5)
+    assert one == max(1, math.ceil(per_job)) and five == max(1, math.ceil(5 * per_job))

@@ -15,6 +15,8 @@ from studio.app.context import open_store, run_jobs
 from studio.app.shoot import submit_shoot
 from studio.config import data_dir
 from studio.pipeline import jobs
+from tests.test_api import CLASSIC as API_CLASSIC
+from tests.test_api import server, submit, wait  # noqa: F401  (server: the fixture)
 from tests.test_hardening import photo
 from tests.test_hardening_cli import _backdrop
 from tests.test_hardening_page import REFUSED, call, fd, page  # noqa: F401  (page: the fixture)
@@ -73,6 +75,24 @@ def test_a_replay_from_the_page_swaps_photos_only_for_files_uploaded_to_it(tmp_p
     params = json.loads(new["params"])
     assert new["status"] == "done" and params["photo_name"] == "teapot.jpg"
     assert open_store().artifacts.read_bytes(params["photo"]) == mine.read_bytes()
+
+
+def test_a_key_cannot_name_a_stored_photo_anywhere_in_the_api(server, tmp_path):  # noqa: F811
+    """The job API has no replay: a shoot's params and a clip's body take no `photo`,
+    `backdrop` or `reference` (strict schemas), so no key can name another's photo."""
+    client, _, _ = server
+    job = _shot(tmp_path)  # the seller's (or another key's) job
+    stored = jobs.job_params(open_store(), job)["photo"]
+    before = _jobs()
+    for name in ("photo", "backdrop", "reference"):
+        r = submit(client, {**API_CLASSIC, name: stored})
+        assert r.status_code == 422 and stored not in r.text, r.text
+    mine = submit(client, API_CLASSIC).json()["id"]
+    wait(client, mine)
+    for name in ("photo", "backdrop", "reference"):
+        r = client.post(f"/jobs/{mine}/clips", json={name: stored})
+        assert r.status_code == 422, r.text
+    assert _jobs() == before + 1
 
 
 # -- 2. a photo's name in an output's name --------------------------------------------

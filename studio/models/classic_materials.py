@@ -47,9 +47,18 @@ class Noise:
         my = cv2.multiply(cv2.subtract(v, self.v0), 1 / cell_v)
         return cv2.remap(grid, mx + 1, my + 1, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
 
-    def at(self, cell_u: float, cell_v: float | None = None, octaves: int = 1) -> np.ndarray:
-        """fBm in about [-1, 1]; cells may differ across and along (stretched grain)."""
+    def at(self, cell_u: float, cell_v: float | None = None, octaves: int = 1, u: np.ndarray | None = None,
+           v: np.ndarray | None = None) -> np.ndarray:
+        """fBm in about [-1, 1]; cells may differ across and along (stretched grain).
+        (u, v): other coordinates of the same pixels (a turned grain), read at full size."""
         cell_v = cell_u if cell_v is None else cell_v
+        if u is not None:
+            turned = Noise(u, v, self.rng)
+            turned.zmax = self.zmax
+            return turned._full(cell_u, cell_v, octaves)
+        return self._full(cell_u, cell_v, octaves)
+
+    def _full(self, cell_u: float, cell_v: float, octaves: int) -> np.ndarray:
         fine = coarse = None
         amp, total = 1.0, 0.0
         for _ in range(octaves):
@@ -157,9 +166,12 @@ def linen(u, v, z, rng, s):
 
 
 def folds(u, v, z, rng, s) -> np.ndarray:
-    """The height of a cloth's soft folds (long ridges, roughly across the view)."""
+    """The height of a cloth's soft folds: a few long, gentle ridges running slantwise
+    (cloth laid down creases along its length), not a ripple."""
     n = Noise(u, v, rng, z)
-    return n.at(s * 0.5, s * 0.12, 2) + 0.4 * n.at(s * 0.2, s * 0.06, 1)
+    a = (u * 0.85 + v * 0.5) / s
+    b = (-u * 0.5 + v * 0.85) / s
+    return 0.7 * n.at(s * 0.6, s * 0.16, 2, a * s, b * s) + 0.3 * n.at(s * 0.4, None, 1)
 
 
 def concrete(u, v, z, rng, s):

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "scenes"
+from studio.shipped import shipped_dir
+
+SHIPPED_DIR = shipped_dir("scenes")
 CATEGORIES = ("studio", "lifestyle", "seasonal", "marketplace")
 ANCHORS = ("center", "bottom-center", "top-center", "left-center", "right-center")
 BACKDROPS = ("flat", "gradient", "sweep", "wall-floor")

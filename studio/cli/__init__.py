@@ -8,6 +8,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+import studio
 from studio.app.engines import engine_choices, segmenter_choices
 from studio.cli.api_keys import cmd_api_key
 from studio.cli.batch import cmd_batch
@@ -20,6 +21,7 @@ from studio.config import UPSCALES
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="studio", description="Local-first AI product photography.")
+    parser.add_argument("--version", action="version", version=f"Studio {studio.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("ingest-check", help="check that photos can be read; prints size/mode or the reason")

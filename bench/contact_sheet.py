@@ -31,7 +31,8 @@ def phone_photo(folder: Path) -> Path:
     from PIL import Image
 
     from studio.models.classic_grain import Grain, render
-    from tests.corpus import Spec, render as render_photo
+    from tests.corpus import Spec
+    from tests.corpus import render as render_photo
 
     rgb, _ = render_photo(Spec(0, "bottle", "wall-table", "normal", False, 3000, 4000, "jpeg", 1, 2026))
     grain = render(Grain(3.0, 0.7, 0.75), rgb.shape[0], rgb.shape[1], np.random.default_rng(1)) * 255

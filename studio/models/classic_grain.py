@@ -22,7 +22,8 @@ import cv2
 import numpy as np
 
 MIN_LEVEL = 0.9  # 8-bit steps: the least grain a plate gets (a clean render's dither; keeps walls unstepped)
-MAX_LEVEL = 10.0  # past this a photo is noisy; the plate follows only so far
+MAX_LEVEL = 10.0
+MEASURE_AREA = 300_000  # pixels of the product the noise is measured on, at most about  # past this a photo is noisy; the plate follows only so far
 _MASK = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
 _GAUSS = float(np.sqrt(np.pi / 2))  # mean |x| of a unit Gaussian is sqrt(2/pi)
 
@@ -99,6 +100,11 @@ def _blurred(noise: np.ndarray, size: float) -> np.ndarray:
 def measure(rgba: np.ndarray) -> Grain:
     """The grain of a placed product layer (float RGBA in [0, 1] or uint8), measured on
     its flattest inside pixels; the least grain when it has too few of them."""
+    h, w = rgba.shape[:2]
+    if h * w > 2 * MEASURE_AREA:  # the middle of a large product tells its noise as well as all of it
+        f = (MEASURE_AREA / (h * w)) ** 0.5
+        ch, cw = int(h * f), int(w * f)
+        rgba = rgba[(h - ch) // 2: (h + ch) // 2, (w - cw) // 2: (w + cw) // 2]
     rgb = rgba[..., :3].astype(np.float32) * (255.0 if rgba.dtype != np.uint8 else 1.0)
     alpha = rgba[..., 3].astype(np.float32) / (255.0 if rgba.dtype == np.uint8 else 1.0)
     where = _flat(rgb, alpha)

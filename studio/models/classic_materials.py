@@ -81,6 +81,18 @@ class Noise:
         return out * (1 / max(total, 1e-6))
 
 
+def _ipow(x: np.ndarray, n: int) -> np.ndarray:
+    """x**n for a whole exponent by squaring (numpy's float pow is several times slower)."""
+    out, sq = None, x
+    while n:
+        if n & 1:
+            out = sq.copy() if out is None else np.multiply(out, sq, out=out)
+        n >>= 1
+        if n:
+            sq = sq * sq
+    return out
+
+
 def _detail(z: np.ndarray, size: float) -> np.ndarray:
     """How much of a detail `size` px wide (at the nearest row) survives at distance z."""
     return np.clip(size / z - 0.6, 0, 1.5) / 1.5
@@ -139,10 +151,11 @@ def marble(u, v, z, rng, s):
     turb = np.abs(n.at(s * 0.35)) + 0.5 * np.abs(n.at(s * 0.15)) + 0.25 * np.abs(n.at(s * 0.06))
     t = (u * 0.8 + v * 0.5) / s * 1.6 + n.at(s * 0.5, None, 3) * 0.9 + turb * 0.45
     wave = 1 - np.abs(np.sin(t * np.pi))
-    main = wave**16 + 0.25 * wave**4  # a sharp core in a grey haze where the mineral seeped
+    w4 = _ipow(wave, 4)
+    main = _ipow(w4, 4) + 0.25 * w4  # a sharp core in a grey haze where the mineral seeped
     strength = np.clip(0.35 + 0.9 * n.at(s * 0.4), 0, 1)  # a vein fades in and out along its course
     thin_t = (u * -0.3 + v * 1.0) / s * 3.0 + n.at(s * 0.3, None, 2) * 0.8 + np.abs(n.at(s * 0.08)) * 0.4
-    thin = (1 - np.abs(np.sin(thin_t * np.pi))) ** 50 * np.clip(n.at(s * 0.25) * 1.5 - 0.2, 0, 1)
+    thin = _ipow(1 - np.abs(np.sin(thin_t * np.pi)), 50) * np.clip(n.at(s * 0.25) * 1.5 - 0.2, 0, 1)
     clouds = 0.5 + 0.5 * n.at(s * 0.2, None, 4)
     out = 0.22 * clouds + 0.75 * main * strength + 0.4 * thin * _detail(z, 2.0)
     return np.clip(out, 0, 1)

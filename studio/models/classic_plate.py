@@ -266,14 +266,14 @@ def render(scene: Scene, W: int, H: int, rng: np.random.Generator, light_dir: fl
         sy_row = (horizon + 0.3 * (stage.foot / H - horizon))
         ry = np.linspace(0, 1, H, dtype=np.float32)[rows][:, None]
         rx = np.linspace(-1, 1, W, dtype=np.float32)[None, :]
-        lobe = np.exp(-((rx - sx) ** 2) / (0.18 + 0.4 * soft) - ((ry - sy_row) ** 2) / (0.01 + 0.03 * soft))
+        lobe = np.exp(-((rx - sx) ** 2) / (0.18 + 0.4 * soft)) * np.exp(-((ry - sy_row) ** 2) / (0.01 + 0.03 * soft))
         add = (0.22 * lobe * sheen_mask)[..., None]
         part = img[rows]
         part += add * (1.05 - part)
         img[rows] = part
 
     if stage.edge is not None and kind != "flat":
-        _front_edge(img, stage.edge, light_dir, c.set, W, H)
+        _front_edge(img, stage.edge, c.set, H)
     if kind != "flat":
         _depth_of_field(img, stage.ground, H, W)
     return np.clip(img, 0, 1, out=img)
@@ -297,7 +297,7 @@ def _depth_of_field(img: np.ndarray, ground: float, H: int, W: int) -> None:
     part += soft
 
 
-def _front_edge(img: np.ndarray, edge: float, light_dir: float, kind: str, W: int, H: int) -> None:
+def _front_edge(img: np.ndarray, edge: float, kind: str, H: int) -> None:
     """A shelf's or counter's front: a bright bevel where the top turns down, the front
     face in its own (darker) light, and under a shelf its shadow on the wall."""
     e = int(edge)

@@ -57,8 +57,11 @@ def test_smooth_walls_carry_grain_not_steps(scene_id):
 
 
 def _level_in(img: np.ndarray, where: np.ndarray) -> float:
-    alpha = where.astype(np.float32)
-    return classic_grain.measure(np.dstack([img.astype(np.float32) / 255.0, alpha])).level
+    """The grain level `measure` reads from the pixels `where` (cropped to them)."""
+    ys, xs = np.nonzero(where)
+    win = slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
+    alpha = where[win].astype(np.float32)
+    return classic_grain.measure(np.dstack([img[win].astype(np.float32) / 255.0, alpha])).level
 
 
 @pytest.mark.parametrize("level,size", [(1.5, 0.0), (4.0, 0.0), (4.0, 0.9)])

@@ -72,14 +72,21 @@ def _floor_coords(H: int, W: int, horizon: float, rows: slice, sweep: bool):
     foreshorten = 0.4  # near rows: one pixel down the frame is 2.5 px of floor
     ys = np.arange(rows.start, rows.stop, dtype=np.float32)[:, None]
     xs = np.arange(W, dtype=np.float32)[None, :] - W / 2
-    z = (H - yv) / np.maximum(ys - yv, 1e-3)
+    z_floor = (H - yv) / (np.maximum(ys, hy) - yv)
     z_h = (H - yv) / (hy - yv)
     v_h = (z_h - 1) * (H - yv) / foreshorten
     on_floor = ys >= hy
-    z = np.where(on_floor, z, z_h).astype(np.float32)
-    v = np.where(on_floor, (z - 1) * (H - yv) / foreshorten, v_h + (hy - ys) * z_h)
-    if not sweep:
-        v = np.where(on_floor, v, v_h)
+    if sweep:
+        # the paper curves from floor to wall: its distance and its rate along the frame
+        # turn over the sweep's band (no crease where a formula changes), summed upwards
+        t = 1 / (1 + np.exp(np.clip(-(ys - hy) / (0.12 * H), -60, 60)))
+        z = z_h + (z_floor - z_h) * t
+        rate = z_h + (z_floor**2 / foreshorten - z_h) * t  # surface per frame row
+        v = np.cumsum(rate[::-1, 0])[::-1][:, None] - rate[-1, 0]
+    else:
+        z = np.where(on_floor, z_floor, z_h)
+        v = np.where(on_floor, (z_floor - 1) * (H - yv) / foreshorten, v_h)
+    z = z.astype(np.float32)
     u = xs * z + W / 2
     return np.ascontiguousarray(u, np.float32), np.ascontiguousarray(np.broadcast_to(v, u.shape), np.float32), \
         np.ascontiguousarray(np.broadcast_to(z, u.shape), np.float32)

@@ -312,7 +312,9 @@ def _front_edge(img: np.ndarray, edge: float, kind: str, H: int) -> None:
         return
     thick = max(3, int(H * (0.03 if kind == "shelf" else 0.9)))
     face = slice(e, min(H, e + thick))
-    top_row = img[max(0, e - 1)].copy()
+    # the face's colour: the top's just behind the edge, without its texture (smeared
+    # along the row), so the face does not carry the top's grain down as streaks
+    top_row = cv2.GaussianBlur(img[max(0, e - 1)][None], (0, 0), sigmaX=max(2.0, img.shape[1] * 0.03), sigmaY=0.1)[0]
     n = face.stop - face.start
     shade = np.linspace(0.78, 0.7, n, dtype=np.float32)[:, None, None]
     img[face] = top_row[None] * shade

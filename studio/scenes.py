@@ -19,8 +19,9 @@ ANCHORS = ("center", "bottom-center", "top-center", "left-center", "right-center
 BACKDROPS = ("flat", "gradient", "sweep", "wall-floor")
 TEXTURES = ("none", "marble", "wood", "concrete", "linen", "sand", "paper", "stone")
 # the set a scene's name promises (classic_plate, classic_props): a podium under the product, a
-# window's light, a garden behind, a tiled wall over a shelf's front edge, a counter's front edge
-SETS = ("none", "podium", "window", "garden", "shelf", "counter")
+# window's light, a garden behind, a tiled wall over a shelf's or a counter's front edge, sea and
+# sky behind a beach, fairy lights out of focus
+SETS = ("none", "podium", "window", "garden", "shelf", "counter", "sea", "lights")
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 MAX_ASPECT = 4.0  # 1:4 to 4:1: wider canvases leave the product a sliver
 # a canvas's long side may be asked for between these (tiny ones for previews and tests;

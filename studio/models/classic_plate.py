@@ -140,17 +140,60 @@ def _garden(W: int, H: int, rng: np.random.Generator, tint: np.ndarray) -> np.nd
     img = dark + (mid - dark) * np.clip(t * 1.6, 0, 1) + (light - mid) * np.clip(t * 1.6 - 0.8, 0, 1)
     sky = np.clip(1.2 - ys / ch * 2.4, 0, 1)[..., None] * np.clip(leaf[..., None] * 1.5 + 0.3, 0, 1)
     img = img + (np.array([0.86, 0.9, 0.92], np.float32) - img) * 0.55 * sky
-    # bokeh: the lens's image of bright gaps: discs, a little brighter at their rim
-    discs = np.zeros((ch, cw), np.float32)
-    r0 = max(2.0, cw * 0.025)
-    for _ in range(int(60 * (cw * ch) / (340 * 280) + 20)):
-        cx, cy = rng.uniform(0, cw), rng.uniform(0, ch * 0.95)
-        r = r0 * rng.uniform(0.6, 1.5)
-        d = np.hypot(xs - cx, ys - cy) / r
-        disc = np.clip((1 - d) * r, 0, 1) * (0.6 + 0.4 * d)
-        discs = np.maximum(discs, disc * rng.uniform(0.15, 0.5) * (1.3 - cy / ch))
+    # bokeh: the lens's image of bright gaps
+    discs = _discs(cw, ch, rng, int(60 * (cw * ch) / (340 * 280) + 20), max(2.0, cw * 0.025))
     img = img + (np.array([0.95, 0.97, 0.9], np.float32) - img) * np.clip(discs, 0, 1)[..., None]
     img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), max(1.0, cw * 0.004))
+    return cv2.resize(img, (W, H), interpolation=cv2.INTER_CUBIC)
+
+
+def _discs(cw: int, ch: int, rng: np.random.Generator, count: int, r0: float, top: float = 0.95) -> np.ndarray:
+    """Out-of-focus points of light as a lens draws them: discs, a little brighter at the
+    rim, brighter higher up; 0 … 1 on a (ch, cw) grid."""
+    ys, xs = np.mgrid[0:ch, 0:cw].astype(np.float32)
+    discs = np.zeros((ch, cw), np.float32)
+    for _ in range(count):
+        cx, cy = rng.uniform(0, cw), rng.uniform(0, ch * top)
+        r = r0 * rng.uniform(0.6, 1.5)
+        x0, x1 = max(0, int(cx - r - 2)), min(cw, int(cx + r + 3))
+        y0, y1 = max(0, int(cy - r - 2)), min(ch, int(cy + r + 3))
+        if x1 <= x0 or y1 <= y0:
+            continue
+        d = np.hypot(xs[y0:y1, x0:x1] - cx, ys[y0:y1, x0:x1] - cy) / r
+        disc = np.clip((1 - d) * r, 0, 1) * (0.6 + 0.4 * d) * rng.uniform(0.15, 0.5) * (1.3 - cy / ch)
+        np.maximum(discs[y0:y1, x0:x1], disc, out=discs[y0:y1, x0:x1])
+    return discs
+
+
+def _fairy_lights(W: int, H: int, rng: np.random.Generator, horizon: float) -> np.ndarray:
+    """Warm fairy lights far behind, out of focus: a light to add (RGB, 0 … ~1)."""
+    cw, ch = _coarse(W, H, 4)
+    discs = _discs(cw, ch, rng, int(70 * (cw * ch) / (320 * 400) + 25), max(2.0, cw * 0.03), horizon * 0.95)
+    discs = cv2.GaussianBlur(discs, (0, 0), max(0.8, cw * 0.003)) * 1.6
+    glow = cv2.GaussianBlur(discs, (0, 0), max(2.0, cw * 0.05)) * 1.2  # their light on the wall round them
+    warm = np.array([1.0, 0.78, 0.42], np.float32)
+    return cv2.resize(np.clip(discs + glow, 0, 1.2)[..., None] * warm, (W, H), interpolation=cv2.INTER_LINEAR)
+
+
+def _sea(W: int, H: int, rng: np.random.Generator, horizon: float, sky: np.ndarray) -> np.ndarray:
+    """Sky and sea behind a beach, out of focus: the sky paler towards the sea's line,
+    the sea a deeper blue-green band with sun glints, above the sand's horizon."""
+    cw, ch = _coarse(W, H, 6)
+    y = (np.arange(ch, dtype=np.float32) / ch)[:, None, None]
+    line = horizon - 0.14
+    pale = np.array([0.93, 0.96, 0.97], np.float32)
+    img = sky + (pale - sky) * np.clip(1 - (line - y) / max(line, 1e-3), 0, 1) ** 2
+    img = np.broadcast_to(img, (ch, cw, 3)).copy()
+    xs = np.arange(cw, dtype=np.float32)[None, :]
+    n = Noise(np.broadcast_to(xs, (ch, cw)), np.broadcast_to(y[..., 0] * ch, (ch, cw)), rng)
+    deep, near = np.array([0.1, 0.36, 0.5], np.float32), np.array([0.28, 0.6, 0.66], np.float32)
+    t = np.clip((y - line) / max(horizon - line, 1e-3), 0, 1)
+    water = deep + (near - deep) * t
+    glints = np.clip(n.at(cw * 0.03, cw * 0.006, 2) * 1.6 - 0.9, 0, 1)[..., None] * 0.35
+    water = water + (pale - water) * glints
+    sea = (y >= line).astype(np.float32)
+    img = img * (1 - sea) + water * sea
+    img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), max(1.0, cw * 0.008))  # far beyond the focus
     return cv2.resize(img, (W, H), interpolation=cv2.INTER_CUBIC)
 
 
@@ -204,9 +247,15 @@ def render(scene: Scene, W: int, H: int, rng: np.random.Generator, light_dir: fl
         behind = _garden(W, H, rng, colors[0])
         wall_w = (1 - floor)[..., None]
         img = img * (1 - wall_w) + behind * wall_w
-    if c.set == "shelf" and kind == "wall-floor":
-        tiles = _tiles(W, H, rng, s * 0.09)
+    if c.set in ("shelf", "counter") and kind == "wall-floor":
+        tiles = _tiles(W, H, rng, s * (0.09 if c.set == "shelf" else 0.07))
         img *= (1 + (tiles - 1) * (1 - floor))[..., None]
+    if c.set == "sea" and kind == "wall-floor":
+        behind = _sea(W, H, rng, horizon, colors[0])
+        wall_w = (1 - floor)[..., None]
+        img = img * (1 - wall_w) + behind * wall_w
+    if c.set == "lights" and kind == "wall-floor":
+        img += _fairy_lights(W, H, rng, horizon) * (1 - floor)[..., None] * 0.7
 
     if c.texture != "none":
         tc = hex_rgb(c.texture_color)

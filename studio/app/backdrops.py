@@ -107,17 +107,27 @@ def _write_scene(path: Path, tables: dict[str, dict]) -> None:
     tmp.replace(path)
 
 
+class SceneExists(BackdropError):
+    """The seller already has a scene of that name: it is replaced only when asked."""
+
+
 def add_backdrop_scene(scene_id: str, photo: Path | bytes, *, title: str | None = None,
                        spot: tuple[float, float] | None = None, light: float | None = None,
-                       fill: float | None = None, depth_of_field: float = 0.0, name: str = "backdrop") -> Scene:
+                       fill: float | None = None, depth_of_field: float = 0.0, name: str = "backdrop",
+                       replace: bool = False) -> Scene:
     """Save `photo` as the seller's scene `scene_id` (its image beside it) and return it.
     `spot`: where the product's foot goes (shares of the frame; None: found on the
     surface); `light`: the key light's direction (None: read from the photo); `fill`:
-    the product's height as a share of the frame's."""
+    the product's height as a share of the frame's. A scene of the seller's with that
+    name (saved by Studio or written by hand) is replaced only with `replace`
+    (SceneExists otherwise): its photo and clicked spot would go with it."""
     if not SCENE_ID.match(scene_id or ""):
         raise BackdropError(f"{scene_id!r} is not a scene name: use lowercase letters, digits and dashes")
     if (SHIPPED_DIR / f"{scene_id}.toml").exists():
         raise BackdropError(f"{scene_id!r} is one of Studio's scenes: give your backdrop another name")
+    if not replace and (user_dir() / f"{scene_id}.toml").exists():  # a scene's file is named by its id
+        raise SceneExists(f"you already have a scene called {scene_id!r}: replacing it would lose its photo and "
+                          "spot; give another name, or replace it on purpose")
     _check_choices(spot, light, fill, depth_of_field)
     image = read_photo(photo, name)
     folder = user_dir()
@@ -161,8 +171,9 @@ def scene_for_photo(photo: Path | bytes, name: str = "backdrop", **choices) -> S
             return load_file(path)
         except SceneError:
             pass  # damaged: made again below
+    # the same photo (same pixels, same name): new choices, or a damaged file, replace it
     return add_backdrop_scene(scene_id, encoded(image), title=f"Backdrop {Path(name).stem[:40]}", name=name,
-                              **choices)
+                              replace=True, **choices)
 
 
 def update_backdrop(scene_id: str, *, spot: tuple[float, float] | None = None, light: float | None = None,

@@ -56,11 +56,12 @@ def create_batch(store: Store, source: Path, out_dir: Path, *, scene: str | None
     their items are recorded as failed with the reason. With `roots` / `out_roots`
     (the app's Batch tab), the input must lie in `roots` and `out_dir` in `out_roots`."""
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise BatchInvalid([f"--out {out_dir} is a file, not a folder"])
+    # the folders first: outside them, nothing is said about what the path is
     if out_roots is not None and not any(inside(out_dir, r) for r in out_roots):
         raise BatchInvalid([f"{out_dir} is outside the folders the app may write to: the data dir's batches "
                             "folder, or a batch folder named in Settings"])
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BatchInvalid([f"--out {out_dir} is a file, not a folder"])
     checked = checked or read_input(source, scene, preset, roots=roots)
     if checked.errors:
         raise BatchInvalid(checked.problems())

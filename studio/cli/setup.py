@@ -91,7 +91,7 @@ def cmd_scenes(args: argparse.Namespace) -> int:
 
 
 def _add_scene(args: argparse.Namespace) -> int:
-    from studio.app.backdrops import BackdropError, add_backdrop_scene
+    from studio.app.backdrops import BackdropError, SceneExists, add_backdrop_scene
 
     if not args.name or not args.backdrop:
         print("studio: scenes add needs a NAME and --backdrop PHOTO", file=sys.stderr)
@@ -99,7 +99,12 @@ def _add_scene(args: argparse.Namespace) -> int:
     try:
         spot = parse_spot(args.spot)
         scene = add_backdrop_scene(args.name, Path(args.backdrop), title=args.title, spot=spot, light=args.light,
-                                   fill=args.fill, depth_of_field=args.depth_of_field, name=Path(args.backdrop).name)
+                                   fill=args.fill, depth_of_field=args.depth_of_field, name=Path(args.backdrop).name,
+                                   replace=args.force)
+    except SceneExists:
+        print(f"studio: you already have a scene called {args.name!r}; nothing was changed. Add --force to replace "
+              "it (its photo and spot too), or choose another name", file=sys.stderr)
+        return 2
     except (BackdropError, ValueError) as exc:
         print(f"studio: {exc}", file=sys.stderr)
         return 2

@@ -194,3 +194,10 @@ def test_shelf_and_counter_end_at_a_front_edge_below_the_product(scene_id):
     step = np.abs(np.diff(rows))
     assert step.max() > 6  # the edge: the lit top turns into the darker front
     assert foot + 5 + int(np.argmax(step)) < lum.shape[0] - 5
+
+
+def test_a_marketplace_white_gets_no_grain():
+    # its main image must be pure white: the plate is not grained (its product is)
+    shot = compose(SCENES["white-marketplace"], _product(4.0), 0, long_side=768)
+    img = np.asarray(shot.image)
+    assert (img[:40, :40] == 255).all() and (img[:40, -40:] == 255).all()

@@ -299,8 +299,9 @@ def render(scene: Scene, W: int, H: int, rng: np.random.Generator, light_dir: fl
     light = 1 + (0.12 * (1 - soft) + 0.04) * toward
     px = (stage.centre / W) * 2 - 1 + 0.35 * math.cos(ang)
     py = (stage.foot / H) * 2 - 1 - (0.5 if kind != "flat" else 0.0)
-    pool = np.exp(-((xs - px) ** 2 * 0.9 + (yy - py) ** 2 * 1.2) / (1.2 + soft))
-    light *= 0.9 + 0.14 * pool
+    if scene.category != "marketplace":  # a marketplace's white stays as white as its rules want
+        pool = np.exp(-((xs - px) ** 2 * 0.9 + (yy - py) ** 2 * 1.2) / (1.2 + soft))
+        light *= 0.9 + 0.14 * pool
     if kind == "sweep":
         light *= 1 - 0.18 * np.clip((horizon * 2 - 1) - yy, 0, None) / (horizon * 2)
     if c.vignette:

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from studio.imaging.compose import Box, blend, hex_rgb
+from studio.imaging.light import soft_blur
 from studio.models.classic_look import Look
 
 
@@ -188,9 +189,8 @@ def draw_podium(img: np.ndarray, drums: tuple[Cylinder, ...], color: str, light_
         # its shadow and occlusion on what it stands on
         off = 0.3 * d.rx * (1.1 - softness)
         thrown = _ellipse_cover(xs, ys, d.cx - light[0] * off, d.bottom - 0.3 * d.ry, d.rx * 1.04, d.ry * 1.15)
-        thrown = cv2.GaussianBlur(thrown, (0, 0), max(1.0, (0.04 + 0.12 * softness) * d.rx))
-        ring = cv2.GaussianBlur(_ellipse_cover(xs, ys, d.cx, d.bottom, d.rx * 1.01, d.ry * 1.05), (0, 0),
-                                max(1.0, 0.02 * d.rx))
+        thrown = soft_blur(thrown, max(1.0, (0.04 + 0.12 * softness) * d.rx))  # (wide: at a reduced size)
+        ring = soft_blur(_ellipse_cover(xs, ys, d.cx, d.bottom, d.rx * 1.01, d.ry * 1.05), max(1.0, 0.02 * d.rx))
         win *= (1 - np.maximum(0.3 * (1 - 0.5 * softness) * thrown, 0.35 * ring))[..., None]
         dx = np.clip((xs - d.cx) / d.rx, -1, 1)
         arc = np.sqrt(np.clip(1 - dx * dx, 0, 1)) * d.ry  # how far the ellipses' front arcs hang below their rows

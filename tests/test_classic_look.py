@@ -201,3 +201,22 @@ def test_a_marketplace_white_gets_no_grain():
     shot = compose(SCENES["white-marketplace"], _product(4.0), 0, long_side=768)
     img = np.asarray(shot.image)
     assert (img[:40, :40] == 255).all() and (img[:40, -40:] == 255).all()
+
+
+@pytest.mark.parametrize("scene_id", ["pastel-podium", "oak-window", "bathroom-shelf", "beach"])
+def test_a_product_from_above_is_laid_flat_without_the_set(scene_id):
+    # seen from above there is no wall and no floor line: no podium, window or shelf edge
+    from tests.test_classic_variants import _cup_from_above
+
+    shot = compose(SCENES[scene_id], _cup_from_above(), 0, long_side=512)
+    assert shot.view == "top"
+    lum = _lum(np.asarray(shot.image))
+    H = lum.shape[0]
+    assert abs((shot.box.y + shot.box.h / 2) / H - 0.5) < 0.06  # in the middle, not raised on a podium
+    b = shot.box
+    plate = np.ones(lum.shape, bool)
+    plate[max(0, b.y - 20): b.y + b.h + 20, max(0, b.x - 20): b.x + b.w + 20] = False  # the cup and its shadow
+    blurred = cv2.GaussianBlur(lum, (0, 0), 3)[plate]
+    assert np.quantile(blurred, 0.97) < 1.2 * np.median(blurred)  # no window's bright panes
+    rows = cv2.GaussianBlur(lum, (0, 0), 1.5)[:, : shot.box.x - 5].mean(axis=1)
+    assert np.abs(np.diff(rows)).max() < 6  # no shelf's or counter's edge across it

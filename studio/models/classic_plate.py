@@ -312,7 +312,7 @@ def render(scene: Scene, W: int, H: int, rng: np.random.Generator, light_dir: fl
         # ambient occlusion in the corner where the wall meets the floor
         d = np.abs(np.arange(H, dtype=np.float32) - horizon * H) / (0.02 * H)
         light *= (1 - 0.16 * np.exp(-d))[:, None]
-    if c.set == "window":
+    if c.set == "window" and kind != "flat":
         # the window's patch keeps soft but drawn edges: from a finer grid than the falloff's
         light *= 0.84 + 0.5 * _up(_window_light(W, H, horizon, light_dir), W, H)
     img *= light[..., None]

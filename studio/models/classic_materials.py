@@ -195,8 +195,10 @@ def concrete(u, v, z, rng, s):
     agg = n.at(max(2.0, s * 0.004), None, 1)
     stones = _smoothstep(0.55, 0.8, agg) * (0.5 + 0.5 * n.at(max(3.0, s * 0.01))) * _detail(z, 3.0)
     bubbles = n.at(max(2.5, s * 0.006), None, 1)
-    pits = _smoothstep(1.05, 1.35, bubbles) * _detail(z, 3.0)
-    out = 0.45 + 0.3 * mottle + 0.3 * stones + 0.5 * pits
+    fine = _detail(z, 3.0)
+    pits = _smoothstep(1.05, 1.35, bubbles) * fine
+    rim = np.clip(_smoothstep(0.8, 1.05, bubbles) * fine - pits, 0, 1)  # the lip the light catches
+    out = 0.45 + 0.3 * mottle + 0.3 * stones + 0.5 * pits - 0.2 * rim
     out += 0.1 * n.at(1.3, None, 1) * _detail(z, 1.5)
     return np.clip(out, 0, 1)
 
@@ -218,8 +220,8 @@ def stone(u, v, z, rng, s):
     grain = n.at(max(1.5, s * 0.002), None, 2) * _detail(z, 2.0)
     ridge = 1 - np.abs(n.at(s * 0.12, None, 3))
     cracks = _smoothstep(0.94, 0.99, ridge) * (n.at(s * 0.3) > -0.1)
-    out = 0.4 + 0.3 * (tone - 0.5) + 0.18 * n.at(s * 0.08, None, 3) + 0.15 * grain + 0.5 * cracks
-    return np.clip(out * (1 - joint) + 0.9 * joint, 0, 1)
+    out = 0.4 + 0.5 * (tone - 0.5) + 0.18 * n.at(s * 0.08, None, 3) + 0.15 * grain + 0.5 * cracks
+    return np.clip(out * (1 - joint) + 0.8 * joint, 0, 1)
 
 
 def sand(u, v, z, rng, s):

@@ -13,15 +13,17 @@ import hashlib
 import io
 import json
 import re
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from studio.bytecache import ByteBoundedCache
 from studio.config import load_settings
-from studio.imaging.io import IngestError, ingest_bytes, read_limited
+from studio.imaging.io import IngestError, header_size, ingest_bytes, read_limited
 from studio.pipeline.shot_inputs import decode  # one decoder for the stages and the shells
 from studio.scenes import MAX_ASPECT, SHIPPED_DIR, Scene, SceneError, get_scene, load_file, user_dir
 
@@ -32,6 +34,9 @@ PRESERVATION = ("keep the product exactly as photographed: same shape, proportio
                 "one single product, fully visible, not cropped")
 NEGATIVE = ("text, watermark, logo overlay, extra products, duplicate product, distorted product, deformed label, "
             "blurry product, cropped product, hands, people")
+if TYPE_CHECKING:
+    from studio.store import Store
+
 SCENE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
@@ -39,11 +44,20 @@ class BackdropError(ValueError):
     """A backdrop or reference photo Studio cannot take, with the reason for people."""
 
 
-def read_photo(photo: Path | bytes, name: str = "backdrop") -> Image.Image:
-    """An upload (a path or its bytes) decoded safely: an upright sRGB RGB image."""
+def read_photo(photo: Path | bytes, name: str = "backdrop", side: int = KEEP_SIDE) -> Image.Image:
+    """An upload (a path or its bytes) decoded safely, at most about `side` px long (never
+    decoded whole when it is much larger): an upright sRGB RGB image. Refused from its
+    header when it is too long and narrow to be kept (Studio's own re-encode of it, at
+    most `side` px long, would be a sliver)."""
+    limits = load_settings().limits
     try:
-        data = read_limited(photo, load_settings().limits.max_upload_bytes) if isinstance(photo, Path) else photo
-        return decode(data, name)
+        data = read_limited(photo, limits.max_upload_bytes) if isinstance(photo, Path) else photo
+        w, h = header_size(data, name)
+        if max(w, h) > MAX_ASPECT * min(w, h):
+            raise BackdropError(f"{name}: {w}×{h} is too long and narrow for a backdrop or reference photo "
+                                f"(at most {MAX_ASPECT:g}:1 either way, as a scene's frame); crop it first")
+        image = ingest_bytes(data, name, limits, shrink_to=side, one_at_a_time=True).image
+        return image.convert("RGB") if image.mode != "RGB" else image
     except IngestError as exc:
         raise BackdropError(str(exc)) from exc
     except OSError as exc:
@@ -159,21 +173,114 @@ def _check_choices(spot, light, fill, depth_of_field) -> None:
         raise BackdropError("depth of field is from 0 (sharp) to 1")
 
 
-def scene_for_photo(photo: Path | bytes, name: str = "backdrop", **choices) -> Scene:
-    """The seller's scene for a backdrop photo given with a shoot (`--backdrop`, the API's
-    `backdrop` part): one per photo (named by its pixels' digest), made the first time."""
+@dataclass(frozen=True)
+class KeptBackdrop:
+    """A backdrop photo decoded, checked and re-encoded as its scene keeps it, before any
+    file is written (a request refused later leaves nothing behind)."""
+
+    scene_id: str
+    jpeg: bytes
+    name: str
+
+
+def backdrop_for_photo(photo: Path | bytes, name: str = "backdrop") -> KeptBackdrop:
+    """The scene a backdrop photo becomes: one per photo, named by its kept pixels' digest."""
     image = read_photo(photo, name)
     digest = hashlib.sha256(image.tobytes()).hexdigest()[:10]
-    scene_id = f"backdrop-{digest}"
-    path = user_dir() / f"{scene_id}.toml"
+    return KeptBackdrop(f"backdrop-{digest}", encoded(image), name)
+
+
+def save_backdrop(kept: KeptBackdrop, **choices) -> tuple[Scene, bool]:
+    """(its scene, whether it was made now): made the first time (or again when damaged)."""
+    path = user_dir() / f"{kept.scene_id}.toml"
     if path.exists() and not choices:
         try:
-            return load_file(path)
+            return load_file(path), False
         except SceneError:
             pass  # damaged: made again below
     # the same photo (same pixels, same name): new choices, or a damaged file, replace it
-    return add_backdrop_scene(scene_id, encoded(image), title=f"Backdrop {Path(name).stem[:40]}", name=name,
-                              replace=True, **choices)
+    scene = add_backdrop_scene(kept.scene_id, kept.jpeg, title=f"Backdrop {Path(kept.name).stem[:40]}",
+                               name=kept.name, replace=True, **choices)
+    return scene, True
+
+
+def scene_for_photo(photo: Path | bytes, name: str = "backdrop", **choices) -> Scene:
+    """The seller's scene for a backdrop photo given with a shoot (`--backdrop`, the page):
+    one per photo (named by its pixels' digest), made the first time."""
+    return save_backdrop(backdrop_for_photo(photo, name), **choices)[0]
+
+
+def remove_scene_files(scene: Scene) -> None:
+    """A backdrop scene's TOML and photo, gone (one made for a request that was refused,
+    or one forgotten)."""
+    files = [Path(scene.source)] + ([scene.backdrop.path(scene.source)] if scene.backdrop else [])
+    for f in files:
+        if f.parent.resolve() == user_dir().resolve():  # never outside the seller's scenes folder
+            f.unlink(missing_ok=True)
+
+
+# -- backdrop scenes made from job-API uploads: owned by their keys -------------------
+
+def keep_for_key(store: Store, kept: KeptBackdrop, key_id: str) -> tuple[Scene, bool]:
+    """The backdrop's scene, owned by `key_id` as well, in the caller's transaction (the
+    owner row is undone with it; the caller removes the files of a scene made now when
+    its request is refused). A seller's own scene of that photo stays the seller's."""
+    from studio.pipeline import scene_owners
+
+    path = user_dir() / f"{kept.scene_id}.toml"
+    sellers = path.exists() and not scene_owners.owners(store, kept.scene_id)
+    scene, made = save_backdrop(kept)
+    if made or not sellers:
+        with store.tx() as conn:
+            scene_owners.add_owner(conn, kept.scene_id, key_id)
+    return scene, made
+
+
+def may_use_scene(store: Store, scene_id: str, key_id: str) -> bool:
+    """Shipped scenes, the seller's own, and the backdrop scenes made from this key's uploads."""
+    from studio.pipeline import scene_owners
+
+    owned = scene_owners.owners(store, scene_id)
+    return not owned or key_id in owned
+
+
+def scenes_for_key(store: Store, key_id: str) -> list[Scene]:
+    """The scenes `key_id` may shoot on (as `may_use_scene`)."""
+    from studio.pipeline import scene_owners
+    from studio.scenes import load_scenes
+
+    owned = scene_owners.all_owned(store)
+    return [s for s in load_scenes(errors=[]).values() if key_id in owned.get(s.id, {key_id})]
+
+
+RETENTION_DAYS = 30
+
+
+def forget_unused(store: Store, days: float = RETENTION_DAYS, dry_run: bool = False) -> list[str]:
+    """Remove the backdrop scenes made from API uploads that no job has used for `days`
+    days (nor been made in them) and that no job in progress uses; returns their ids.
+    The seller's own scenes (no owner key) are never touched; a job keeps its own copy
+    of its backdrop photo, so finished jobs' files and history stay whole."""
+    import time
+
+    from studio.pipeline import scene_owners
+    from studio.scenes import load_scenes
+
+    cutoff = time.time() - days * 86400
+    made = scene_owners.owned_since(store)
+    last, live = scene_owners.scene_use(store)
+    scenes = load_scenes(dirs=[user_dir()], errors=[])
+    gone = []
+    for scene_id, at in sorted(made.items()):
+        if scene_id in live or max(at, last.get(scene_id, 0.0)) > cutoff:
+            continue
+        gone.append(scene_id)
+        if dry_run:
+            continue
+        if scene_id in scenes:
+            remove_scene_files(scenes[scene_id])
+        scene_owners.drop(store, scene_id)
+    return gone
 
 
 def update_backdrop(scene_id: str, *, spot: tuple[float, float] | None = None, light: float | None = None,
@@ -221,7 +328,7 @@ def backdrop_bytes(scene: Scene) -> bytes | None:
 def reference_bytes(photo: Path | bytes, name: str = "reference") -> bytes:
     """A reference photo as a job keeps it: decoded safely, re-encoded (at most 1024 px:
     a model reads its look, not its detail)."""
-    return encoded(read_photo(photo, name), 1024)
+    return encoded(read_photo(photo, name, 1024), 1024)
 
 
 

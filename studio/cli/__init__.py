@@ -127,8 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--provider", default="bfl", choices=["bfl"])
     p.set_defaults(func=cmd_cloud_key)
 
-    p = sub.add_parser("scenes", help="list scene templates (shipped and your own); add NAME --backdrop PHOTO")
-    p.add_argument("action", nargs="?", choices=("list", "add"), default="list")
+    p = sub.add_parser("scenes", help="list scene templates (shipped and your own); add NAME --backdrop PHOTO; "
+                                      "forget: remove the job API's unused backdrop scenes")
+    p.add_argument("action", nargs="?", choices=("list", "add", "forget"), default="list")
     p.add_argument("name", nargs="?", metavar="NAME", help="with add: the new scene's name (lowercase, dashes)")
     p.add_argument("--backdrop", metavar="PHOTO", help="with add: your backdrop photo")
     p.add_argument("--title", help="with add: the name shown in the gallery")
@@ -142,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "spot too)")
     p.add_argument("--depth-of-field", type=float, default=0.0, help="with add: 0 sharp … 1 the backdrop behind "
                                                                      "the product softened")
+    p.add_argument("--days", type=float, default=None,
+                   help="with forget: backdrop scenes made from API uploads that no job used for this many days "
+                        "(default 30); your own scenes and those of jobs in progress are kept")
+    p.add_argument("--dry-run", action="store_true", help="with forget: list them, remove nothing")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_scenes)
 

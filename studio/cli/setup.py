@@ -78,6 +78,8 @@ def cmd_scenes(args: argparse.Namespace) -> int:
 
     if args.action == "add":
         return _add_scene(args)
+    if args.action == "forget":
+        return _forget_scenes(args)
     errors: list[str] = []
     scenes = sorted(load_scenes(errors=errors).values(), key=lambda s: (s.category, s.id))
     if args.json:
@@ -112,6 +114,25 @@ def _add_scene(args: argparse.Namespace) -> int:
         print_json(scene.summary())
     else:
         print(f"{scene.id}: saved ({scene.summary()['canvas']}); shoot on it with --scene {scene.id}")
+    return 0
+
+
+def _forget_scenes(args: argparse.Namespace) -> int:
+    from studio.app.backdrops import RETENTION_DAYS, forget_unused
+    from studio.app.context import open_store
+
+    days = RETENTION_DAYS if args.days is None else args.days
+    if not days >= 0:
+        print("studio: --days must be 0 or more", file=sys.stderr)
+        return 2
+    gone = forget_unused(open_store(), days, dry_run=args.dry_run)
+    if args.json:
+        print_json({"forgotten": gone, "dry_run": args.dry_run, "days": days})
+    elif not gone:
+        print(f"no backdrop scene from the job API has gone unused for {days:g} days")
+    else:
+        verb = "would forget" if args.dry_run else "forgot"
+        print(f"{verb} {len(gone)} backdrop scene(s) from the job API, unused for {days:g} days: {', '.join(gone)}")
     return 0
 
 

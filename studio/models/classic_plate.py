@@ -130,21 +130,28 @@ def _garden(W: int, H: int, rng: np.random.Generator, tint: np.ndarray) -> np.nd
     gaps, sky showing through as bright discs (bokeh), lighter towards the top."""
     cw, ch = _coarse(W, H, 6)
     ys, xs = np.mgrid[0:ch, 0:cw].astype(np.float32)
-    n = Noise(xs, ys, rng)
-    depth = n.at(cw * 0.25, None, 3)
-    leaf = n.at(cw * 0.06, None, 2)
+    # blurred white noise: round, direction-free clumps (value noise on a square grid
+    # leaves crosses and stars that a leafy blur never shows)
+    depth = _clumps(rng, ch, cw, cw * 0.09) + 0.5 * _clumps(rng, ch, cw, cw * 0.04)
+    leaf = _clumps(rng, ch, cw, cw * 0.018) + 0.5 * _clumps(rng, ch, cw, cw * 0.009)
     dark = np.array([0.16, 0.22, 0.12], np.float32)
     mid = tint.astype(np.float32)
     light = np.array([0.72, 0.78, 0.5], np.float32)
-    t = np.clip(0.5 + 0.6 * depth + 0.35 * leaf, 0, 1)[..., None]
+    t = np.clip(0.5 + 0.3 * depth + 0.18 * leaf, 0, 1)[..., None]
     img = dark + (mid - dark) * np.clip(t * 1.6, 0, 1) + (light - mid) * np.clip(t * 1.6 - 0.8, 0, 1)
-    sky = np.clip(1.2 - ys / ch * 2.4, 0, 1)[..., None] * np.clip(leaf[..., None] * 1.5 + 0.3, 0, 1)
+    sky = np.clip(1.2 - ys / ch * 2.4, 0, 1)[..., None] * np.clip(leaf[..., None] * 0.6 + 0.3, 0, 1)
     img = img + (np.array([0.86, 0.9, 0.92], np.float32) - img) * 0.55 * sky
     # bokeh: the lens's image of bright gaps
     discs = _discs(cw, ch, rng, int(60 * (cw * ch) / (340 * 280) + 20), max(2.0, cw * 0.025))
     img = img + (np.array([0.95, 0.97, 0.9], np.float32) - img) * np.clip(discs, 0, 1)[..., None]
     img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), max(1.0, cw * 0.004))
     return cv2.resize(img, (W, H), interpolation=cv2.INTER_CUBIC)
+
+
+def _clumps(rng: np.random.Generator, h: int, w: int, sigma: float) -> np.ndarray:
+    """Isotropic smooth noise of unit spread: white noise blurred by `sigma`."""
+    n = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), max(0.5, sigma))
+    return n / max(float(n.std()), 1e-6)
 
 
 def _discs(cw: int, ch: int, rng: np.random.Generator, count: int, r0: float, top: float = 0.95) -> np.ndarray:

@@ -128,13 +128,16 @@ class SceneExists(BackdropError):
 def add_backdrop_scene(scene_id: str, photo: Path | bytes, *, title: str | None = None,
                        spot: tuple[float, float] | None = None, light: float | None = None,
                        fill: float | None = None, depth_of_field: float = 0.0, name: str = "backdrop",
-                       replace: bool = False) -> Scene:
+                       surface_cm: float | None = None, replace: bool = False) -> Scene:
     """Save `photo` as the seller's scene `scene_id` (its image beside it) and return it.
     `spot`: where the product's foot goes (shares of the frame; None: found on the
     surface); `light`: the key light's direction (None: read from the photo); `fill`:
-    the product's height as a share of the frame's. A scene of the seller's with that
-    name (saved by Studio or written by hand) is replaced only with `replace`
-    (SceneExists otherwise): its photo and clicked spot would go with it."""
+    the product's height as a share of the frame's on the main surface; `surface_cm`:
+    that surface's real width across the photo (a shot's `size_cm` then sets its real
+    size). Its depth is read here, once, where a depth model is installed, and kept in
+    the scene (imaging.backdrop reads surfaces and scale from it). A scene of the
+    seller's with that name (saved by Studio or written by hand) is replaced only with
+    `replace` (SceneExists otherwise): its photo and clicked spot would go with it."""
     if not SCENE_ID.match(scene_id or ""):
         raise BackdropError(f"{scene_id!r} is not a scene name: use lowercase letters, digits and dashes")
     if (SHIPPED_DIR / f"{scene_id}.toml").exists():
@@ -142,8 +145,11 @@ def add_backdrop_scene(scene_id: str, photo: Path | bytes, *, title: str | None 
     if not replace and (user_dir() / f"{scene_id}.toml").exists():  # a scene's file is named by its id
         raise SceneExists(f"you already have a scene called {scene_id!r}: replacing it would lose its photo and "
                           "spot; give another name, or replace it on purpose")
-    _check_choices(spot, light, fill, depth_of_field)
+    _check_choices(spot, light, fill, depth_of_field, surface_cm)
     image = read_photo(photo, name)
+    from studio.models.depth_anything import depth_grid
+
+    depth = depth_grid(image)
     folder = user_dir()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{scene_id}.jpg").write_bytes(encoded(image))
@@ -157,12 +163,13 @@ def add_backdrop_scene(scene_id: str, photo: Path | bytes, *, title: str | None 
                    "preservation": list(PRESERVATION)},
         "canvas": {"aspect": _aspect(w, h), "size": size},
         "backdrop": {"image": f"{scene_id}.jpg", "spot": list(spot) if spot else None, "fill": fill, "light": light,
-                     "depth_of_field": float(depth_of_field)},
+                     "depth_of_field": float(depth_of_field), "surface_cm": surface_cm,
+                     "depth_model": depth[1] if depth else None, "depth": depth[0] if depth else None},
     })
     return load_file(folder / f"{scene_id}.toml")
 
 
-def _check_choices(spot, light, fill, depth_of_field) -> None:
+def _check_choices(spot, light, fill, depth_of_field, surface_cm=None) -> None:
     if spot is not None and (len(spot) != 2 or not all(0 <= float(v) <= 1 for v in spot)):
         raise BackdropError("the spot is two shares of the frame from 0 to 1 (x, y)")
     if light is not None and not 0 <= float(light) <= 360:
@@ -171,6 +178,8 @@ def _check_choices(spot, light, fill, depth_of_field) -> None:
         raise BackdropError("fill (the product's share of the frame's height) is from 0.05 to 0.95")
     if not 0 <= float(depth_of_field) <= 1:
         raise BackdropError("depth of field is from 0 (sharp) to 1")
+    if surface_cm is not None and not 1 <= float(surface_cm) <= 10000:
+        raise BackdropError("the surface's width is in centimetres, from 1 to 10000")
 
 
 @dataclass(frozen=True)
@@ -299,8 +308,8 @@ def update_backdrop(scene_id: str, *, spot: tuple[float, float] | None = None, l
     import tomllib
 
     data = tomllib.loads(path.read_text(encoding="utf-8"))
-    data["backdrop"] = {"image": bd.image, "spot": list(spot) if spot else None, "fill": fill, "light": light,
-                        "depth_of_field": float(dof)}
+    data["backdrop"] = {**data["backdrop"], "image": bd.image, "spot": list(spot) if spot else None, "fill": fill,
+                        "light": light, "depth_of_field": float(dof)}  # its depth map and surface width stay
     tables = {"": {k: v for k, v in data.items() if not isinstance(v, dict)}}
     tables |= {k: v for k, v in data.items() if isinstance(v, dict)}
     _write_scene(path, tables)
@@ -337,18 +346,27 @@ PREVIEW_SIDE = 768
 
 
 def keep_clicked_spot(scene_id: str, x: float, y: float) -> tuple[float, float]:
-    """A click at (x, y) px on the scene's `preview`: the product's foot goes there, and
-    the scene keeps it. Returns the spot as shares of the frame."""
-    W, H = get_scene(scene_id).canvas_size(PREVIEW_SIDE)  # the preview's size, without rendering it
-    spot = (round(min(max(x / W, 0), 1), 3), round(min(max(y / H, 0), 1), 3))
+    """A click at (x, y) px on the scene's `preview`: the product's foot goes there,
+    snapped onto the nearest top surface found (the preview shows them), and the scene
+    keeps it. Returns the spot as shares of the frame."""
+    from studio.imaging import backdrop as bdrop
+
+    scene = get_scene(scene_id)
+    W, H = scene.canvas_size(PREVIEW_SIDE)  # the preview's size, without rendering it
+    spot = (min(max(x / W, 0), 1), min(max(y / H, 0), 1))
+    if scene.backdrop is not None:
+        photo = np.asarray(decode(backdrop_bytes(scene), scene.backdrop.image))
+        spot = bdrop.snap(bdrop.geometry_of(scene, bdrop.plate(photo, (W, H))), *spot)
+    spot = (round(spot[0], 3), round(spot[1], 3))
     update_backdrop(scene_id, spot=spot)
     return spot
 
 
 def preview(scene_id: str, cutout: Image.Image | None = None, light_match: float = 0.0) -> Image.Image:
     """The backdrop scene as a shot would look (a quick, smaller render): the product on
-    its spot with its shadow when a cut-out is given, else the plate with the spot
-    marked, so the seller sees where the product will stand."""
+    its spot with its shadow when a cut-out is given, else the spot marked; either way
+    with the surfaces found drawn round it (imaging.backdrop.overlay), so the seller
+    sees where the product will stand and where a click may put it."""
     from studio.imaging import backdrop as bdrop
     from studio.models.generate_classic import compose_on_backdrop
 
@@ -357,14 +375,25 @@ def preview(scene_id: str, cutout: Image.Image | None = None, light_match: float
         raise BackdropError(f"{scene_id!r} has no backdrop photo")
     photo = np.asarray(decode(backdrop_bytes(scene), scene.backdrop.image))
     if cutout is not None and cutout.getbbox() is not None:
-        return compose_on_backdrop(scene, cutout, 0, photo, PREVIEW_SIDE, light_match).image
+        from studio.imaging.compose import crop_to_alpha, resize_product
+
+        c = compose_on_backdrop(scene, cutout, 0, photo, PREVIEW_SIDE, light_match)
+        shot = np.asarray(c.image)
+        W, H = c.image.size
+        drawn = bdrop.overlay(shot, bdrop.geometry_of(scene, bdrop.plate(photo, (W, H))))
+        # the product stays in front of the drawing
+        alpha = np.zeros((H, W), bool)
+        b = c.box
+        y0, y1, x0, x1 = max(b.y, 0), min(b.y + b.h, H), max(b.x, 0), min(b.x + b.w, W)
+        matte = resize_product(crop_to_alpha(cutout), b)[..., 3]
+        alpha[y0:y1, x0:x1] = matte[y0 - b.y:y1 - b.y, x0 - b.x:x1 - b.x] > 0.5
+        drawn[alpha] = shot[alpha]
+        return Image.fromarray(drawn)
     W, H = scene.canvas_size(PREVIEW_SIDE)
     plate = bdrop.plate(photo, (W, H)).copy()
-    x, y = scene.backdrop.spot or bdrop.default_spot(bdrop.surface_line(plate))
-    import cv2
-
-    cv2.drawMarker(plate, (round(x * W), round(y * H)), (255, 64, 32), cv2.MARKER_CROSS, max(12, W // 30), 3)
-    return Image.fromarray(plate)
+    geo = bdrop.geometry_of(scene, plate)
+    x, y = scene.backdrop.spot or bdrop.default_spot(geo)
+    return Image.fromarray(bdrop.overlay(plate, geo, (x, y)))
 
 
 # by the files' identity: a catalog on a few backdrops sends one of them with every SKU

@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with add: where the light comes from (0 right, 90 above, 180 left); default: read from "
                         "the photo")
     p.add_argument("--fill", type=float, help="with add: the product's height as a share of the frame's")
+    p.add_argument("--surface-cm", type=float, metavar="CM",
+                   help="with add: the main surface's real width across the photo; a shoot's size_cm then sets the "
+                        "product's real size on it")
     p.add_argument("--force", action="store_true", help="with add: replace your scene of that name (its photo and "
                                                          "spot too)")
     p.add_argument("--depth-of-field", type=float, default=0.0, help="with add: 0 sharp … 1 the backdrop behind "

@@ -102,7 +102,7 @@ def _add_scene(args: argparse.Namespace) -> int:
         spot = parse_spot(args.spot)
         scene = add_backdrop_scene(args.name, Path(args.backdrop), title=args.title, spot=spot, light=args.light,
                                    fill=args.fill, depth_of_field=args.depth_of_field, name=Path(args.backdrop).name,
-                                   replace=args.force)
+                                   surface_cm=args.surface_cm, replace=args.force)
     except SceneExists:
         print(f"studio: you already have a scene called {args.name!r}; nothing was changed. Add --force to replace "
               "it (its photo and spot too), or choose another name", file=sys.stderr)

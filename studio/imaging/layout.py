@@ -57,8 +57,9 @@ def frame_scene(scene: Scene, frame: Frame) -> Scene:
     out = replace(scene, aspect=(frame.width, frame.height), size=max(frame.width, frame.height))
     if frame.fill:
         margin = max(0.0, (1 - frame.fill) / 2 - FILL_MARGIN)
+        # on the marketplace's pure white no set shows: no podium raises or shrinks the product
         out = replace(out, placement=replace(scene.placement, anchor="center", scale=frame.fill, margin=margin,
-                                             exact=True))
+                                             exact=True), classic=replace(scene.classic, set="none"))
         if scene.backdrop is not None:
             out = replace(out, backdrop=replace(scene.backdrop, fill=frame.fill))
     return out

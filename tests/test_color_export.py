@@ -87,6 +87,25 @@ def test_amazon_main_fails_when_the_background_is_not_white():
     assert {c["check"] for c in report["checks"] if not c["ok"]} == {"background purity", "fill"}
 
 
+def test_white_background_blends_the_product_edge_and_whitens_the_rest():
+    """A frame at the preset's size over white: the soft edge is the alpha blend over
+    white, full alpha the product's own pixels, no alpha pure white (the blend runs only
+    over the product's box)."""
+    from studio.imaging.export import render
+
+    main = get_preset("amazon-main")
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, (main.height, main.width, 3), dtype=np.uint8)
+    alpha = np.zeros((main.height, main.width), np.float32)
+    alpha[300:1700, 600:1400] = 1.0
+    alpha[300:1700, 590:600] = np.linspace(0.001, 0.9, 10, dtype=np.float32)
+    rgb, out_alpha = render(img, alpha, main)
+    want = np.clip(img * alpha[..., None] + 255.0 * (1 - alpha[..., None]) + 0.5, 0, 255).astype(np.uint8)
+    want[alpha < 0.004] = 255
+    assert np.array_equal(rgb, want) and np.array_equal(out_alpha, alpha)
+    assert (rgb[:300] == 255).all() and np.array_equal(rgb[300:1700, 600:1400], img[300:1700, 600:1400])
+
+
 def test_small_custom_export_fails_ebay_size_rule_and_formats():
     img, alpha = product_scene()
     data, report = export(img, alpha, custom_preset(800, 800, "PNG"))

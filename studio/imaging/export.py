@@ -89,8 +89,7 @@ def render(image: np.ndarray, alpha: np.ndarray, preset: Preset) -> tuple[np.nda
     rgb = np.ascontiguousarray(image, dtype=np.uint8)
     a = alpha.astype(np.float32, copy=False)
     if preset.white_background:
-        white = rgb.astype(np.float32) * a[..., None] + 255.0 * (1 - a[..., None])
-        rgb = np.clip(white + 0.5, 0, 255).astype(np.uint8)
+        rgb = _on_white(rgb, a)
     W, H = preset.width, preset.height
     h, w = rgb.shape[:2]
     if (w, h) != (W, H):
@@ -100,8 +99,21 @@ def render(image: np.ndarray, alpha: np.ndarray, preset: Preset) -> tuple[np.nda
         rgb, a = cv2.resize(rgb, (W, H), interpolation=interp), cv2.resize(a, (W, H), interpolation=cv2.INTER_LINEAR)
     if preset.white_background:
         rgb = rgb.copy() if not rgb.flags.writeable else rgb
-        rgb[a < 0.004] = 255
+        # rgb[a < 0.004] = 255, by OpenCV (numpy's boolean indexing is several times slower at 4 MP)
+        cv2.bitwise_or(rgb, (255, 255, 255, 0), dst=rgb, mask=(a < 0.004).view(np.uint8))
     return rgb, a
+
+
+def _on_white(rgb: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """The image over pure white through its alpha. Where alpha is 0 that is white, so
+    the blend runs only over the product's box (a product is a part of a 4 MP frame)."""
+    out = np.full(rgb.shape, 255, np.uint8)
+    box = masks.region(a > 0, 0)
+    if box is not None:
+        pa = a[box][..., None]
+        white = rgb[box].astype(np.float32) * pa + 255.0 * (1 - pa)
+        out[box] = np.clip(white + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def reframe(rgb: np.ndarray, a: np.ndarray, preset: Preset) -> tuple[np.ndarray, np.ndarray]:
@@ -197,10 +209,13 @@ def compliance(data: bytes, alpha: np.ndarray, preset: Preset) -> dict:
         checks.append({"check": "fill", "ok": abs(fill - preset.fill) <= 0.05, "value": round(fill, 3),
                        "want": f"{preset.fill:.2f} ± 0.05"})
     if preset.white_background:
-        rgb = np.asarray(im.convert("RGB"))
-        bg = alpha < 0.004
+        rgb = np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
+        bg = (alpha < 0.004).view(np.uint8)
+        n = cv2.countNonZero(bg)
         # JPEG may wobble a pure white by a level; marketplaces test for 255 after that
-        pure = float((rgb[bg] >= 254).all(axis=1).mean()) if bg.any() else 0.0
+        # (counted by OpenCV: a boolean gather of a 4 MP frame's background is ten times slower)
+        white = cv2.inRange(rgb, (254, 254, 254), (255, 255, 255))
+        pure = cv2.countNonZero(cv2.bitwise_and(white, bg)) / n if n else 0.0
         checks.append({"check": "background purity", "ok": pure >= 0.995, "value": round(pure, 4),
                        "want": "≥ 99.5% of background pixels RGB 255"})
     return {"preset": preset.id, "format": preset.format, "ok": all(c["ok"] for c in checks), "checks": checks}

@@ -9,7 +9,7 @@ import ctypes.util
 import os
 import sys
 
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4  # glibc's mallopt parameters
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -3, -4, -8  # glibc's mallopt parameters
 _MMAP_THRESHOLD_MAX = 32 * 1024**2  # the most glibc accepts on 64-bit systems
 
 
@@ -48,14 +48,17 @@ def keep_freed_memory() -> bool:
     and unmaps them on free, so each new one is faulted in page by page again; that
     was a tenth of a shoot's CPU at 2 MP frames and a third of the classic compositor's
     at 2048² (frame first). glibc will not raise its mapping threshold past 32 MB, so
-    blocks are never mapped apart (`M_MMAP_MAX` 0): every one comes from the heap, which
-    is trimmed only past 1 GB of free space (and after each batch SKU, by
-    `give_back_memory`). Not glibc: nothing to do."""
+    blocks are never mapped apart (`M_MMAP_MAX` 0), and the stage threads share the main
+    heap (`M_ARENA_MAX` 1: a thread's own arena lives in 64 MB heaps that are unmapped
+    as soon as they are empty, so a frame there was fresh memory every time; stages
+    allocate big blocks rarely, so sharing one lock costs nothing). That heap is trimmed
+    only past 1 GB of free space (and after each batch SKU, by `give_back_memory`).
+    Call it before the worker's threads start. Not glibc: nothing to do."""
     libc = _libc()
     if libc is None or not hasattr(libc, "mallopt"):
         return False
     return (bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)) and bool(libc.mallopt(_M_MMAP_MAX, 0))
-            and bool(libc.mallopt(_M_TRIM_THRESHOLD, 1024**3)))
+            and bool(libc.mallopt(_M_ARENA_MAX, 1)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 1024**3)))
 
 
 def give_back_memory() -> None:

@@ -38,6 +38,9 @@ class ShootParams(Strict):
     clip: Literal["reels", "square", "listing"] | None = Field(None, description="also a classic clip at this preset")
     light_match: float | None = Field(None, ge=0, le=1, description="how far the product's shading follows the "
                                       "scene's light (lightness only, its colour within ΔE 2); 0: its own pixels")
+    hold_doubtful: bool | None = Field(None, description="a doubtful cut-out (confidence under 0.6, not touched "
+                                       "up) holds the shoot in the review queue (status waiting) instead of "
+                                       "finishing it")
     callback_url: str | None = Field(None, max_length=2048, description="called when the job ends (see webhooks)")
 
 
@@ -139,6 +142,8 @@ class Cutout(Strict):
     confidence: float = Field(ge=0, le=1, description="an estimate of the cut-out's quality; under 0.6: doubtful")
     advice: CutoutAdvice | None = Field(description="present when the cut-out is doubtful")
     enlarged: Enlarged | None = Field(None, description="a shoot's product enlarged for the export size")
+    caveat: str | None = Field(None, description='a shoot\'s "measured against a doubtful cut-out": its variants\' '
+                                                 "fidelity, gate and compliance were measured through this mask")
 
 
 class Variant(Strict):
@@ -148,6 +153,8 @@ class Variant(Strict):
     scores: Scores
     verdict: Verdict
     compliance_ok: bool = Field(description="the export passes its marketplace preset's checks")
+    compliance_caveat: str | None = Field(None, description="set when fill and purity were measured against a "
+                                                            "doubtful cut-out")
     file: str | None = Field(description="its file's path under /api/v1")
 
 

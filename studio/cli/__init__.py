@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "same spot; a CSV's size_cm keeps their size relations)")
     p.add_argument("--light-match", type=float, metavar="0..1", help="the products' shading follows the scene's "
                                                                      "light (0: their own pixels)")
+    p.add_argument("--hold-doubtful", action="store_true",
+                   help="hold SKUs whose cut-out is doubtful in the review queue instead of exporting them")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_batch)
 

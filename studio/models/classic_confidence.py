@@ -15,6 +15,10 @@ import cv2
 import numpy as np
 
 LOW = 0.6  # under this, the person is asked to check the edges (page, CLI, API)
+# kept background and lost parts (issue 40), tuned on the generated corpus (bench/segment.py --calibrate)
+BG_INSIDE_OK, KEPT_WEIGHT = 0.05, 3.0  # a white product on white paper has some background colour inside
+BARE_BG_OK, BARE_WEIGHT = 0.03, 4.0
+LEFT_OUT_OK = 0.05
 
 
 def features(rgb: np.ndarray, fg: np.ndarray, seed: np.ndarray, bg_dist: np.ndarray) -> dict:
@@ -55,9 +59,43 @@ def features(rgb: np.ndarray, fg: np.ndarray, seed: np.ndarray, bg_dist: np.ndar
         bare[outline] = ~on_edge
         n, _, stats, _ = cv2.connectedComponentsWithStats(bare, connectivity=8)
         out["gap"] = float(stats[1:, cv2.CC_STAT_AREA].max() / outline.sum()) if n > 1 else 0.0
+        # where the outline meets the product's own cast shadow there is often no edge to
+        # find (a dark side against its darker shadow): no sign of a wrong cut-out
+        darker = ~f & (grey < 0.85 * float(np.median(grey[ring]))) if ring.any() else np.zeros_like(f)
+        by_shadow = cv2.dilate(darker.astype(np.uint8), np.ones((5, 5), np.uint8))[outline] > 0
+        out["support_shadow"] = float((on_edge | by_shadow).mean())
     n, _, stats, _ = cv2.connectedComponentsWithStats(f8, connectivity=8)
     areas = stats[1:, cv2.CC_STAT_AREA]
     out["pieces"] = int((areas >= 0.05 * areas.max()).sum())
+    # kept background (issue 40): the background's colour inside the cut-out, and where it
+    # meets the background with no edge between (a slab, the floor between feet or legs,
+    # paper seen through a handle), and where it runs into the photo's frame (the floor)
+    h, w = f.shape
+    band = max(3, round(0.03 * min(h, w)))
+    border = np.zeros((h, w), bool)
+    border[:band], border[-band:], border[:, :band], border[:, -band:] = True, True, True, True
+    border &= ~f
+    noise = float(np.percentile(bg_dist[border], 95)) + 2.0 if border.any() else 2.0
+    like_bg = bg_dist < 1.5 * noise
+    interior = cv2.erode(f8, np.ones((5, 5), np.uint8)) > 0
+    out["bg_inside"] = float(like_bg[interior].mean()) if interior.any() else 0.0
+    if outline.sum() >= 8:
+        # the outline's inner side: two pixels in (the outline itself is mixed with what lies beyond)
+        inner_side = cv2.erode(f8, np.ones((5, 5), np.uint8))
+        near_inner = cv2.dilate(inner_side & like_bg.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        edge_map = grad > max(12.0, 1.5 * texture)
+        out["bare_bg"] = float((outline & ~edge_map & near_inner).sum() / outline.sum())
+    # a part lost: what stands out clearly from the background, left outside the cut-out
+    # near it (a lid beside its jar); the frame's band is left aside (things the photo cuts)
+    near = cv2.dilate(f8, np.ones((61, 61), np.uint8)) > 0
+    rim = cv2.dilate(f8, np.ones((9, 9), np.uint8)) > 0
+    left = near & ~rim & (bg_dist > 3.0 * noise)
+    left[:band], left[-band:], left[:, :band], left[:, -band:] = False, False, False, False
+    out["left_out"] = float(cv2.morphologyEx(left.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).sum()
+                            / max(1, int(f.sum())))
+    edge_px = np.concatenate([f[0], f[-1], f[:, 0], f[:, -1]])
+    edge_bg = np.concatenate([like_bg[0], like_bg[-1], like_bg[:, 0], like_bg[:, -1]])
+    out["frame_bg"] = float((edge_px & edge_bg).sum() / max(1, int(outline.sum()) + contact))
     return out
 
 
@@ -70,7 +108,8 @@ def confidence(feat: dict) -> tuple[float, list[str]]:
     if feat["area"] < 0.005 or "agreement" not in feat:
         return 0.0, ["no product found: paint it in with the touch-up brush"]
     notes = []
-    support = feat.get("support", 0.0)
+    # an outline without an edge only where it meets the product's own shadow is no sign
+    support = feat.get("support_shadow", feat.get("support", 0.0))
     # a product a few thousand work pixels big is outlined by few of them: its edge
     # errors weigh more in its IoU
     size = min(1.0, feat.get("pixels", 3000) / 3000) ** 0.5
@@ -92,6 +131,20 @@ def confidence(feat: dict) -> tuple[float, list[str]]:
     if feat["area"] > 0.85:
         conf *= 0.5
         notes.append("the cut-out covers almost the whole photo")
+    # issue 40: background kept inside the cut-out (a frame filled, the floor between feet or
+    # legs), meeting the background without an edge, or running into the photo's floor; and
+    # something that stands out left beside the cut-out (a part lost)
+    kept = max(feat.get("bg_inside", 0.0) - BG_INSIDE_OK, 0.0)
+    bare = max(feat.get("bare_bg", 0.0) - BARE_BG_OK, 0.0)
+    if kept > 0 or bare > 0 or feat.get("frame_bg", 0.0) > 0.01:
+        conf *= max(0.3, 1 - KEPT_WEIGHT * kept) * max(0.3, 1 - BARE_WEIGHT * bare)
+        if feat.get("frame_bg", 0.0) > 0.01:
+            conf *= 0.6
+        notes.append("the cut-out seems to keep some of the background (the floor between feet or legs, or "
+                     "what a hole shows)")
+    if feat.get("left_out", 0.0) > LEFT_OUT_OK:
+        conf *= 0.6
+        notes.append("something that stands out from the background is left beside the cut-out (a part lost?)")
     conf = float(np.clip(conf, 0, 1))
     # under LOW, what to do is said by studio.app.cutout_advice, the same on page, CLI and API
     return round(conf, 3), notes

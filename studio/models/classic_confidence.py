@@ -77,8 +77,28 @@ def features(rgb: np.ndarray, fg: np.ndarray, seed: np.ndarray, bg_dist: np.ndar
     border &= ~f
     noise = float(np.percentile(bg_dist[border], 95)) + 2.0 if border.any() else 2.0
     like_bg = bg_dist < 1.5 * noise
-    interior = cv2.erode(f8, np.ones((5, 5), np.uint8)) > 0
-    out["bg_inside"] = float(like_bg[interior].mean()) if interior.any() else 0.0
+    # background seen through the product: regions of the background's colour, split off by
+    # the photo's edges, with product (not the outside) all round them (a stool's frame
+    # filled). A white product on white paper has the background's colour too, but what
+    # lies round it is the background itself.
+    walls = cv2.dilate((grad > max(12.0, 1.5 * texture)).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((f & ~walls).astype(np.uint8), connectivity=4)
+    product = f & ~like_bg & ~walls
+    enclosed = 0
+    for i in range(1, n):
+        if stats[i, cv2.CC_STAT_AREA] < max(12, 0.01 * f.sum()):
+            continue
+        x, y, bw, bh = stats[i, :4]
+        win = (slice(max(0, y - 12), y + bh + 12), slice(max(0, x - 12), x + bw + 12))
+        comp = labels[win] == i
+        if like_bg[win][comp].mean() < 0.85:
+            continue
+        c8 = comp.astype(np.uint8)  # what lies across its edge: a band beyond the edge's own width
+        beyond = (cv2.dilate(c8, np.ones((21, 21), np.uint8)) > 0) & ~(cv2.dilate(c8, np.ones((9, 9), np.uint8)) > 0)
+        beyond &= ~walls[win]
+        if beyond.any() and product[win][beyond].mean() > 0.6:
+            enclosed += int(comp.sum())
+    out["bg_inside"] = enclosed / max(1, int(f.sum()))
     if outline.sum() >= 8:
         # the outline's inner side: two pixels in (the outline itself is mixed with what lies beyond)
         inner_side = cv2.erode(f8, np.ones((5, 5), np.uint8))
@@ -87,9 +107,17 @@ def features(rgb: np.ndarray, fg: np.ndarray, seed: np.ndarray, bg_dist: np.ndar
         out["bare_bg"] = float((outline & ~edge_map & near_inner).sum() / outline.sum())
     # a part lost: what stands out clearly from the background, left outside the cut-out
     # near it (a lid beside its jar); the frame's band is left aside (things the photo cuts)
-    near = cv2.dilate(f8, np.ones((61, 61), np.uint8)) > 0
+    # near: within about the product's own size (a lid set down beside its jar)
+    near = cv2.distanceTransform(1 - f8, cv2.DIST_L2, 3) < max(30.0, 0.8 * float(np.sqrt(f.sum())))
     rim = cv2.dilate(f8, np.ones((9, 9), np.uint8)) > 0
-    left = near & ~rim & (bg_dist > 3.0 * noise)
+    # by colour, or lighter than the background: the product's cast shadow (darker, neutral) is no part
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+    around = lab[ring] if ring.any() else lab.reshape(-1, 3)
+    med = np.median(around, axis=0)
+    chroma = np.hypot(lab[..., 1] - med[1], lab[..., 2] - med[2])
+    spread = float(np.percentile(np.hypot(around[:, 1] - med[1], around[:, 2] - med[2]), 95))
+    stands_out = (chroma > max(10.0, 2.0 * spread)) | (lab[..., 0] > med[0] + 20)
+    left = near & ~rim & stands_out & (bg_dist > 3.0 * noise)
     left[:band], left[-band:], left[:, :band], left[:, -band:] = False, False, False, False
     out["left_out"] = float(cv2.morphologyEx(left.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).sum()
                             / max(1, int(f.sum())))

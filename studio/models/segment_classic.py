@@ -175,13 +175,6 @@ class ClassicSegmenter:
         min_area = max(12, 0.002 * f.sum())
         drop = np.zeros(n, bool)
         shadowed_hole = np.zeros(n, bool)  # closed, seen-through, but in shadow: goes with a hole beside it
-        import os
-        if os.environ.get("SEGDEBUG"):
-            for i in range(1, n):
-                if area[i] >= min_area:
-                    print("region", i, int(area[i]), "like", round(like_bg[i] / area[i], 2), "plain",
-                          round(plain_bg[i] / area[i], 2), "touch", int(touches[i]), "bare", int(bare[i]),
-                          "det", round(region_detail[i], 2), "bgdet", round(bg_detail, 2))
         for i in range(1, n):
             if area[i] < min_area or like_bg[i] < 0.85 * area[i]:
                 continue

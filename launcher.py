@@ -45,6 +45,7 @@ from installer.torch_build import (  # noqa: E402
 VENV = Path(os.environ.get("STUDIO_VENV", ROOT / ".venv"))
 STAMP = VENV / "studio-install.json"
 LOG = VENV / "install.log"
+OLD_DIST_NAME = "studio"  # the distribution's name until 0.1.0; another project's on the package index
 # A CUDA torch build with its libraries is ~6 GB once unpacked, the rest ~2 GB.
 NEEDED_FREE_BYTES = 8 * 1024**3
 
@@ -57,6 +58,13 @@ def install_key(torch_key: str) -> str:
     h = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
     h.update(torch_key.encode())
     return h.hexdigest()
+
+
+def dist_name() -> str:
+    """The distribution's name on the package index (the import package and command are `studio`)."""
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
 
 
 def read_stamp() -> dict:
@@ -110,10 +118,14 @@ def setup(extras: set[str]) -> None:
         print(f"studio: an NVIDIA card with {memory:.0f} GB: installing bitsandbytes for the 4-bit plans", flush=True)
     if stamp.get("torch") != build.key():
         pip(["install", *build.pip_args()], f"installing torch {build.torch} / torchvision {build.torchvision}")
+    if stamp and stamp.get("dist") != dist_name():
+        # installed before the distribution had its own name: two would both own `studio`
+        pip(["uninstall", "-y", OLD_DIST_NAME], f"removing the old {OLD_DIST_NAME!r} distribution")
     spec = "." + (f"[{','.join(sorted(extras))}]" if extras else "")
     # Keep the torch pair pinned while the package's dependencies resolve.
     pip(["install", "-e", spec, *build.requirements()], "installing Studio and its dependencies")
-    STAMP.write_text(json.dumps({"key": key, "torch": build.key(), "extras": sorted(extras)}, indent=2))
+    STAMP.write_text(json.dumps({"key": key, "torch": build.key(), "extras": sorted(extras), "dist": dist_name()},
+                                indent=2))
     print("studio: setup complete", flush=True)
 
 

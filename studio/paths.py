@@ -58,6 +58,23 @@ def unique_path(path: Path, taken: set[Path]) -> Path:
     return candidate
 
 
+def free_path(wanted: Path, data: bytes, taken: set[Path]) -> Path:
+    """Where `data` may be written as `wanted`: the name itself, or -2, -3 … when an earlier
+    output of this run took it or a file of that name with other content is there (another
+    job's file of the same name is never replaced; the same bytes again are)."""
+    path = unique_path(wanted, taken)
+    while path.exists() and not _same_file(path, data):
+        path = unique_path(wanted, taken)  # the next free number
+    return path
+
+
+def _same_file(path: Path, data: bytes) -> bool:
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """All or nothing: a process killed mid-write leaves no half file."""
     path.parent.mkdir(parents=True, exist_ok=True)

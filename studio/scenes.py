@@ -4,6 +4,7 @@ error naming the file and the field."""
 
 from __future__ import annotations
 
+import math
 import re
 import stat
 import tomllib
@@ -11,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "scenes"
+from studio.shipped import shipped_dir
+
+SHIPPED_DIR = shipped_dir("scenes")
 CATEGORIES = ("studio", "lifestyle", "seasonal", "marketplace")
 ANCHORS = ("center", "bottom-center", "top-center", "left-center", "right-center")
 BACKDROPS = ("flat", "gradient", "sweep", "wall-floor")
@@ -103,6 +106,10 @@ class Backdrop:
     fill: float | None = None  # the product's height, share of the frame's (None: the placement's scale)
     light: float | None = None  # the key light's direction (None: read from the photo)
     depth_of_field: float = 0.0  # 0 sharp; up to 1: the plate behind the product softened
+    depth: tuple[tuple[float, ...], ...] | None = None  # disparity grid a depth model read on adding (1 near)
+    depth_model: str | None = None  # which model read it
+    surface_cm: float | None = None  # the main surface's real width across the photo (real sizes)
+    product_cm: float | None = None  # a shot's product height (set per shot from size_cm; not in the file)
 
     def path(self, scene_file: str) -> Path:
         return Path(scene_file).parent / self.image
@@ -253,7 +260,7 @@ def parse_scene(data: dict, where: str) -> Scene:
 
 def _backdrop(r: _Reader) -> Backdrop:
     b = r.table("backdrop")
-    b.unknown({"image", "spot", "fill", "light", "depth_of_field"})
+    b.unknown({"image", "spot", "fill", "light", "depth_of_field", "depth", "depth_model", "surface_cm"})
     image = b.str("image")
     if not BACKDROP_FILE.match(image):
         raise b.fail("image", "must be a file name beside the scene (.jpg, .png or .webp), no folders", image)
@@ -265,7 +272,25 @@ def _backdrop(r: _Reader) -> Backdrop:
         spot = (float(spot[0]), float(spot[1]))
     fill = b.num("fill", 0.5, 0.05, 0.95) if "fill" in b.data else None
     light = b.num("light", 0, 0, 360) if "light" in b.data else None
-    return Backdrop(image, spot, fill, light, b.num("depth_of_field", 0.0, 0, 1))
+    surface_cm = b.num("surface_cm", 100.0, 1, 10000) if "surface_cm" in b.data else None
+    return Backdrop(image, spot, fill, light, b.num("depth_of_field", 0.0, 0, 1), _depth_grid(b),
+                    b.str("depth_model", "") or None, surface_cm)
+
+
+MAX_DEPTH_SIDE = 96  # a kept depth map is a coarse grid: surfaces and scale need no more
+
+
+def _depth_grid(b: _Reader) -> tuple[tuple[float, ...], ...] | None:
+    grid = b.data.get("depth")
+    if grid is None:
+        return None
+    ok = (isinstance(grid, list) and 2 <= len(grid) <= MAX_DEPTH_SIDE and all(isinstance(r, list) for r in grid)
+          and 2 <= len(grid[0]) <= MAX_DEPTH_SIDE and all(len(r) == len(grid[0]) for r in grid)
+          and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for r in grid for v in r))
+    if not ok:
+        raise b.fail("depth", f"must be a grid of numbers (rows of equal length, at most {MAX_DEPTH_SIDE} a side)",
+                     None)
+    return tuple(tuple(float(v) for v in r) for r in grid)
 
 
 # Parsed scene files by (path, modification time, size): every stage of a shoot asks

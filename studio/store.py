@@ -204,6 +204,17 @@ MIGRATIONS: list[str] = [
     ALTER TABLE batch_items ADD COLUMN node TEXT;
     ALTER TABLE batch_items ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
     """,
+    # issue 37: which API keys a backdrop scene made from their uploads belongs to (a
+    # scene with no row is the seller's own: the page's, the CLI's, a hand-written one)
+    """
+    CREATE TABLE scene_owners (
+        scene_id TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (scene_id, key_id)
+    );
+    CREATE INDEX scene_owners_key ON scene_owners(key_id);
+    """,
 ]
 
 ARTIFACT_EXTS = ("qoi", "png", "npy", "bin", "jpg", "webp", "json")

@@ -25,3 +25,113 @@ def table_photo(w: int = 1200, h: int = 900, edge: float = 0.55, light: float = 
     grain = 1 + 0.05 * np.sin(ys * 400 + 3 * np.sin(xs * 7))[..., None] * on_table[..., None]
     img = base * lit[..., None] * grain + rng.normal(0, 2.0, (h, w, 3)).astype(np.float32)
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+# -- the hard ones sellers bring: each returns (uint8 RGB, truth) where truth names the
+# main top surface a product stands on as (top, bottom) shares of the height and (left,
+# right) shares of the width, and the depth a model would read (disparity, 1 near, 0 far)
+
+def _noise(rng, h, w, sigma=2.0):
+    return rng.normal(0, sigma, (h, w, 3)).astype(np.float32)
+
+
+def _grid(h, w):
+    return np.mgrid[0:1:complex(0, h), 0:1:complex(0, w)].astype(np.float32)
+
+
+def wood_table(w: int = 1200, h: int = 900, edge: float = 0.45, seed: int = 1):
+    """A wooden table top against a plaster wall, the top running to the frame's bottom;
+    light from the upper left; wood grain compressed with distance."""
+    rng = np.random.default_rng(seed)
+    ys, xs = _grid(h, w)
+    on = ys >= edge
+    depth = np.clip((ys - edge) / (1 - edge), 0, 1)
+    grain = np.sin(40 / (0.15 + depth) + 6 * np.sin(xs * 5 + ys * 3)) * 0.07
+    wall = np.float32([214, 206, 192]) * (1 + 0.02 * np.sin(xs * 90)[..., None] * np.sin(ys * 70)[..., None])
+    wood = np.float32([168, 118, 76]) * (1 + grain)[..., None]
+    img = np.where(on[..., None], wood, wall) * (1.1 - 0.25 * xs - 0.1 * ys)[..., None] + _noise(rng, h, w)
+    disparity = np.where(on, 0.35 + 0.65 * depth, 0.3)
+    return np.clip(img, 0, 255).astype(np.uint8), {"top": (edge, 1.0), "x": (0.0, 1.0), "disparity": disparity}
+
+
+def bokeh_table(w: int = 1200, h: int = 900, edge: float = 0.58, seed: int = 2):
+    """A pale table with a café's bokeh behind: bright soft discs of every colour on a
+    dim, blurred background, the table's far edge sharp."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    ys, xs = _grid(h, w)
+    back = np.zeros((h, w, 3), np.float32) + np.float32([70, 58, 50]) * (1 + 0.3 * ys)[..., None]
+    for _ in range(40):
+        cx, cy, r = rng.uniform(0, w), rng.uniform(0, edge * h * 1.1), rng.uniform(0.015, 0.05) * w
+        colour = rng.uniform(120, 255, 3).astype(np.float32)
+        disc = ((np.arange(w)[None] - cx) ** 2 + (np.arange(h)[:, None] - cy) ** 2 < r * r).astype(np.float32)
+        back += disc[..., None] * (colour - back) * 0.6
+    back = cv2.GaussianBlur(back, (0, 0), 0.012 * w)
+    depth = np.clip((ys - edge) / (1 - edge), 0, 1)
+    table = np.float32([226, 214, 196]) * (0.9 + 0.1 * depth)[..., None] * (1 + 0.03 * np.sin(xs * 300 + ys * 20))[..., None]
+    img = np.where((ys >= edge)[..., None], table, back) + _noise(rng, h, w)
+    disparity = np.where(ys >= edge, 0.4 + 0.6 * depth, 0.1)
+    return np.clip(img, 0, 255).astype(np.uint8), {"top": (edge, 1.0), "x": (0.0, 1.0), "disparity": disparity}
+
+
+def lit_table_dark_studio(w: int = 1200, h: int = 900, seed: int = 3):
+    """A table lit from above in a dark studio: the top (0.49–0.80) bright and grained,
+    its front edge (0.80–0.88) in shade, a dark floor below, black behind."""
+    rng = np.random.default_rng(seed)
+    ys, xs = _grid(h, w)
+    top, front, floor = 0.49, 0.80, 0.88
+    img = np.zeros((h, w, 3), np.float32) + 14
+    inside = (xs > 0.06) & (xs < 0.94)
+    spot = np.exp(-((xs - 0.5) ** 2) / 0.18 - ((ys - 0.62) ** 2) / 0.08)
+    on_top = (ys >= top) & (ys < front) & inside
+    img[on_top] = (np.float32([190, 150, 110]) * (0.55 + 0.45 * spot[on_top])[:, None]
+                   * (1 + 0.06 * np.sin(ys[on_top] * 500 + 4 * np.sin(xs[on_top] * 9)))[:, None])
+    on_front = (ys >= front) & (ys < floor) & inside
+    img[on_front] = np.float32([70, 52, 38])
+    img[ys >= floor] = np.float32([26, 24, 22])
+    img += _noise(rng, h, w, 2.5)
+    depth = np.clip((ys - top) / (front - top), 0, 1)
+    disparity = np.where(on_top, 0.45 + 0.35 * depth, np.where(on_front, 0.82, np.where(ys >= floor, 0.9, 0.05)))
+    return np.clip(img, 0, 255).astype(np.uint8), {"top": (top, front), "x": (0.06, 0.94), "disparity": disparity}
+
+
+def pink_podium(w: int = 1200, h: int = 900, seed: int = 4):
+    """A pink three-tier podium on a seamless pink sweep: each tier's top lit from above,
+    its round side in shade; the top tier's top from 0.76 to 0.80, the floor in front of
+    the steps below 0.90."""
+    rng = np.random.default_rng(seed)
+    ys, xs = _grid(h, w)
+    img = np.float32([236, 188, 196]) * (1.0 - 0.12 * ys)[..., None] * np.ones((h, w, 1), np.float32)
+    disparity = 0.2 + 0.5 * np.clip((ys - 0.6) / 0.4, 0, 1)
+    tiers = ((0.36, 0.86, 0.04), (0.25, 0.82, 0.04), (0.14, 0.78, 0.04))  # (half width, top centre, side height)
+    ry = 0.02
+    for half, yc, side in tiers:  # bottom tier first: each higher tier stands on the one below
+        dx = (xs - 0.5) / half
+        within = np.abs(dx) <= 1
+        ell = ry * np.sqrt(np.clip(1 - dx ** 2, 0, 1))
+        face = within & (ys >= yc) & (ys <= yc + side + ell)
+        roundness = np.sqrt(np.clip(1 - dx ** 2, 0, 1))
+        img[face] = (np.float32([196, 128, 142]) * (0.7 + 0.3 * roundness[face])[:, None])
+        disparity[face] = 0.75 + 0.05 * (yc - 0.78)
+        lid = within & (np.abs(ys - yc) <= ell)
+        img[lid] = np.float32([250, 214, 222]) * (0.97 + 0.03 * (ys[lid] - yc) / ry)[:, None]
+        disparity[lid] = 0.6 + 5 * (ys[lid] - yc)
+    img += _noise(rng, h, w, 1.5)
+    return np.clip(img, 0, 255).astype(np.uint8), {"top": (0.76, 0.80), "x": (0.36, 0.64), "disparity": disparity}
+
+
+def dark_room_floor(w: int = 1200, h: int = 900, edge: float = 0.55, seed: int = 5):
+    """The floor of a dark room: a near-black wall, dim floorboards lit faintly from the left."""
+    rng = np.random.default_rng(seed)
+    ys, xs = _grid(h, w)
+    depth = np.clip((ys - edge) / (1 - edge), 0, 1)
+    wall = np.float32([16, 15, 17])
+    boards = np.float32([52, 40, 32]) * (1 + 0.12 * (np.sin(xs * 60 / (0.4 + depth)) > 0.9))[..., None]
+    img = np.where((ys >= edge)[..., None], boards * (1.2 - 0.5 * xs)[..., None], wall) + _noise(rng, h, w, 1.5)
+    disparity = np.where(ys >= edge, 0.3 + 0.7 * depth, 0.25)
+    return np.clip(img, 0, 255).astype(np.uint8), {"top": (edge, 1.0), "x": (0.0, 1.0), "disparity": disparity}
+
+
+HARD = {"wood-table": wood_table, "bokeh-table": bokeh_table, "lit-table-dark-studio": lit_table_dark_studio,
+        "pink-podium": pink_podium, "dark-room-floor": dark_room_floor}

@@ -126,6 +126,9 @@ def test_the_model_button_cuts_out_again_with_birefnet_lite(studio_home, tmp_pat
     photo = data_dir() / "uploads" / "jar.jpg"
     photo.parent.mkdir(parents=True, exist_ok=True)
     photo.write_bytes(_photo(tmp_path, DOUBTFUL).read_bytes())
+    from studio.ui.uploads import receive
+
+    receive([photo])  # as the page's upload route records a file it stored
     state, _, info, _, _ = tab_studio.on_model_cutout({"photo": str(photo)}, None, progress=lambda *a, **k: None)
     assert "BiRefNet lite" in info and state["cutout"]
 

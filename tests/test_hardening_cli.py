@@ -216,3 +216,119 @@ def test_serve_on_a_damaged_database_is_one_sentence(capsys):
     assert cli.main(["serve", "--no-browser", "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert "is damaged" in err and "studio doctor --repair" in err and "Traceback" not in err
+
+
+# -- issue 37: nothing of the seller's replaced without a word; refusals up front ------------
+
+def _backdrop(path: Path, seed: int) -> Path:
+    from PIL import Image
+
+    from tests.backdrops import table_photo
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(table_photo(640, 480, 0.55, 180.0, seed=seed)).save(path)
+    return path
+
+
+def test_scenes_add_over_a_scene_of_yours_refuses_unless_forced(tmp_path, capsys):
+    from studio.scenes import load_scenes, user_dir
+
+    first, second = _backdrop(tmp_path / "bench.jpg", 0), _backdrop(tmp_path / "shelf.jpg", 1)
+    assert cli.main(["scenes", "add", "workbench", "--backdrop", str(first), "--spot", "0.4,0.8"]) == 0
+    capsys.readouterr()
+    kept = {p.name: p.read_bytes() for p in user_dir().iterdir()}
+    assert cli.main(["scenes", "add", "workbench", "--backdrop", str(second)]) == 2
+    err = capsys.readouterr().err
+    assert "already have a scene called 'workbench'" in err and "--force" in err
+    assert {p.name: p.read_bytes() for p in user_dir().iterdir()} == kept  # photo and spot as they were
+    # a scene the seller wrote by hand is theirs too
+    (user_dir() / "handmade.toml").write_text((ROOT / "scenes" / "marble.toml").read_text().replace(
+        'id = "marble"', 'id = "handmade"'))
+    assert "handmade" in load_scenes()
+    assert cli.main(["scenes", "add", "handmade", "--backdrop", str(second)]) == 2
+    assert "already have a scene called 'handmade'" in capsys.readouterr().err
+    assert cli.main(["scenes", "add", "workbench", "--backdrop", str(second), "--force"]) == 0
+    assert (user_dir() / "workbench.jpg").read_bytes() != kept["workbench.jpg"]
+    assert load_scenes()["workbench"].backdrop.spot is None  # replaced on purpose: the new photo's own
+
+
+def test_exports_of_two_jobs_into_one_folder_keep_both_shots(tmp_path, capsys):
+    store = open_store()
+    one = submit_shoot(store, photo(tmp_path / "a", "mug.jpg"), scene="marble", variants=1, long_side=256)
+    two = submit_shoot(store, photo(tmp_path / "b", "mug.jpg", "green-mug-on-sheet"), scene="marble", variants=1,
+                       long_side=256)
+    run_jobs([one, two])
+    out = tmp_path / "shots"
+    assert cli.main(["export", one, "--out", str(out), "--json"]) == 0
+    [first] = json.loads(capsys.readouterr().out)["files"]
+    kept = Path(first).read_bytes()
+    assert cli.main(["export", two, "--out", str(out), "--json"]) == 0
+    [second] = json.loads(capsys.readouterr().out)["files"]
+    assert second != first and Path(first).read_bytes() == kept and Path(second).read_bytes() != kept
+    # the same job exported again writes its own file again, not a third one
+    assert cli.main(["export", one, "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["files"] == [first]
+    assert len(list(out.iterdir())) == 2
+
+
+def test_replay_values_of_the_wrong_kind_and_engines_not_installed_are_refused_up_front(tmp_path, capsys):
+    job = _one_job(tmp_path)
+    before = open_store().one("SELECT COUNT(*) FROM jobs")[0]
+    for value, says in (("reference=123", "reference must be the path of a photo"),
+                        ("reference=[1]", "reference must be the path of a photo"),
+                        ("engine=klein", "not installed")):
+        assert cli.main(["replay", job, "--from", "generate", "--set", value]) == 2, value
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err, (value, err)
+    assert open_store().one("SELECT COUNT(*) FROM jobs")[0] == before
+
+
+@pytest.mark.skipif(os.getuid() == 0 and not shutil.which("setpriv"), reason="needs setpriv to drop root")
+def test_doctor_on_a_data_dir_it_cannot_write_does_not_call_a_sound_database_damaged(tmp_path):
+    if os.getuid() == 0:
+        probe = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", sys.executable,
+                                "-c", "import studio"], capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        if probe.returncode != 0:
+            pytest.skip(f"user nobody cannot read this checkout ({ROOT}): the test needs a readable one")
+    work = Path(tempfile.mkdtemp(prefix="studio-ro-", dir="/tmp"))
+    try:
+        os.chmod(work, 0o755)
+        home = work / "home"
+        env = {**os.environ, "STUDIO_HOME": str(home), "PYTHONPATH": str(ROOT)}
+        subprocess.run([sys.executable, "-m", "studio", "history"], env=env, check=True, capture_output=True)
+        for f in [home, *home.rglob("*")]:  # readable by everyone, writable by its owner only
+            os.chmod(f, 0o755 if f.is_dir() else 0o644)
+        out = _as_another_user(["doctor"], home)
+        assert "damaged" not in out.stdout and "--repair" not in out.stdout, out.stdout
+        assert "read-only or not yours" in out.stdout and out.returncode == 1, (out.stdout, out.stderr)
+        out = _as_another_user(["doctor", "--repair"], home)
+        assert "nothing to repair" in out.stdout and "Traceback" not in out.stderr, (out.stdout, out.stderr)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_workers_without_a_cluster_are_refused_not_ignored(tmp_path, capsys):
+    photo(tmp_path / "cat", "a.jpg")
+    assert cli.main(["batch", str(tmp_path / "cat"), "--out", str(tmp_path / "o"), "--workers", "4"]) == 2
+    assert "--workers is for a batch on a Ray cluster" in capsys.readouterr().err
+    assert open_store().one("SELECT COUNT(*) FROM batches")[0] == 0 and not (tmp_path / "o").exists()
+
+
+def test_a_refused_shoot_leaves_no_out_folder_and_scene_with_backdrop_is_refused(tmp_path, capsys):
+    mug = photo(tmp_path, "mug.jpg")
+    for extra, says in ((["--variants", "0"], "variants must be"), (["--engine", "klein"], "not installed"),
+                        (["--scene", "marble", "--backdrop", str(_backdrop(tmp_path / "b.jpg", 0))],
+                         "give --scene or --backdrop, not both")):
+        assert cli.main(["shoot", str(mug), "--out", str(tmp_path / "new" / "shots"), *extra]) == 2, extra
+        assert says in capsys.readouterr().err
+        assert not (tmp_path / "new").exists(), extra
+    assert cli.main(["cutout", str(tmp_path / "missing.jpg"), "--out", str(tmp_path / "cut")]) == 2
+    assert not (tmp_path / "cut").exists()
+
+
+def test_shoot_help_says_where_defaults_come_from(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["shoot", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Settings' default steps" in text and "seed of the first variant" in text
+    assert "folder for the shots" in text and "not with --backdrop" in text and "not with --scene" in text

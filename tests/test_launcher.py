@@ -102,3 +102,28 @@ def test_a_card_under_24gb_gets_bitsandbytes_and_says_so(launcher, capsys, monke
         monkeypatch.setattr(launcher, "detect_nvidia_memory_gb", lambda m=memory: m)
         launcher.setup(set())
         assert "[quant]" not in calls.read_text() and "bitsandbytes" not in capsys.readouterr().out
+
+
+def test_an_install_made_under_the_old_name_is_removed_before_the_new_one(launcher, monkeypatch, tmp_path):
+    """The distribution was called `studio` (another project's name on the index): a venv set up then
+    would keep both, each owning the `studio` command, so the old one goes first, once."""
+    py = launcher.venv_python()
+    py.parent.mkdir(parents=True)
+    calls = tmp_path / "pip-calls"
+    py.write_text(f"#!/bin/sh\necho \"$@\" >> {calls}\nexit 0\n")
+    py.chmod(0o755)
+    disk_with_free(monkeypatch, launcher, 10**12)
+    from installer.torch_build import choose_torch_build
+
+    build = choose_torch_build("Linux", "x86_64", None)
+    monkeypatch.setattr(launcher, "choose_torch_build", lambda *a: build)
+    launcher.STAMP.write_text(json.dumps({"key": "before-the-rename", "torch": build.key(), "extras": []}))
+    launcher.setup(set())
+    lines = calls.read_text().splitlines()
+    assert [line.split()[2:4] for line in lines] == [["uninstall", "-y"], ["install", "-e"]]
+    assert lines[0].endswith("uninstall -y studio")
+    assert json.loads(launcher.STAMP.read_text())["dist"] == "studio-product-photo"
+    calls.unlink()
+    launcher.STAMP.write_text(json.dumps({**json.loads(launcher.STAMP.read_text()), "key": "pyproject-changed"}))
+    launcher.setup(set())
+    assert "uninstall" not in calls.read_text()

@@ -18,6 +18,7 @@ from studio.app.cutout import submit_cutout
 from studio.config import load_settings
 from studio.pipeline import jobs
 from studio.ui import tab_batch, tab_history, tab_models, tab_settings, tab_studio, workbench
+from studio.ui.uploads import receive
 from studio.ui.views import set_active
 from tests.synth import CASES, make_case
 
@@ -157,6 +158,7 @@ def test_sample_photo_and_a_broken_upload(tmp_path):
     assert editor["background"].size[0] <= 1024
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    receive([broken])  # as the page's upload route records a file it stored
     with pytest.raises(gr.Error) as err:
         tab_studio.on_photos([str(broken)], {}, None, progress=None)
     assert "Traceback" not in str(err.value) and len(str(err.value)) > 10
@@ -175,6 +177,9 @@ def test_the_batch_tab_takes_one_backdrop_for_the_catalog_and_only_an_uploaded_o
     Image.fromarray(table_photo(800, 600, 0.55, 180.0)).save(tmp_path / "shelf.jpg")
     with pytest.raises(gr.Error, match="Upload the backdrop"):
         tab_batch.on_start(str(tmp_path / "catalog"), None, "", "", "", "classic", 1, "", "/etc/hostname")
+    with pytest.raises(gr.Error, match="Upload the backdrop"):  # in a batch folder, but not uploaded
+        tab_batch.on_start(str(tmp_path / "catalog"), None, "", "", "", "classic", 1, "", str(tmp_path / "shelf.jpg"))
+    receive([tmp_path / "shelf.jpg"])  # as the page's upload route records a file it stored
     bid, *_ = tab_batch.on_start(str(tmp_path / "catalog"), None, "", "", "", "classic", 1, "",
                                  str(tmp_path / "shelf.jpg"), 0.5)
     status, _, _, _ = _wait_for_batch(bid)

@@ -37,6 +37,11 @@ log = logging.getLogger(__name__)
 IDEMPOTENCY_S = 24 * 3600
 MAX_BATCH = 100
 MAX_PARAMS_BYTES = 16 * 1024
+UPLOAD_CHUNK = 1024 * 1024
+# a batch's further jobs are remembered under its Idempotency-Key, this and their index: a
+# line break, which no header value can carry, so no key a caller sends names one of them
+EXTRA = "\n"
+KINDS = ("shoot", "cutout", "batch", "catalog", "clip")
 Caller = Annotated[api_keys.ApiKey, Depends(caller)]
 Idempotency = Annotated[str | None, Header(max_length=200, description="the same key and body within 24 h return "
                                                                         "the first job (200, replayed) instead of "
@@ -118,10 +123,15 @@ class Submissions:
 
         gone = job_status(self.store, row["job_id"]) is None
         if time.time() - row["created_at"] > IDEMPOTENCY_S or gone:  # expired, or its job was deleted: free again
-            self.store.conn.execute("DELETE FROM api_idempotency WHERE key_id = ? AND idem_key = ?", (key.id, idem))
+            self.store.conn.execute("DELETE FROM api_idempotency WHERE key_id = ? AND (idem_key = ? OR "
+                                    "substr(idem_key, 1, ?) = ?)", (key.id, idem, len(idem) + 1, idem + EXTRA))
             return None
         if row["body_hash"] != body_hash:
-            raise ApiError(422, "this Idempotency-Key was used with another request body", "Idempotency-Key")
+            kind, _, _ = row["body_hash"].partition(":")
+            what = f"a {kind} request" if kind in KINDS and kind != body_hash.partition(":")[0] else \
+                "another request body"
+            raise ApiError(422, f"this Idempotency-Key was used with {what}; use a new key for this request",
+                           "Idempotency-Key")
         return row["job_id"]
 
     def check_room(self, key: api_keys.ApiKey, more: int = 1) -> None:
@@ -163,15 +173,15 @@ class Submissions:
                 earlier = self.remembered(key, idem, body_hash)
                 if earlier:
                     extra = [r["job_id"] for r in conn.execute(
-                        "SELECT job_id FROM api_idempotency WHERE key_id = ? AND idem_key LIKE ? ESCAPE '\\' "
+                        "SELECT job_id FROM api_idempotency WHERE key_id = ? AND substr(idem_key, 1, ?) = ? "
                         "ORDER BY CAST(substr(idem_key, ?) AS INTEGER)",
-                        (key.id, _like(idem) + "#%", len(idem) + 2))]
+                        (key.id, len(idem) + 1, idem + EXTRA, len(idem) + 2))]
                     return ([earlier, *extra] if extra else [earlier]), True
             callback = self.callback_of(params)
             self.check_room(key, count)
             made = make()  # raises ApiError: the transaction, and every job it made, is rolled back
             for i, job_id in enumerate(made):
-                self.register(conn, key, job_id, callback, idem if i == 0 else (f"{idem}#{i}" if idem else None),
+                self.register(conn, key, job_id, callback, idem if i == 0 else (f"{idem}{EXTRA}{i}" if idem else None),
                               body_hash)
         return made, False
 
@@ -186,15 +196,12 @@ class Submissions:
         return JSONResponse(body[0], status_code=code, headers={"Location": f"/api/v1/jobs/{job_ids[0]}"})
 
 
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 class Upload:
-    """An uploaded photo in a private temp folder (removed by `discard`)."""
+    """An uploaded photo in a private temp folder (removed by `discard`), with the SHA-256
+    of its bytes: a request holds one photo's bytes at a time, not all of them."""
 
-    def __init__(self, path: Path, data: bytes):
-        self.path, self.data = path, data
+    def __init__(self, path: Path, digest: bytes):
+        self.path, self.digest = path, digest
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -202,24 +209,34 @@ class Upload:
 
 
 async def read_upload(photo: UploadFile, field: str = "photo", folder: Path | None = None) -> Upload:
-    """The part read (at most the upload limit) and written under its own file name into
-    a private temp folder, or into `folder` (a catalog's files, which the CSV names: each
-    needs a name of its own there)."""
+    """The part copied (at most the upload limit, a chunk at a time: a request never holds
+    a whole photo in memory) under its own file name into a private temp folder, or into
+    `folder` (a catalog's files, which the CSV names: each needs a name of its own there)."""
     from studio.config import load_settings
     from studio.paths import safe_name
 
     limit = load_settings().limits.max_upload_bytes
-    data = await photo.read(limit + 1)
-    if len(data) > limit:
-        raise ApiError(413, f"{photo.filename or 'the photo'} is over the {limit / 1e6:.0f} MB upload limit", field)
     name = safe_name(Path(photo.filename or "").name)  # a name, never a path (nor "..")
-    if folder is None:
-        folder, name = Path(tempfile.mkdtemp(prefix="studio-api-")), name or "photo"
-    elif not name or (folder / name).exists():
+    if folder is not None and (not name or (folder / name).exists()):
         raise ApiError(422, f"every {field} part needs its own file name ({photo.filename!r})", field)
-    path = folder / name
-    path.write_bytes(data)
-    return Upload(path, data)
+    own = folder is None
+    path = (Path(tempfile.mkdtemp(prefix="studio-api-")) / (name or "photo")) if own else folder / name
+    digest, size = hashlib.sha256(), 0
+    try:
+        with path.open("wb") as out:
+            while chunk := await photo.read(UPLOAD_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, f"{photo.filename or 'the photo'} is over the {limit / 1e6:.0f} MB upload "
+                                        "limit", field)
+                digest.update(chunk)
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        if own:
+            path.parent.rmdir()
+        raise
+    return Upload(path, digest.digest())
 
 
 def build_api(store: Store) -> FastAPI:
@@ -238,6 +255,11 @@ def build_api(store: Store) -> FastAPI:
         field = str(first.get("loc", ["", "request"])[-1])
         if field in ("photo", "photos"):
             what = "a photo file part is missing (multipart form, part name 'photo', with a file name)"
+        elif first.get("type") == "json_invalid":  # its loc is the byte offset, not a field
+            error = (first.get("ctx") or {}).get("error", "")
+            what, field = f"the body is not JSON ({error}{' ' if error else ''}at byte {field})", "body"
+        elif first.get("type") == "model_attributes_type" and tuple(first.get("loc", ())) == ("body",):
+            what, field = "the body must be a JSON object (application/json)", "body"
         else:
             what, field = sentence(first)
         return JSONResponse({"error": what, "field": field}, status_code=422)
@@ -296,14 +318,44 @@ def build_api(store: Store) -> FastAPI:
 
         return make
 
-    def backdrop_scene(upload: Upload) -> str:
-        """A backdrop part made into the seller's scene (once per photo): its id."""
-        from studio.app.backdrops import BackdropError, scene_for_photo
+    def backdrop_of(upload: Upload):
+        """A backdrop part decoded and checked as its scene keeps it (nothing saved yet)."""
+        from studio.app.backdrops import BackdropError, backdrop_for_photo
 
         try:
-            return scene_for_photo(upload.data, upload.path.name).id
+            return backdrop_for_photo(upload.path, upload.path.name)
         except BackdropError as exc:
             raise ApiError(422, str(exc), "backdrop") from exc
+
+    def check_scene(key: api_keys.ApiKey, scene: str | None, field: str = "scene") -> None:
+        """A scene made from another key's backdrop is not there for this key (404, as a job)."""
+        from studio.app.backdrops import may_use_scene
+
+        if scene is not None and not may_use_scene(store, scene, key.id):
+            raise ApiError(404, f"no scene {scene!r}; GET /api/v1/scenes lists them", field)
+
+    def with_backdrops(key: api_keys.ApiKey, kept: list, make: Callable[[], list[str]]) -> Callable[[], list[str]]:
+        """`make`, after the request's backdrop scenes are saved as this key's (in the
+        job's transaction: a refused request leaves neither their rows nor their files)."""
+        from studio.app.backdrops import BackdropError, keep_for_key, remove_scene_files
+
+        def run() -> list[str]:
+            made_now = []
+            try:
+                for k in kept:
+                    try:
+                        scene, made = keep_for_key(store, k, key.id)
+                    except BackdropError as exc:
+                        raise ApiError(422, str(exc), "backdrop") from exc
+                    if made:
+                        made_now.append(scene)
+                return make()
+            except BaseException:
+                for scene in made_now:
+                    remove_scene_files(scene)
+                raise
+
+        return run
 
     def check_photo(upload: Upload, field: str) -> None:
         from studio.config import load_settings
@@ -311,14 +363,16 @@ def build_api(store: Store) -> FastAPI:
 
         try:
             ingest_file(upload.path, load_settings().limits, check_only=True)
-        except IngestError as exc:
-            raise ApiError(422, f"{upload.path.name}: {exc.message}", field) from exc
+        except IngestError as exc:  # its message names the file
+            raise ApiError(422, exc.message, field) from exc
 
-    def body_hash(kind: str, params: dict, *parts: bytes) -> str:
+    def body_hash(kind: str, params: dict, *digests: bytes) -> str:
+        """The request's kind (shoot, batch, …: a key reused on another route is named in
+        the refusal) and a hash of its params and parts' SHA-256 digests."""
         h = hashlib.sha256(kind.encode() + json.dumps(params, sort_keys=True).encode())
-        for p in parts:
-            h.update(hashlib.sha256(p).digest())
-        return h.hexdigest()
+        for d in digests:
+            h.update(d)
+        return f"{kind.partition(':')[0]}:{h.hexdigest()}"
 
     @api.post("/shoots", status_code=202, response_model=schemas.Accepted, tags=["jobs"], operation_id="createShoot",
               summary="Queue a shoot of a photo", responses={200: {"model": schemas.Accepted,
@@ -334,6 +388,8 @@ def build_api(store: Store) -> FastAPI:
                                            "reference image; other engines use its colours)")] = None,
                            idempotency_key: Idempotency = None) -> JSONResponse:
         options = parse_params(params, schemas.ShootParams)
+        if backdrop is None:
+            check_scene(key, options.get("scene"))
         uploads = [await read_upload(photo)]
         try:
             parts = {}
@@ -342,12 +398,15 @@ def build_api(store: Store) -> FastAPI:
                     parts[field] = await read_upload(part, field)
                     uploads.append(parts[field])
             shot = dict(options)
+            kept = []
             if "backdrop" in parts:  # the backdrop's scene wins over a scene named in params
-                shot["scene"] = await run_in_threadpool(backdrop_scene, parts["backdrop"])
-            ref = parts["reference"].data if "reference" in parts else None
+                kept.append(await run_in_threadpool(backdrop_of, parts["backdrop"]))
+                shot["scene"] = kept[0].scene_id
+            ref = parts["reference"].path if "reference" in parts else None
             made, again = await run_in_threadpool(sub.queue, key, idempotency_key,
-                                                  body_hash("shoot", options, *(u.data for u in uploads)), shot,
-                                                  lambda: [shoot_of(uploads[0].path, shot, ref)()])
+                                                  body_hash("shoot", options, *(u.digest for u in uploads)), shot,
+                                                  with_backdrops(key, kept,
+                                                                 lambda: [shoot_of(uploads[0].path, shot, ref)()]))
             return sub.accepted(made, again)
         finally:  # the uploads were stored as artifacts, or refused: either way their files go
             for u in uploads:
@@ -379,7 +438,7 @@ def build_api(store: Store) -> FastAPI:
 
         try:
             made, again = await run_in_threadpool(sub.queue, key, idempotency_key,
-                                                  body_hash("cutout", options, upload.data), options, make)
+                                                  body_hash("cutout", options, upload.digest), options, make)
             return sub.accepted(made, again)
         finally:
             upload.discard()
@@ -406,19 +465,24 @@ def build_api(store: Store) -> FastAPI:
         options = parse_params(params, schemas.ShootParams)
         if catalog is not None:
             return await catalog_batch(key, catalog, photos, backdrop, options, idempotency_key)
+        if backdrop is None:
+            check_scene(key, options.get("scene"))
         uploads: list[Upload] = []
         try:
             shot = dict(options)
+            kept = []
             if backdrop is not None:  # one scene for every SKU, made once
                 uploads.append(await read_upload(backdrop, "backdrop"))
-                shot["scene"] = await run_in_threadpool(backdrop_scene, uploads[0])
-            shots = [await read_upload(photo, "photos") for photo in photos]
-            uploads += shots
-            for u in shots:  # every photo is checked before any job is made
-                await run_in_threadpool(check_photo, u, "photos")
+                kept.append(await run_in_threadpool(backdrop_of, uploads[0]))
+                shot["scene"] = kept[0].scene_id
+            shots = []
+            for photo in photos:  # each photo checked as it is read: a bad one stops the request there
+                shots.append(await read_upload(photo, "photos"))
+                uploads.append(shots[-1])
+                await run_in_threadpool(check_photo, shots[-1], "photos")
             made, again = await run_in_threadpool(
-                sub.queue, key, idempotency_key, body_hash("batch", options, *(u.data for u in uploads)), shot,
-                lambda: [shoot_of(u.path, shot)() for u in shots], len(shots))
+                sub.queue, key, idempotency_key, body_hash("batch", options, *(u.digest for u in uploads)), shot,
+                with_backdrops(key, kept, lambda: [shoot_of(u.path, shot)() for u in shots]), len(shots))
             return sub.accepted(made, again, batch=True)
         finally:
             for u in uploads:
@@ -430,38 +494,58 @@ def build_api(store: Store) -> FastAPI:
         reference, as `studio batch` checks a CSV) before any job is made."""
         import shutil
 
+        if backdrop is None:
+            check_scene(key, options.get("scene"))
+        text = await catalog.read(4 * 1024 * 1024 + 1)
+        if len(text) > 4 * 1024 * 1024:
+            raise ApiError(413, "the catalog is over 4 MB", "catalog")
+        count_rows(text)
         folder = Path(tempfile.mkdtemp(prefix="studio-api-catalog-"))
         try:
             files = [await read_upload(part, "photos", folder) for part in photos]
-            text = await catalog.read(4 * 1024 * 1024 + 1)
-            if len(text) > 4 * 1024 * 1024:
-                raise ApiError(413, "the catalog is over 4 MB", "catalog")
             (folder / "catalog.csv").write_bytes(text)
             shot = dict(options)
-            shared = []
+            shared, kept = [], []
             if backdrop is not None:  # for the rows without a backdrop of their own
                 shared.append(await read_upload(backdrop, "backdrop"))
                 try:
-                    shot["scene"] = await run_in_threadpool(backdrop_scene, shared[0])
+                    kept.append(await run_in_threadpool(backdrop_of, shared[0]))
+                    shot["scene"] = kept[0].scene_id
                 finally:
                     shared[0].discard()
-            plans = await run_in_threadpool(catalog_plans, folder)
+            plans, rows_kept = await run_in_threadpool(catalog_plans, folder, key)
             # each row over the request's params, merged when they are made (the callback
             # has been taken out of them by then: it is the request's, not each shoot's)
             made, again = await run_in_threadpool(
                 sub.queue, key, idempotency_key,
-                body_hash("catalog", options, text, *(u.data for u in files + shared)), shot,
-                lambda: [shoot_of(photo, {**shot, **row}, ref)() for photo, row, ref in plans], len(plans))
+                body_hash("catalog", options, hashlib.sha256(text).digest(), *(u.digest for u in files + shared)),
+                shot, with_backdrops(key, kept + rows_kept,
+                                     lambda: [shoot_of(photo, {**shot, **row}, ref)() for photo, row, ref in plans]),
+                len(plans))
             return sub.accepted(made, again, batch=True)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def catalog_plans(folder: Path) -> list[tuple[Path, dict, Path | None]]:
-        """(photo, what its row sets over the request's params, its reference) per row;
-        the whole catalog refused (422, every problem listed) when anything in it is wrong.
-        Paths in the CSV must name files sent with it: nothing outside the request's own
-        folder is read. A row's own backdrop wins over the one sent for every SKU."""
-        from studio.app.backdrops import BackdropError, scene_for_photo
+    def count_rows(text: bytes) -> None:
+        """A catalog of more rows than a batch takes is refused before any row is read
+        (its records counted, not parsed: a 100k-row CSV is refused in milliseconds)."""
+        import csv
+        import io
+        from itertools import islice
+
+        lines = io.StringIO(text.decode("utf-8-sig", errors="replace"), newline="")
+        records = sum(1 for row in islice(csv.reader(lines), MAX_BATCH + 2) if any(c.strip() for c in row))
+        if records > MAX_BATCH + 1:  # the header and MAX_BATCH rows
+            raise ApiError(422, f"the catalog has more than {MAX_BATCH} rows; a batch takes 1 to {MAX_BATCH}",
+                           "catalog")
+
+    def catalog_plans(folder: Path, key: api_keys.ApiKey) -> tuple[list[tuple[Path, dict, Path | None]], list]:
+        """(photo, what its row sets over the request's params, its reference) per row, and
+        the rows' backdrops (checked, not yet saved); the whole catalog refused (422, every
+        problem listed) when anything in it is wrong. Paths in the CSV must name files sent
+        with it: nothing outside the request's own folder is read. A row's own backdrop wins
+        over the one sent for every SKU; a row's scene must be one this key may use."""
+        from studio.app.backdrops import BackdropError, backdrop_for_photo, may_use_scene
         from studio.app.batch_input import read_input
 
         checked = read_input(folder / "catalog.csv", roots=[folder])
@@ -469,15 +553,19 @@ def build_api(store: Store) -> FastAPI:
         if len(checked.items) > MAX_BATCH:
             problems.append(f"a batch takes 1 to {MAX_BATCH} rows")
         sizes = [it.size_cm for it in checked.items if it.size_cm]
-        plans = []
+        plans, kept = [], {}
         for it in checked.items:
             opts: dict = {}
             for k, v in (("scene", it.scene), ("preset", it.preset), ("variants", it.variants)):
                 if v is not None:
                     opts[k] = v
+            if it.scene is not None and it.backdrop is None and not may_use_scene(store, it.scene, key.id):
+                problems.append(f"row {it.row} ({it.sku}): no scene {it.scene!r}")
             if it.backdrop is not None:
                 try:
-                    opts["scene"] = scene_for_photo(it.backdrop, it.backdrop.name).id
+                    if it.backdrop not in kept:
+                        kept[it.backdrop] = backdrop_for_photo(it.backdrop, it.backdrop.name)
+                    opts["scene"] = kept[it.backdrop].scene_id
                 except BackdropError as exc:
                     problems.append(f"row {it.row} ({it.sku}): backdrop: {exc}")
             if it.size_cm and sizes:
@@ -486,7 +574,7 @@ def build_api(store: Store) -> FastAPI:
             plans.append((it.photo, opts, it.reference))
         if problems:
             raise ApiError(422, "; ".join(p.replace(str(folder) + "/", "") for p in problems[:20]), "catalog")
-        return plans
+        return plans, list(kept.values())
 
     @api.post("/jobs/{job_id}/clips", status_code=202, response_model=schemas.Accepted, tags=["jobs"],
               operation_id="createClip", summary="Queue a clip (MP4) of a finished shoot",
@@ -588,10 +676,10 @@ def build_api(store: Store) -> FastAPI:
     @api.get("/scenes", response_model=schemas.SceneList, tags=["catalog"], operation_id="listScenes",
              summary="The scenes a shoot can use", responses=_errors(401))
     def list_scenes(key: Caller) -> dict:
-        from studio.scenes import load_scenes
+        from studio.app.backdrops import scenes_for_key
 
         return {"scenes": [{"id": s.id, "title": s.title, "category": s.category, "backdrop": s.backdrop is not None}
-                           for s in load_scenes(errors=[]).values()]}
+                           for s in scenes_for_key(store, key.id)]}
 
     @api.get("/models", response_model=schemas.ModelList, tags=["catalog"], operation_id="listModels",
              summary="Models: installed or not, and their licences", responses=_errors(401))

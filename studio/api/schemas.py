@@ -24,19 +24,20 @@ class ShootParams(Strict):
     left out comes from the server's settings."""
 
     scene: str | None = Field(None, description="scene id (GET /scenes)")
-    variants: int | None = Field(None, ge=1, le=16, description="how many variants")
+    variants: int | None = Field(None, ge=1, le=16, strict=True, description="how many variants")
     engine: str | None = Field(None, description="auto, classic, klein, sdxl, flux or cloud")
     preset: str | None = Field(None, description="export preset: amazon-main, amazon-secondary, shopify, etsy, "
                                                  "ebay, instagram")
     extra_prompt: str | None = Field(None, max_length=500, description="words added to the scene's prompt")
-    seed: int | None = Field(None, ge=0, le=2**32 - 1)
-    long_side: int | None = Field(None, ge=64, le=4096, description="canvas long side in px")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, strict=True)
+    long_side: int | None = Field(None, ge=64, le=4096, strict=True, description="canvas long side in px")
     view: Literal["auto", "side", "top"] | None = None
     upscale: Literal["auto", "off", "classic", "swin2sr-x2", "swin2sr-x4", "swin2sr-x4-jpeg"] | None = Field(
         None, description="how a plate painted below the canvas size and a small product photo are enlarged; off: "
                           "plain resampling, the product's pixels exactly the photo's")
     clip: Literal["reels", "square", "listing"] | None = Field(None, description="also a classic clip at this preset")
-    light_match: float | None = Field(None, ge=0, le=1, description="how far the product's shading follows the "
+    # strict: "0.5" and true are refused (a JSON bool is not a number), as every number here
+    light_match: float | None = Field(None, ge=0, le=1, strict=True, description="how far the product's shading follows the "
                                       "scene's light (lightness only, its colour within ΔE 2); 0: its own pixels")
     hold_doubtful: bool | None = Field(None, description="a doubtful cut-out (confidence under 0.6, not touched "
                                        "up) holds the shoot in the review queue (status waiting) instead of "
@@ -55,11 +56,11 @@ class ClipRequest(Strict):
     """The body of POST /jobs/{id}/clips; every field optional."""
 
     preset: Literal["reels", "square", "listing"] | None = None
-    seconds: float | None = Field(None, ge=4, le=8)
+    seconds: float | None = Field(None, ge=4, le=8, strict=True)
     fps: Literal[24, 30] | None = None
     motion: Literal["push-in", "orbit"] | None = None
-    variant: int | None = Field(None, ge=0, le=15, description="this variant instead of the chosen one")
-    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    variant: int | None = Field(None, ge=0, le=15, strict=True, description="this variant instead of the chosen one")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, strict=True)
     engine: Literal["auto", "classic", "wan"] | None = None
     callback_url: str | None = Field(None, max_length=2048)
 

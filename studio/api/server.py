@@ -44,6 +44,14 @@ def attach(store: Store):
     from studio.pipeline.worker import Worker
 
     expire_dead_local_leases(store)  # a server killed mid-job: its runs are taken up again now
+    try:  # the retention rule: backdrop scenes from API uploads that no job used for 30 days go
+        from studio.app.backdrops import forget_unused
+
+        gone = forget_unused(store)
+        if gone:
+            log.info("forgot %d backdrop scene(s) from the job API unused for 30 days", len(gone))
+    except Exception:  # housekeeping never stops the server from starting
+        log.exception("forgetting unused backdrop scenes")
     worker = Worker(store, stages(), ledger(store), poll_s=0.1)
 
     def on_event(event) -> None:

@@ -66,9 +66,27 @@ def _parse(url: str) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
-def _allowed(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+# IPv6 forms Python's `is_global` passes (3.11) that are not a plain global address:
+# IPv4-compatible ::a.b.c.d (deprecated), site-local fec0::/10 (deprecated, routed inside a
+# site), and the local-use translation prefix 64:ff9b:1::/48
+_NOT_GLOBAL_V6 = tuple(ipaddress.ip_network(n) for n in ("::/96", "fec0::/10", "64:ff9b:1::/48"))
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known prefix: the IPv4 address is the last 32 bits
+
+
+def public_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether Studio may connect to `ip` for a user-given URL: a global unicast address,
+    and an IPv6 form that carries an IPv4 address (mapped, NAT64, 6to4) only when that
+    IPv4 address is global too (`[::ffff:127.0.0.1]`, `[64:ff9b::7f00:1]` and
+    `[2002:7f00:1::1]` all reach 127.0.0.1)."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return public_address(ip.ipv4_mapped)
+        if ip in _NAT64:
+            return public_address(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        if ip.sixtofour is not None and not public_address(ip.sixtofour):
+            return False
+        if ip.teredo is not None or any(ip in net for net in _NOT_GLOBAL_V6):
+            return False
     return ip.is_global and not ip.is_multicast
 
 
@@ -85,7 +103,7 @@ def resolve(url: str, allow_private: bool) -> Target:
     addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
     if not addresses:
         raise CallbackRefused("callback_url's host has no address")
-    if not allow_private and not all(_allowed(ip) for ip in addresses):
+    if not allow_private and not all(public_address(ip) for ip in addresses):
         raise CallbackRefused("callback_url points at a loopback, private or otherwise non-public address; allow "
                               "those in the settings (api_private_callbacks) if you mean it")
     return Target(url, scheme, host, port, str(addresses[0]))

@@ -6,6 +6,7 @@ stopped without redoing finished SKUs."""
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -56,11 +57,12 @@ def create_batch(store: Store, source: Path, out_dir: Path, *, scene: str | None
     their items are recorded as failed with the reason. With `roots` / `out_roots`
     (the app's Batch tab), the input must lie in `roots` and `out_dir` in `out_roots`."""
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise BatchInvalid([f"--out {out_dir} is a file, not a folder"])
+    # the folders first: outside them, nothing is said about what the path is
     if out_roots is not None and not any(inside(out_dir, r) for r in out_roots):
         raise BatchInvalid([f"{out_dir} is outside the folders the app may write to: the data dir's batches "
                             "folder, or a batch folder named in Settings"])
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BatchInvalid([f"--out {out_dir} is a file, not a folder"])
     checked = checked or read_input(source, scene, preset, roots=roots)
     if checked.errors:
         raise BatchInvalid(checked.problems())
@@ -84,6 +86,7 @@ def create_batch(store: Store, source: Path, out_dir: Path, *, scene: str | None
         raise BatchInvalid([f"--light-match: {exc}"]) from exc
     if not isinstance(hold_doubtful, bool):
         raise BatchInvalid([f"--hold-doubtful is on or off, not {hold_doubtful!r}"])
+    _check_writable(out_dir)
     scene, scenes_of = _backdrop_scenes(checked, scene, backdrop)
     sizes = [it.size_cm for it in checked.items if it.size_cm]
     batch_id = jobs.new_id()
@@ -111,13 +114,15 @@ def _backdrop_scenes(checked: BatchInput, scene: str | None, backdrop: Path | by
                      ) -> tuple[str | None, dict[int, str]]:
     """The batch's scene (one backdrop photo for the whole catalog becomes the seller's
     scene) and each item's own backdrop scene (a CSV's `backdrop` column), by item index.
-    A photo named by many rows is read once."""
-    from studio.app.backdrops import BackdropError, scene_for_photo
+    A photo named by many rows is read once; no scene is saved unless every one is good."""
+    from studio.app.backdrops import BackdropError, backdrop_for_photo, save_backdrop
 
     problems: list[str] = []
+    kept = []
     try:
         if backdrop is not None:
-            scene = scene_for_photo(backdrop, backdrop.name if isinstance(backdrop, Path) else "backdrop").id
+            kept.append(backdrop_for_photo(backdrop, backdrop.name if isinstance(backdrop, Path) else "backdrop"))
+            scene = kept[-1].scene_id
     except BackdropError as exc:
         problems.append(f"--backdrop: {exc}")
     made: dict[Path, str] = {}
@@ -127,13 +132,29 @@ def _backdrop_scenes(checked: BatchInput, scene: str | None, backdrop: Path | by
             continue
         try:
             if it.backdrop not in made:
-                made[it.backdrop] = scene_for_photo(it.backdrop, it.backdrop.name).id
+                kept.append(backdrop_for_photo(it.backdrop, it.backdrop.name))
+                made[it.backdrop] = kept[-1].scene_id
             per_item[idx] = made[it.backdrop]
         except BackdropError as exc:
             problems.append(f"row {it.row} ({it.sku}): backdrop: {exc}")
     if problems:
         raise BatchInvalid(problems)
+    for k in kept:
+        save_backdrop(k)
     return scene, per_item
+
+
+def _check_writable(out_dir: Path) -> None:
+    """--out (or its nearest existing parent, where it will be made) must be writable: a
+    batch that cannot write its shots is refused before anything is made for it."""
+    probe = out_dir
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    try:  # a file made and gone there: os.access would not see a read-only disk mounted for root
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError:
+        raise BatchInvalid([f"--out {out_dir}: {probe} is read-only or not yours; choose a folder you can write to"]) from None
 
 
 def app_read_roots() -> list[Path]:

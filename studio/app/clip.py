@@ -8,7 +8,7 @@ from pathlib import Path
 
 from studio.app.context import ledger, stages
 from studio.clips.presets import clip_settings
-from studio.paths import safe_name, unique_path, write_atomic
+from studio.paths import free_path, safe_name, write_atomic
 from studio.pipeline import jobs, queries
 from studio.store import Store, loads
 
@@ -80,15 +80,6 @@ def write_clip(store: Store, job_id: str, out_dir: Path, taken: set[Path] | None
     video = clip_result(store, job_id, only=("video",))["video"]
     taken = taken if taken is not None else set()
     wanted = Path(out_dir) / clip_name(store, job_id)
-    path = unique_path(wanted, taken)
-    while path.exists() and not _same_file(path, video):
-        path = unique_path(wanted, taken)  # the next free number
+    path = free_path(wanted, video, taken)
     write_atomic(path, video)
     return path
-
-
-def _same_file(path: Path, data: bytes) -> bool:
-    try:
-        return path.stat().st_size == len(data) and path.read_bytes() == data
-    except OSError:
-        return False

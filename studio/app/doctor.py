@@ -5,6 +5,7 @@ deleted: a damaged file is renamed, never removed."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import time
@@ -17,9 +18,19 @@ SIDE_FILES = ("", "-wal", "-shm")
 
 
 def _integrity(db: Path) -> str | None:
-    """None when SQLite finds the file sound, else what it says is wrong."""
+    """None when SQLite finds the file sound, else what it says is wrong. In a folder it
+    cannot write (a read-only data dir), SQLite cannot open a WAL database even to read it
+    (it needs the shared-memory file beside it): the file is then read as it stands, so a
+    sound database is not called damaged."""
+    problem = _integrity_of(f"file:{db}?mode=ro")
+    if problem and not os.access(db.parent, os.W_OK):
+        return _integrity_of(f"file:{db}?mode=ro&immutable=1")
+    return problem
+
+
+def _integrity_of(uri: str) -> str | None:
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        conn = sqlite3.connect(uri, uri=True)
         try:
             result = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
         finally:

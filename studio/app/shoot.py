@@ -19,7 +19,7 @@ from studio.config import data_dir, load_settings
 from studio.imaging.color import Adjustments
 from studio.imaging.compose import placed_layer
 from studio.imaging.io import ingest_file
-from studio.paths import safe_name, unique_path, write_atomic
+from studio.paths import free_path, safe_name, write_atomic
 from studio.pipeline import jobs, keys, queries
 from studio.scenes import LONG_SIDE, Scene, get_scene
 from studio.store import Store, loads
@@ -50,6 +50,22 @@ class FlowError(ValueError):
     """A step that cannot go on, with a message for people."""
 
 
+def runnable_engine(engine: str, allow_cpu_fallback: bool = False) -> str:
+    """The engine a shoot (new, replayed or sent back) runs on: `auto` resolved; a named
+    engine that cannot run here, with nothing to fall back on, refused now (FlowError
+    saying why), not at its generate stage."""
+    settings = load_settings()
+    resolved = resolve_engine(engine)
+    if engine != "auto":
+        from studio.models.registry import fallback_engine, generator
+
+        why = generator(resolved).unavailable()
+        if why and not fallback_engine(resolved, settings.cloud_policy, allow_cpu_fallback, settings.usage,
+                                       tuple(settings.licences_held)):
+            raise FlowError(why)
+    return resolved
+
+
 def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, variants: int | None = None,
                  engine: str = "classic", preset: str | None = None, seed: int = 0, segmenter: str = "auto",
                  extra_prompt: str = "", adjustments: dict | None = None, long_side: int | None = None,
@@ -65,15 +81,7 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
     `then(job_id)` runs in the transaction that creates the job: a record linking to
     it (a batch item) exists exactly when the job does, whenever the process dies."""
     settings = load_settings()
-    named = engine != "auto"
-    engine = resolve_engine(engine)
-    if named:  # a named engine that cannot run here, with nothing to fall back on, is refused now
-        from studio.models.registry import fallback_engine, generator
-
-        why = generator(engine).unavailable()
-        if why and not fallback_engine(engine, settings.cloud_policy, allow_cpu_fallback, settings.usage,
-                                       tuple(settings.licences_held)):
-            raise FlowError(why)
+    engine = runnable_engine(engine, allow_cpu_fallback)
     scene = scene or settings.default_scene
     variants = settings.default_variants if variants is None else variants
     preset = preset or settings.default_preset
@@ -206,7 +214,10 @@ def check_replay(params: dict, overrides: dict) -> dict:
     if "view" in overrides and overrides["view"] not in ("auto", "side", "top"):
         raise ValueError(f"view must be auto, side or top, not {overrides['view']!r}")
     if "engine" in overrides:
-        out["engine"] = resolve_engine(overrides["engine"])
+        out["engine"] = runnable_engine(overrides["engine"], bool(merged.get("allow_cpu_fallback")))
+    ref = overrides.get("reference")
+    if ref is not None and not isinstance(ref, str):
+        raise ValueError(f"reference must be the path of a photo (or null to drop it), not {ref!r}")
     threshold = overrides.get("fidelity_threshold")
     if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int | float)
                                   or not 0 <= threshold <= 1):
@@ -324,7 +335,8 @@ def write_outputs(store: Store, job_id: str, out_dir: Path, taken: set[Path] | N
     """The chosen shot as <photo>_<scene>.<ext>, the others as <photo>_<scene>_alt<N>.<ext>
     (only `variant`, when given), and the job's clip when it made one. Names already in
     `taken` (written earlier in the same run: two photos called mug.jpg in different
-    folders) get -2, -3, …"""
+    folders), or held by another file in `out_dir` (another job's shot of a photo of the
+    same name), get -2, -3, …; the same shot written again keeps its name."""
     summary = shoot_summary(store, job_id)
     if summary["status"] != "done":
         raise FlowError(f"job {job_id} has no shots to export: {summary.get('error', summary['status'])}")
@@ -337,7 +349,7 @@ def write_outputs(store: Store, job_id: str, out_dir: Path, taken: set[Path] | N
     for i in indexes if variant is None else [variant]:
         data, ext = exported(store, job_id, i)
         suffix = "" if i == summary["chosen"] else f"_alt{i}"
-        path = unique_path(out_dir / f"{stem}_{summary['scene']}{suffix}.{ext}", taken)
+        path = free_path(out_dir / f"{stem}_{summary['scene']}{suffix}.{ext}", data, taken)
         write_atomic(path, data)
         written.append(str(path))
     if variant is None and jobs.job_params(store, job_id).get("clip"):

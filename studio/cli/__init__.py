@@ -8,6 +8,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+import studio
 from studio.app.engines import engine_choices, segmenter_choices
 from studio.cli.api_keys import cmd_api_key
 from studio.cli.batch import cmd_batch
@@ -20,6 +21,7 @@ from studio.config import UPSCALES
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="studio", description="Local-first AI product photography.")
+    parser.add_argument("--version", action="version", version=f"Studio {studio.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("ingest-check", help="check that photos can be read; prints size/mode or the reason")
@@ -43,18 +45,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("shoot", help="photo(s) → cut-out → scene variants → colour → export")
     p.add_argument("photos", nargs="+", metavar="PHOTO")
-    p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--scene", help="scene id (studio scenes); default from settings")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="folder for the shots (made when the first is written; a file of the same name already "
+                        "there is kept, the new one gets -2, -3, …)")
+    p.add_argument("--scene", help="scene id (studio scenes); default from settings; not with --backdrop")
     p.add_argument("--variants", type=int, help="how many variants (default from settings)")
     p.add_argument("--engine", choices=engine_choices(), default="auto",
                    help="auto: the first installed local model your declared use allows (klein 4B, SDXL "
                         "inpainting, FLUX.1 Fill) when a CUDA GPU is here, else the cloud (if a key is set and the "
                         "policy allows), else classic")
-    p.add_argument("--steps", type=int, help="denoising steps (default: the model's own: klein 4, SDXL 30, "
-                                             "FLUX.1 Fill 28)")
+    p.add_argument("--steps", type=int, help="denoising steps (default: klein 4, SDXL 30; FLUX.1 Fill: the "
+                                             "Settings' default steps, 28 unless changed there)")
     p.add_argument("--guidance", type=float, help="guidance scale (default: the model's own; klein ignores it)")
     p.add_argument("--preset", help="export preset: amazon-main, amazon-secondary, shopify, etsy, ebay, instagram")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the first variant (the others take the next ones); the same seed, photo and "
+                        "settings give the same shots (default 0)")
     p.add_argument("--backend", choices=segmenter_choices(), default="auto", help="cut-out backend")
     p.add_argument("--prompt", help="extra words for the scene (added, never replacing the preservation rules)")
     p.add_argument("--long-side", type=int, help="canvas long side in px, 64-4096 (default: the scene's; smaller: "
@@ -67,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "it is shown, are enlarged (default: the settings', auto); off keeps the photo's pixels")
     p.add_argument("--backdrop", metavar="PHOTO",
                    help="your own backdrop photo as the scene: the product stands on its surface, lit and shadowed "
-                        "by its light (saved as one of your scenes; --scene NAME uses it again)")
+                        "by its light (saved as one of your scenes; --scene NAME uses it again); not with --scene")
     p.add_argument("--reference", metavar="PHOTO",
                    help="a photo whose look the scene should have (klein 4B takes it as its reference image; "
                         "other engines use its colours in the prompt)")
@@ -123,8 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--provider", default="bfl", choices=["bfl"])
     p.set_defaults(func=cmd_cloud_key)
 
-    p = sub.add_parser("scenes", help="list scene templates (shipped and your own); add NAME --backdrop PHOTO")
-    p.add_argument("action", nargs="?", choices=("list", "add"), default="list")
+    p = sub.add_parser("scenes", help="list scene templates (shipped and your own); add NAME --backdrop PHOTO; "
+                                      "forget: remove the job API's unused backdrop scenes")
+    p.add_argument("action", nargs="?", choices=("list", "add", "forget"), default="list")
     p.add_argument("name", nargs="?", metavar="NAME", help="with add: the new scene's name (lowercase, dashes)")
     p.add_argument("--backdrop", metavar="PHOTO", help="with add: your backdrop photo")
     p.add_argument("--title", help="with add: the name shown in the gallery")
@@ -134,8 +141,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with add: where the light comes from (0 right, 90 above, 180 left); default: read from "
                         "the photo")
     p.add_argument("--fill", type=float, help="with add: the product's height as a share of the frame's")
+    p.add_argument("--surface-cm", type=float, metavar="CM",
+                   help="with add: the main surface's real width across the photo; a shoot's size_cm then sets the "
+                        "product's real size on it")
+    p.add_argument("--force", action="store_true", help="with add: replace your scene of that name (its photo and "
+                                                         "spot too)")
     p.add_argument("--depth-of-field", type=float, default=0.0, help="with add: 0 sharp … 1 the backdrop behind "
                                                                      "the product softened")
+    p.add_argument("--days", type=float, default=None,
+                   help="with forget: backdrop scenes made from API uploads that no job used for this many days "
+                        "(default 30); your own scenes and those of jobs in progress are kept")
+    p.add_argument("--dry-run", action="store_true", help="with forget: list them, remove nothing")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_scenes)
 

@@ -32,6 +32,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
         return 2
     existing = batches.find_batch(store, out)
     cluster = args.cluster or (existing and args.resume and loads(existing["options"]).get("cluster")) or None
+    if args.workers is not None and not cluster:  # said, not silently ignored
+        print("studio: --workers is for a batch on a Ray cluster (with --cluster ADDRESS); on this machine "
+              "--parallel sets how many photos are in flight", file=sys.stderr)
+        return 2
     address = None
     if cluster and not args.cancel:
         from studio.app.batch_cluster import ClusterError, cluster_address, connect

@@ -76,8 +76,7 @@ def cutout_photos(photos: list[Path], out_dir: Path, backend: str = "auto") -> l
     from studio.imaging.io import IngestError
     from studio.paths import safe_name, unique_path, write_atomic
 
-    store = open_store()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store()  # out_dir is made by the first file written into it
     results: list[dict] = []
     queued: list[tuple[Path, str]] = []
     for photo in photos:
@@ -101,7 +100,7 @@ def cutout_photos(photos: list[Path], out_dir: Path, backend: str = "auto") -> l
 
 def cmd_cutout(args: argparse.Namespace) -> int:
     try:
-        out = out_folder(args.out)
+        out = check_out(args.out)
     except ValueError as exc:
         print(f"studio: {exc}", file=sys.stderr)
         return 2
@@ -127,8 +126,7 @@ def shoot_photos(photos: list[Path], out_dir: Path, **options) -> list[dict]:
     from studio.cli.progress import run_with_bar
     from studio.imaging.io import IngestError
 
-    store = open_store()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store()  # out_dir is made by the first file written into it
     results, queued = [], []
     for photo in photos:
         try:
@@ -154,13 +152,16 @@ def cmd_shoot(args: argparse.Namespace) -> int:
     if note:  # named explicitly: it runs, and the person is told what its licence requires
         print(f"note: {note}", file=sys.stderr)
 
+    if args.scene and args.backdrop:
+        print("studio: give --scene or --backdrop, not both: --backdrop makes your photo the scene", file=sys.stderr)
+        return 2
     try:
         scene = args.scene
         if args.backdrop:  # the seller's photo becomes (or already is) one of their scenes
             from studio.app.backdrops import scene_for_photo
 
             scene = scene_for_photo(Path(args.backdrop), Path(args.backdrop).name).id
-        results = shoot_photos([Path(p) for p in args.photos], out_folder(args.out), scene=scene,
+        results = shoot_photos([Path(p) for p in args.photos], check_out(args.out), scene=scene,
                                variants=args.variants, engine=args.engine, preset=args.preset, seed=args.seed,
                                segmenter=args.backend, extra_prompt=args.prompt or "", steps=args.steps,
                                guidance=args.guidance, long_side=args.long_side, view=args.view,
@@ -169,12 +170,13 @@ def cmd_shoot(args: argparse.Namespace) -> int:
     except (SceneError, ValueError) as exc:
         print(f"studio: {exc}", file=sys.stderr)
         return 2
-    if args.zip:
+    files = {Path(f).name: Path(f).read_bytes() for r in results for f in r.get("files", [])}
+    if args.zip and files:  # a shoot that made nothing leaves no folder and no empty zip
         from studio.imaging.export import zip_files
+        from studio.paths import write_atomic
 
-        files = {Path(f).name: Path(f).read_bytes() for r in results for f in r.get("files", [])}
         target = Path(args.out) / "shots.zip"
-        target.write_bytes(zip_files(files))
+        write_atomic(target, zip_files(files))
         for r in results:
             r["zip"] = str(target)
     if args.json:
@@ -205,7 +207,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from studio.app.shoot import FlowError, write_outputs
 
     try:
-        out = out_folder(args.out)
+        out = check_out(args.out)
         store = open_store()
         from studio.app.history import get_job
 

@@ -78,6 +78,8 @@ def cmd_scenes(args: argparse.Namespace) -> int:
 
     if args.action == "add":
         return _add_scene(args)
+    if args.action == "forget":
+        return _forget_scenes(args)
     errors: list[str] = []
     scenes = sorted(load_scenes(errors=errors).values(), key=lambda s: (s.category, s.id))
     if args.json:
@@ -91,7 +93,7 @@ def cmd_scenes(args: argparse.Namespace) -> int:
 
 
 def _add_scene(args: argparse.Namespace) -> int:
-    from studio.app.backdrops import BackdropError, add_backdrop_scene
+    from studio.app.backdrops import BackdropError, SceneExists, add_backdrop_scene
 
     if not args.name or not args.backdrop:
         print("studio: scenes add needs a NAME and --backdrop PHOTO", file=sys.stderr)
@@ -99,7 +101,12 @@ def _add_scene(args: argparse.Namespace) -> int:
     try:
         spot = parse_spot(args.spot)
         scene = add_backdrop_scene(args.name, Path(args.backdrop), title=args.title, spot=spot, light=args.light,
-                                   fill=args.fill, depth_of_field=args.depth_of_field, name=Path(args.backdrop).name)
+                                   fill=args.fill, depth_of_field=args.depth_of_field, name=Path(args.backdrop).name,
+                                   surface_cm=args.surface_cm, replace=args.force)
+    except SceneExists:
+        print(f"studio: you already have a scene called {args.name!r}; nothing was changed. Add --force to replace "
+              "it (its photo and spot too), or choose another name", file=sys.stderr)
+        return 2
     except (BackdropError, ValueError) as exc:
         print(f"studio: {exc}", file=sys.stderr)
         return 2
@@ -107,6 +114,25 @@ def _add_scene(args: argparse.Namespace) -> int:
         print_json(scene.summary())
     else:
         print(f"{scene.id}: saved ({scene.summary()['canvas']}); shoot on it with --scene {scene.id}")
+    return 0
+
+
+def _forget_scenes(args: argparse.Namespace) -> int:
+    from studio.app.backdrops import RETENTION_DAYS, forget_unused
+    from studio.app.context import open_store
+
+    days = RETENTION_DAYS if args.days is None else args.days
+    if not days >= 0:
+        print("studio: --days must be 0 or more", file=sys.stderr)
+        return 2
+    gone = forget_unused(open_store(), days, dry_run=args.dry_run)
+    if args.json:
+        print_json({"forgotten": gone, "dry_run": args.dry_run, "days": days})
+    elif not gone:
+        print(f"no backdrop scene from the job API has gone unused for {days:g} days")
+    else:
+        verb = "would forget" if args.dry_run else "forgot"
+        print(f"{verb} {len(gone)} backdrop scene(s) from the job API, unused for {days:g} days: {', '.join(gone)}")
     return 0
 
 

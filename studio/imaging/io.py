@@ -7,9 +7,11 @@ bytes are never modified; callers keep them as an artifact.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import stat
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,7 +85,9 @@ def read_limited(path: str | Path, limit: int) -> bytes:
         raise IngestError("too_large", f"{name}: {st.st_size / 1e6:.1f} MB is over the {limit / 1e6:.0f} MB upload limit.")
     try:
         with path.open("rb") as fh:
-            data = fh.read(limit + 1)
+            data = fh.read(st.st_size + 1)  # not limit + 1: Python sets aside what it is asked for
+            if len(data) > st.st_size:  # it grew while we read it
+                data += fh.read(limit + 1 - len(data))
     except OSError as exc:
         raise IngestError("unreadable", f"{name}: cannot read the file ({exc.strerror or exc}).") from exc
     if len(data) > limit:  # it grew while we read it
@@ -91,20 +95,52 @@ def read_limited(path: str | Path, limit: int) -> bytes:
     return data
 
 
+def header_size(data: bytes, name: str = "upload") -> tuple[int, int]:
+    """(width, height) from the image's header, nothing decoded (IngestError when it is
+    not an image Studio reads)."""
+    if not data:
+        raise IngestError("empty", f"{name}: the file is empty.")
+    if _looks_like_heif(data) and not _heif_available():
+        raise IngestError("unsupported", f"{name}: HEIC/HEIF photos need the optional support: pip install 'studio[heic]'.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                return im.size
+    except Image.DecompressionBombError as exc:
+        raise IngestError("too_many_pixels", f"{name}: the image is too large to decode safely.") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise IngestError("not_image", f"{name}: this is not an image Studio can read (JPEG, PNG, WebP, TIFF, GIF, HEIC).") from exc
+
+
 def ingest_file(path: str | Path, limits: Limits | None = None, check_only: bool = False) -> IngestedImage:
     limits = limits or Limits()
     return ingest_bytes(read_limited(path, limits.max_upload_bytes), Path(path).name, limits, check_only)
 
 
+# one large decode at a time in this process, where a caller asks (`one_at_a_time`):
+# a server's requests decoding backdrops in parallel would each hold a frame
+_LARGE_DECODE = threading.Lock()
+LARGE_PIXELS = 16_000_000
+
+
 def ingest_bytes(data: bytes, name: str = "upload", limits: Limits | None = None,
-                 check_only: bool = False, long_side_at_least: int | None = None) -> IngestedImage:
+                 check_only: bool = False, long_side_at_least: int | None = None,
+                 shrink_to: int | None = None, one_at_a_time: bool = False) -> IngestedImage:
     """The upload as an upright sRGB image, or an IngestError saying what is wrong.
-    `check_only`: the same checks, but a JPEG is decoded at an eighth of its size
-    (every byte is still read, so a damaged file is still found): for a caller that
-    keeps only the bytes, such as a job queued now and decoded by its stage later.
+    `check_only`: the same checks, but a JPEG is decoded at an eighth of its size and
+    any other format reduced right after decoding, one large one at a time (every byte
+    is still read, so a damaged file is still found; the image returned is small): for
+    a caller that keeps only the bytes, such as a job queued now and decoded by its
+    stage later.
     `long_side_at_least`: a JPEG may be decoded at a half, a quarter or an eighth of its
     size (libjpeg's DCT scaling: several times quicker than decoding it whole and
-    shrinking it) as long as its long side stays at least this."""
+    shrinking it) as long as its long side stays at least this.
+    `shrink_to`: the image is wanted at most about this long side (a backdrop, a
+    reference): a JPEG is decoded scaled, any other format is reduced by a whole factor
+    right after decoding, before its colours are converted (a palette or grey frame of
+    100 MP is never made into an RGB one). `one_at_a_time`: a large decode waits for
+    another one in this process to end, so parallel requests hold one frame, not N."""
     limits = limits or Limits()
     if not data:
         raise IngestError("empty", f"{name}: the file is empty.")
@@ -133,28 +169,50 @@ def ingest_bytes(data: bytes, name: str = "upload", limits: Limits | None = None
     if getattr(im, "is_animated", False) and getattr(im, "n_frames", 1) > 1:
         notes.append(f"animated image with {im.n_frames} frames: the first frame is used")
         im.seek(0)
+    if min(w, h) < limits.min_side:  # from the header: a sliver is never decoded
+        raise IngestError("too_small", f"{name}: {w}×{h} is too small; the short side needs at least {limits.min_side} px.")
+    if check_only:
+        shrink_to, one_at_a_time = shrink_to or 1024, True
+    at_least = long_side_at_least or shrink_to
     if check_only and im.format == "JPEG":
         im.draft(im.mode, (max(1, w // 8), max(1, h // 8)))
-    elif long_side_at_least and im.format == "JPEG" and max(w, h) > long_side_at_least:
-        f = long_side_at_least / max(w, h)
+    elif at_least and im.format == "JPEG" and max(w, h) > at_least:
+        f = at_least / max(w, h)
         im.draft(im.mode, (max(1, int(w * f)), max(1, int(h * f))))  # it keeps at least this size
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im.load()
-    except Image.DecompressionBombError as exc:
-        raise IngestError("too_many_pixels", f"{name}: the image is too large to decode safely.") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise IngestError("corrupt", f"{name}: the file is truncated or damaged ({exc}).") from exc
+    lock = _LARGE_DECODE if one_at_a_time and w * h > LARGE_PIXELS else contextlib.nullcontext()
+    with lock:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                im.load()
+        except Image.DecompressionBombError as exc:
+            raise IngestError("too_many_pixels", f"{name}: the image is too large to decode safely.") from exc
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise IngestError("corrupt", f"{name}: the file is truncated or damaged ({exc}).") from exc
+        if shrink_to and max(im.size) >= 2 * shrink_to:
+            im = _reduced(im, max(im.size) // shrink_to)
 
     if long_side_at_least and not check_only and im.size != (w, h):
         notes.append(f"decoded at {im.width}×{im.height} (the {w}×{h} JPEG scaled by libjpeg)")
     source_mode = im.mode
     im = _apply_orientation(im, notes)
     im = _to_srgb(im, notes)
-    if min(w, h) < limits.min_side:
-        raise IngestError("too_small", f"{name}: {w}×{h} is too small; the short side needs at least {limits.min_side} px.")
     return IngestedImage(im, data, hashlib.sha256(data).hexdigest(), source_format, source_mode, notes)
+
+
+def _reduced(im: Image.Image, factor: int) -> Image.Image:
+    """`im` made `factor` times smaller, in its own mode (a box filter; a palette image by
+    nearest pixels, which keeps its palette), its metadata (EXIF, colour profile) kept."""
+    size = (max(1, im.width // factor), max(1, im.height // factor))
+    if im.mode in ("P", "1", "PA"):
+        out = im.resize(size, Image.Resampling.NEAREST)
+    else:
+        try:
+            out = im.reduce(factor)
+        except ValueError:  # a mode reduce does not take (16-bit, CMYK): resized instead
+            out = im.resize(size, Image.Resampling.BOX)
+    out.info = dict(im.info)
+    return out
 
 
 def _apply_orientation(im: Image.Image, notes: list[str]) -> Image.Image:

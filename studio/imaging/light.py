@@ -1,16 +1,23 @@
-"""Light and shadow that fit a plate, while the product's colour stays the photo's.
+"""Light and shadow that fit a plate, while the product's colour under that light stays the photo's.
 
 One module for every plate a product lands on: the classic compositor's procedural
 scenes, a seller's own backdrop photo, and a generated plate where the model painted
 no shadow under the product.
 
 - `read_direction`: where the light comes from, read from a plate's low-frequency
-  brightness (a plane fitted to its luminance).
+  brightness (a plane fitted to its luminance), never from below the horizon
+  (`above_horizon`); `photo_softness`: how soft a photo's shadows are from how its
+  light falls off.
 - `shadows`: a contact shadow at the product's foot and a cast shadow thrown away from
-  the light (the silhouette laid on the floor).
-- `adapt_shading`: the product's shading follows the plate (a bounded exposure shift
-  and a linear ramp along the plate's own light gradient), on CIELAB lightness only, so
-  its colour (a*, b*) and its detail (labels, texture: a plane has none) stay.
+  the light (the silhouette laid on the floor; on a backdrop photo, on the surface found,
+  foreshortened towards its horizon).
+- `adapt_shading`: the product's illumination follows the light at its spot: one
+  exposure factor in linear light (the plate's local key against the product photo's,
+  the whole of it at strength 1: a product in a dark room is dark) and the plate's
+  gradient across it, both multiplying linear RGB, so the product's colour under that
+  light stays its own (`exposure_factor`, `under_light` and `exposure_report` let the
+  colour check and the gate divide the exposure out again before they measure ΔE2000,
+  and report the change of light).
 - `lacks_ground_shadow`, `grounded`: whether a plate shows no darkening under the
   product's foot, and that plate with a contact shadow laid there.
 - `matched_in_place`: a put-back product's inside shaded to fit the plate round it.
@@ -29,9 +36,13 @@ from PIL import Image
 
 from studio.imaging.compose import Box, crop_to_alpha, eroded, resize_product
 
-MAX_EXPOSURE_L = 1.5  # L* units: keeps the product's mean colour within ΔE2000 2 of the photo
-MAX_RAMP_L = 8.0  # L* units at the product's far edges: shading, never a new colour
+EXPOSURE_RANGE = (0.02, 1.15)  # the product's light may fall to 2% of its photo's (a dark room), rise by 15%
+# a plate's lit parts (a table, a floor, a wall) reflect about half what a product's
+# brightest parts do: their light is their luminance times this
+PLATE_REFLECTANCE = 1.6
+MAX_RAMP = 0.35  # the plate's gradient across the product, in natural-log exposure at its far edges (±½ stop)
 PLATE_SHARE = 0.5  # how much of the plate's gradient across the box the product takes on
+PHOTO_KEY = (0.35, 1.0)  # the product photo's key light, read from its brightest parts, kept in this range
 
 
 def soft_blur(img: np.ndarray, sigma: float) -> np.ndarray:
@@ -83,15 +94,30 @@ def read_direction(rgb: np.ndarray, surface: float | None = None) -> tuple[float
     lum = _luminance(small)
     weight = 1 + (lum > np.quantile(lum, 0.9))
     a, b, c = _plane(lum, weight, surface)
-    direction = math.degrees(math.atan2(-c, b)) % 360
+    direction = above_horizon(math.degrees(math.atan2(-c, b)) % 360)
     return round(direction, 1), float(math.hypot(b, c) / max(a, 1e-3))
 
 
+def above_horizon(direction: float) -> float:
+    """A light direction kept above the horizon: one read as coming from below (a bright
+    floor under a dim wall reads so) is mirrored up to the same side (346° → 14°)."""
+    direction %= 360
+    return 360 - direction if direction > 180 else direction
+
+
+def photo_softness(strength: float) -> float:
+    """How soft a backdrop photo's own shadows are, from how strongly its light falls off
+    across it (`read_direction`'s strength): flat light throws soft shadows, a lamp hard ones."""
+    return float(np.clip(0.9 - 2.0 * strength, 0.3, 0.9))
+
+
 def shadows(alpha: np.ndarray, box: Box, shape: tuple[int, int], light_dir: float, contact: float, cast: float,
-            length: float, softness: float) -> np.ndarray:
+            length: float, softness: float, plane: tuple[int, int] | None = None) -> np.ndarray:
     """Darkness (0..0.95) to multiply out of the plate: a contact shadow under the
     product's foot and a cast shadow thrown away from the light. `alpha` is the
-    product's matte at its placed size (box.h × box.w)."""
+    product's matte at its placed size (box.h × box.w). `plane`: (far edge, horizon)
+    rows in px of the surface the product stands on (a backdrop photo): the cast shadow
+    lies on it, foreshortened towards the horizon and fading out before its far edge."""
     H, W = shape
     base_y = box.y + box.h
     out = np.zeros((H, W), np.float32)
@@ -110,6 +136,8 @@ def shadows(alpha: np.ndarray, box: Box, shape: tuple[int, int], light_dir: floa
         # away from the light (light from the left throws the shadow to the right)
         dx_per_row = -math.cos(math.radians(light_dir)) * 1.6
         squash = max(0.02, length * 0.5)
+        if plane is not None:  # a shadow on a plane seen at a slant is as flat as the plane looks
+            squash = min(squash, max(0.02, 0.35 * (base_y - plane[1]) / max(1, box.h)))
         src = np.float32([[box.x, base_y], [box.x + box.w, base_y], [box.x, box.y]])
         top_y = base_y - box.h * squash
         dst = np.float32([[box.x, base_y], [box.x + box.w, base_y], [box.x + dx_per_row * box.h * length, top_y]])
@@ -121,51 +149,140 @@ def shadows(alpha: np.ndarray, box: Box, shape: tuple[int, int], light_dir: floa
         ys = np.arange(H, dtype=np.float32)[:, None]
         fade = np.clip(1 - (base_y - ys) / max(1.0, box.h * squash * 1.2), 0, 1) * (cast * (1 - 0.5 * softness))
         thrown *= fade
+        if plane is not None:  # nothing to fall on behind the surface's far edge
+            thrown *= np.clip((ys - plane[0]) / max(2.0, 0.02 * H), 0, 1)
         out = np.maximum(out, thrown, out=out)
     return np.clip(out, 0, 0.95, out=out)
 
 
-def adapt_shading(fg: np.ndarray, alpha: np.ndarray, plate: np.ndarray, box: Box, strength: float,
-                  light_dir: float | None = None) -> np.ndarray:
-    """The product's colours (float RGB in [0, 1], box.h × box.w) with their shading
-    adapted to `plate` (the frame's RGB, uint8 or float) around `box`: CIELAB lightness
-    moved by a bounded exposure shift towards the plate's and a linear ramp along the
-    plate's light across the box (zero on the product's mean), times `strength` (0:
-    the pixels as they are). a* and b* are kept, so is every detail (the ramp is a
-    plane). `light_dir` turns the ramp to a direction the seller chose."""
-    if strength <= 0:
-        return fg
-    strength = min(float(strength), 1.0)
+def _to_linear(rgb: np.ndarray) -> np.ndarray:
+    """sRGB in [0, 1] → linear light."""
+    rgb = np.clip(rgb, 0, 1)
+    return np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def _to_srgb(lin: np.ndarray) -> np.ndarray:
+    lin = np.clip(lin, 0, 1)
+    return np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1 / 2.4) - 0.055).astype(np.float32)
+
+
+def _luma_linear(lin: np.ndarray) -> np.ndarray:
+    return lin[..., 0] * 0.2126 + lin[..., 1] * 0.7152 + lin[..., 2] * 0.0722
+
+
+def _around(plate: np.ndarray, box: Box, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
+    """The plate's linear luminance in a window round `box` (half the box's size on each
+    side), and a weight that leaves the product's own pixels out."""
     H, W = plate.shape[:2]
     pad_x, pad_y = box.w // 2 + 2, box.h // 2 + 2
     x0, x1 = max(0, box.x - pad_x), min(W, box.x + box.w + pad_x)
     y0, y1 = max(0, box.y - pad_y), min(H, box.y + box.h + pad_y)
-    around = _luminance(plate[y0:y1, x0:x1]) * 100.0  # about L* (the ramp is a difference: the curve matters little)
-    # the plate's own light, measured round the product (its pixels left out of the fit)
-    outside = np.ones(around.shape, np.float32)
+    win = plate[y0:y1, x0:x1]
+    lum = _luma_linear(_to_linear(win.astype(np.float32) / (255.0 if win.dtype == np.uint8 else 1.0)))
+    outside = np.ones(lum.shape, np.float32)
     by0, bx0 = box.y - y0, box.x - x0
-    iy0, iy1, ix0, ix1 = max(0, by0), min(around.shape[0], by0 + box.h), max(0, bx0), min(around.shape[1], bx0 + box.w)
+    iy0, iy1, ix0, ix1 = max(0, by0), min(lum.shape[0], by0 + box.h), max(0, bx0), min(lum.shape[1], bx0 + box.w)
     outside[iy0:iy1, ix0:ix1] = np.where(alpha[iy0 - by0: iy1 - by0, ix0 - bx0: ix1 - bx0] > 0.1, 0.0, 1.0)
-    step = max(1, max(around.shape) // 96)  # the fit needs no more than ~100 px a side
-    a, b, c = _plane(around[::step, ::step], outside[::step, ::step])
-    # (b, c) are L* changes over half the window; the box is about half the window's size
+    return lum, outside, (x0, y0, x1, y1)
+
+
+def exposure_toward(fg: np.ndarray, alpha: np.ndarray, plate: np.ndarray, box: Box, strength: float) -> float:
+    """The one exposure factor (linear light) light matching gives the product: the
+    plate's key round its spot (the 90th percentile of its luminance: the lit parts)
+    against the key the product was photographed under (the 95th percentile of its own,
+    kept in PHOTO_KEY: a black product was not shot in the dark), raised to `strength`
+    (1: the whole difference) and never so bright that the product's colours clip."""
+    solid = alpha > 0.5
+    if strength <= 0 or not solid.any():
+        return 1.0
+    lum, outside, _ = _around(plate, box, alpha)
+    around = lum[outside > 0]
+    if around.size == 0:
+        return 1.0
+    lin = _to_linear(np.asarray(fg, np.float32))
+    key = float(np.clip(np.percentile(_luma_linear(lin)[solid], 95), *PHOTO_KEY))
+    ratio = float(np.clip(PLATE_REFLECTANCE * np.percentile(around, 90) / key, *EXPOSURE_RANGE))
+    factor = ratio ** min(float(strength), 1.0)
+    brightest = float(np.percentile(lin[solid].max(axis=1), 99.5))
+    return min(factor, 1.0 / brightest) if factor > 1 and brightest > 0 else factor
+
+
+def adapt_shading(fg: np.ndarray, alpha: np.ndarray, plate: np.ndarray, box: Box, strength: float,
+                  light_dir: float | None = None) -> np.ndarray:
+    """The product's colours (float RGB in [0, 1], box.h × box.w) lit as the light at its
+    spot on `plate` (the frame's RGB, uint8 or float) is: linear RGB times the exposure
+    factor (`exposure_toward`) and times a ramp along the plate's own light gradient
+    across the box (a share of it, in log exposure, zero on the product's mean), both
+    scaled by `strength` (0: the pixels as they are). Multiplying linear light keeps each
+    pixel's chromaticity (its colour under that light) and its detail. `light_dir` turns
+    the ramp to a direction the seller chose."""
+    if strength <= 0:
+        return fg
+    strength = min(float(strength), 1.0)
+    solid = alpha > 0.5
+    if not solid.any():
+        return fg
+    factor = exposure_toward(fg, alpha, plate, box, strength)
+    lum, outside, (x0, y0, x1, y1) = _around(plate, box, alpha)
+    step = max(1, max(lum.shape) // 96)  # the fit needs no more than ~100 px a side
+    _, b, c = _plane(np.log(lum[::step, ::step] + 0.01), outside[::step, ::step])
+    # (b, c) are log changes over half the window; the box is about half the window's size
     span_x, span_y = box.w / max(1, x1 - x0), box.h / max(1, y1 - y0)
     gx, gy = b * span_x, c * span_y
     if light_dir is not None:  # the seller's direction, with the plate's strength of light
         mag, ang = math.hypot(gx, gy), math.radians(light_dir)
         gx, gy = mag * math.cos(ang), -mag * math.sin(ang)
-    lab = cv2.cvtColor(np.ascontiguousarray(fg, np.float32), cv2.COLOR_RGB2Lab)
-    solid = alpha > 0.5
-    if not solid.any():
-        return fg
     v, u = np.mgrid[-1:1:complex(0, box.h), -1:1:complex(0, box.w)].astype(np.float32)
-    ramp = PLATE_SHARE * (gx * u + gy * v)
-    ramp -= float(ramp[solid].mean())
-    ramp = np.clip(ramp, -MAX_RAMP_L, MAX_RAMP_L)
-    ramp -= float(ramp[solid].mean())  # clipping may move the mean: the product's mean lightness stays
-    exposure = float(np.clip(0.1 * (a - float(lab[..., 0][solid].mean())), -MAX_EXPOSURE_L, MAX_EXPOSURE_L))
-    lab[..., 0] = np.clip(lab[..., 0] + strength * (exposure + ramp), 0, 100)
-    return np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0, 1)
+    ramp = np.clip(PLATE_SHARE * (gx * u + gy * v), -MAX_RAMP, MAX_RAMP)
+    ramp -= float(ramp[solid].mean())  # the exposure factor alone sets the product's mean
+    gain = factor * np.exp(strength * ramp)
+    return _to_srgb(_to_linear(np.asarray(fg, np.float32)) * gain[..., None])
+
+
+def exposure_factor(shot: np.ndarray, original: np.ndarray, mask: np.ndarray) -> float:
+    """The one exposure factor (linear light) between a product as shot and its photo
+    (uint8 or float RGB laid out alike) over `mask`: the ratio of their mean linear
+    luminance (1.0 where there is nothing to measure)."""
+    if not mask.any():
+        return 1.0
+
+    def mean_y(rgb):
+        f = rgb[mask].astype(np.float32) / (255.0 if rgb.dtype == np.uint8 else 1.0)
+        return float(_luma_linear(_to_linear(f)).mean())
+
+    base = mean_y(original)
+    return mean_y(shot) / base if base > 1e-4 else 1.0
+
+
+def exposure_report(shot: np.ndarray, original: np.ndarray, mask: np.ndarray) -> dict:
+    """How the light on a light-matched product changed from its photo: the exposure
+    factor (linear light), in stops and in L* of the mean, and the mean colour's hue
+    shift in degrees (CIELAB) once that factor is divided out."""
+    factor = exposure_factor(shot, original, mask)
+    if not mask.any():
+        return {"factor": 1.0, "stops": 0.0, "delta_L": 0.0, "hue_shift": 0.0}
+    lit = under_light(original, factor)
+
+    def mean_lab(rgb):  # averaged in linear light: a change of exposure leaves its chromaticity
+        m = _to_linear(rgb[mask].astype(np.float32) / 255.0).mean(axis=0)
+        return cv2.cvtColor(_to_srgb(m)[None, None].astype(np.float32), cv2.COLOR_RGB2Lab)[0, 0]
+
+    a, b, c = mean_lab(shot), mean_lab(original), mean_lab(lit)
+    hue = 0.0
+    if math.hypot(a[1], a[2]) > 5 and math.hypot(c[1], c[2]) > 5:
+        turn = math.degrees(math.atan2(a[2], a[1])) - math.degrees(math.atan2(c[2], c[1]))
+        hue = abs((turn + 180) % 360 - 180)
+    return {"factor": round(factor, 4), "stops": round(math.log2(max(factor, 1e-6)), 2),
+            "delta_L": round(float(a[0] - b[0]), 2), "hue_shift": round(hue, 2)}
+
+
+def under_light(rgb8: np.ndarray, factor: float) -> np.ndarray:
+    """`rgb8` (uint8 RGB) with its linear light multiplied by `factor`: the product's
+    photo as it looks under the light it was matched to (what ΔE is measured against)."""
+    if factor == 1.0:
+        return rgb8
+    lin = _to_linear(rgb8.astype(np.float32) / 255.0) * factor
+    return cv2.convertScaleAbs(_to_srgb(lin), alpha=255.0)
 
 
 def shaded(layer: np.ndarray, plate: np.ndarray, box: Box, strength: float,

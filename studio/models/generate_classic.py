@@ -335,30 +335,33 @@ def compose_on_backdrop(scene: Scene, cutout: Image.Image, seed: int, photo: np.
     W, H = scene.canvas_size(long_side)
     product = crop_to_alpha(cutout)
     plate8 = bdrop.plate(photo, (W, H))
-    line = bdrop.surface_line(plate8) if bd.spot is None or bd.light is None else None
-    spot = bd.spot or bdrop.default_spot(line)
-    fill = bd.fill or scene.placement.scale
-    direction = bd.light if bd.light is not None else light.read_direction(plate8, line)[0]
-    softness, length, scale = scene.lighting.softness, scene.shadow.length, 1.0
+    geo = bdrop.geometry_of(scene, plate8)  # its surfaces, horizon (and depth, where kept with the scene)
+    spot = bd.spot or bdrop.default_spot(geo)
+    read, strength = light.read_direction(plate8, geo.main.top if geo.main else None)
+    direction = light.above_horizon(bd.light) if bd.light is not None else read
+    softness, length, scale = light.photo_softness(strength), scene.shadow.length, 1.0
     if seed:
         rng = np.random.default_rng([seed, 31])
         softness = float(np.clip(softness + rng.uniform(-0.25, 0.2), 0.1, 1.0))
         length = float(np.clip(length * rng.uniform(0.7, 1.3), 0.05, 2.0))
         scale = float(rng.uniform(0.94, 1.03))
+    fill = bdrop.fill_at(geo, spot, product.size, (W, H), bd.fill, bd.product_cm, bd.surface_cm)
     box = bdrop.stand_box(product.size, (W, H), spot, fill * scale)
     placed = resize_product(product, box)
     out8 = plate8.copy()
     if bd.depth_of_field > 0:
         soft = bdrop.depth_of_field(plate8.astype(np.float32) / 255.0, box.y + box.h, bd.depth_of_field)
         out8 = cv2.convertScaleAbs(soft, alpha=255.0)
+    plane = (round(geo.main.top * H), round(geo.horizon * H)) if geo.main and geo.main.contains(*spot) else None
     shade = light.shadows(placed[..., 3], box, (H, W), direction, scene.shadow.contact, scene.shadow.cast, length,
-                          softness)
+                          softness, plane)
     light.darken(out8, shade)  # only round the product's foot; elsewhere the photo's pixels stay
     if light_match > 0:
         placed = light.shaded(placed, out8, box, light_match, bd.light)
     _place_product(out8, placed, box, np.ones(3, np.float32))
     look_info = {"light_direction": round(direction, 1), "light_softness": round(softness, 2),
-                 "spot": [round(spot[0], 3), round(spot[1], 3)], "fill": round(fill * scale, 3), "backdrop": bd.image}
+                 "spot": [round(spot[0], 3), round(spot[1], 3)], "fill": round(fill * scale, 3), "backdrop": bd.image,
+                 "geometry": geo.as_dict()}
     return Composition(Image.fromarray(out8, "RGB"), box, seed, round(direction, 2), SIDE, look_info)
 
 

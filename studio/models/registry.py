@@ -42,6 +42,8 @@ SCORERS: tuple[str, ...] = ("studio.models.score_clip",)
 VIDEO: tuple[str, ...] = ("studio.models.video_wan",)
 # super-resolution models (their WEIGHTS); the classic upscaler needs none
 UPSCALER_MODULES: tuple[str, ...] = ("studio.models.upscale_swin2sr",)
+# depth estimation for backdrop photos (their WEIGHTS); without one the classical surface finder runs
+DEPTH: tuple[str, ...] = ("studio.models.depth_anything",)
 
 
 def _load(path: str):
@@ -78,6 +80,9 @@ def specs() -> dict[str, ModelSpec]:
     for module in UPSCALER_MODULES:
         for w in importlib.import_module(module).WEIGHTS:
             out[w.id] = w
+    for module in DEPTH:
+        w = importlib.import_module(module).WEIGHTS
+        out[w.id] = w
     return out
 
 

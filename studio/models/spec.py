@@ -17,7 +17,7 @@ class ModelSpec:
 
     id: str
     repo_id: str
-    kind: str  # "segment" | "generate" | "score" | "video" | "upscale"
+    kind: str  # "segment" | "generate" | "score" | "video" | "upscale" | "depth"
     files: tuple[str, ...]  # what its loader reads (`a|b`: either); an index's shards are checked too
     size_gb: float  # on disk: what `allow_patterns` select in the repository
     licence: str  # its name

@@ -60,10 +60,14 @@ def shot_scene(params: dict) -> Scene:
 
     scene = get_scene(params["scene"])
     size, ref = params.get("size_cm"), params.get("size_ref_cm")
+    if size and scene.backdrop is not None and scene.backdrop.surface_cm:  # its real size on the seller's surface
+        return replace(scene, backdrop=replace(scene.backdrop, product_cm=float(size)))
     if not size or not ref:
         return scene
     ratio = float(np.clip(float(size) / float(ref), 0.1, 1.0))
     if scene.backdrop is not None:
-        fill = scene.backdrop.fill or scene.placement.scale
+        from studio.imaging.backdrop import DEFAULT_FILL
+
+        fill = scene.backdrop.fill or DEFAULT_FILL
         return replace(scene, backdrop=replace(scene.backdrop, fill=fill * ratio))
     return replace(scene, placement=replace(scene.placement, scale=scene.placement.scale * ratio))

@@ -27,6 +27,8 @@ def score(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict)
                else "exact paste of the cut-out")
         report = {"score": 1.0, "passed": True, "threshold": threshold, "terms": {}, "measures": {},
                   "weakest": "", "notes": [f"{how}: not measured"]}
+        if ctx.params.get("light_match"):
+            report["exposure"] = _exposure(image, cutout, Box(**box))
         return {"fidelity": report, "reason": how}
     rgb = rgb_array(image)
     scorer = get_scorer(ctx.params.get("clip_model")) if ctx.params.get("use_clip", True) else None
@@ -37,7 +39,27 @@ def score(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict)
     win = window(b, max(b.w, b.h) // 2 + 2, rgb.shape[:2])
     report = fidelity(rgb[win], _expected(ctx, cutout, b, rgb, win), scorer.embed_images if scorer else None,
                       float(ctx.params.get("fidelity_threshold", DEFAULT_THRESHOLD)), rim_px=rim)
-    return {"fidelity": report.as_dict(), "reason": report.reason()}
+    out = report.as_dict()
+    if ctx.params.get("light_match"):  # measured against the product under the same light; the change said beside
+        out["exposure"] = _exposure(image, cutout, b)
+    return {"fidelity": out, "reason": report.reason()}
+
+
+def _exposure(image: Image.Image, cutout: Image.Image, box: Box) -> dict:
+    """How light matching changed the product's light (imaging.light.exposure_report),
+    measured over its inside in the shot against its photo placed alike."""
+    import cv2
+    import numpy as np
+
+    from studio.imaging import light
+    from studio.imaging.compose import eroded
+
+    rgb = rgb_array(image)
+    win = window(box, 0, rgb.shape[:2])
+    layer = placed_layer(cutout, box, rgb.shape[:2], win)
+    original = cv2.convertScaleAbs(np.ascontiguousarray(layer[..., :3]), alpha=255.0)
+    inside = eroded(np.ascontiguousarray(layer[..., 3]), 3)  # the rim is blended with the plate
+    return light.exposure_report(np.ascontiguousarray(rgb[win]), original, inside)
 
 
 def _expected(ctx: StageContext, cutout: Image.Image, box: Box, rgb, win):

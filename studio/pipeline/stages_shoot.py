@@ -248,8 +248,8 @@ def color(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict)
     if ctx.params.get("light_match"):
         from dataclasses import replace
 
-        # its shading was matched to the plate on purpose (lightness only, bounded): ΔE is
-        # still measured against the photo, but the product is not refitted to it
+        # its light was matched to the plate on purpose: the product is not refitted to the
+        # photo, and its colour is measured under that light (below)
         adj = replace(adj, match_product=False)
     # the product lies in its box: build the original and its mask there only (rounded as
     # the preserve step rounds it, so a pasted product compares equal pixel for pixel)
@@ -259,9 +259,19 @@ def color(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict)
     layer = resize_product(crop_to_alpha(cutout), b) if inside else placed_layer(cutout, box, rgb.shape[:2], win)
     original = cv2.convertScaleAbs(cv2.cvtColor(np.ascontiguousarray(layer), cv2.COLOR_RGBA2RGB), alpha=255.0)
     product = eroded(np.ascontiguousarray(layer[..., 3]), 2)
+    exposure = None
+    if ctx.params.get("light_match"):
+        # what stays true is the colour under the plate's light: one exposure factor (linear
+        # light) divided out, then ΔE2000 against the photo; the change of light is reported
+        from studio.imaging import light
+
+        exposure = light.exposure_report(np.ascontiguousarray(rgb[win]), original, product)
+        original = light.under_light(original, exposure["factor"])
     if not adj.changes_whole_image():
         # only the product may change (the match): measured and corrected in its window
         out_win, report = correct(np.ascontiguousarray(rgb[win]), adj, product, original)
+        if exposure:
+            report["exposure"] = exposure
         if not report.get("matched"):
             return {"image": image, "report": report}  # nothing changed: the same image, stored once
         out = rgb.copy()
@@ -270,6 +280,8 @@ def color(ctx: StageContext, image: Image.Image, cutout: Image.Image, box: dict)
     full_original, full_product = np.zeros_like(rgb), np.zeros(rgb.shape[:2], bool)
     full_original[win], full_product[win] = original, product
     out, report = correct(rgb, adj, full_product, full_original)
+    if exposure:
+        report["exposure"] = exposure
     return {"image": Image.fromarray(out), "report": report}
 
 
@@ -304,9 +316,9 @@ def enlarge(ctx: StageContext, cutout: Image.Image) -> dict:
     scene = shot_scene(p)
     cw, ch = scene.canvas_size(p.get("long_side"))
     if scene.backdrop is not None:  # it stands at the backdrop's fill (its spot does not change its size)
-        from studio.imaging.backdrop import stand_box
+        from studio.imaging.backdrop import DEFAULT_FILL, stand_box
 
-        box = stand_box(product.size, (cw, ch), (0.5, 0.9), scene.backdrop.fill or scene.placement.scale)
+        box = stand_box(product.size, (cw, ch), (0.5, 0.9), scene.backdrop.fill or DEFAULT_FILL)
     else:
         box = place(product.size, (cw, ch), scene.placement)
     # the canvas is what every engine places the product on (scenes are 1536-2048 px,

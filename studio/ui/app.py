@@ -3,13 +3,13 @@ functions as the CLI."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import gradio as gr
 
+import studio
+from studio.shipped import shipped_dir
 from studio.ui import tab_batch, tab_history, tab_models, tab_settings, tab_studio
 
-ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
+ASSETS = shipped_dir("assets")
 CSS = ASSETS / "studio.css"
 
 
@@ -50,4 +50,5 @@ def build_app() -> gr.Blocks:
         history_tab.select(tab_history.on_list, [status], history_outs, api_visibility="private")
         models_tab.select(tab_models.on_models, None, models_grid, api_name="models")
         settings_tab.select(tab_settings.on_ledger, None, [spent, ledger_grid], api_name="ledger")
+        gr.Markdown(f"Studio {studio.__version__}", elem_id="version")  # the one version, as `studio --version`
     return app

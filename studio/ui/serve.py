@@ -83,6 +83,33 @@ def trusted_hosts(listen: bool) -> set[str]:
     return names | own_names() if listen else names
 
 
+def check_gradio_fetches() -> None:
+    """Gradio fetches URLs itself (`/gradio_api/file=<URL>`, a FileData whose path is a
+    URL) through safehttpx, whose check lets shared 100.64/10 and IPv6 forms of loopback
+    through and asks dns.google when the local answer is not public. Studio's one rule
+    for user-given URLs replaces it: every address the name resolves to here is public
+    (`webhooks.public_address`), and the connection goes to the one checked."""
+    import asyncio
+    import ipaddress
+    import socket
+
+    import safehttpx
+
+    from studio.api.webhooks import public_address
+
+    async def validate(hostname: str) -> str:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(hostname, None, type=socket.SOCK_STREAM)
+            addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        except (OSError, UnicodeError, ValueError) as exc:
+            raise ValueError(f"{hostname} cannot be resolved") from exc
+        if not addresses or not all(public_address(a) for a in addresses):
+            raise ValueError(f"{hostname} is not a public address")
+        return str(addresses[0])
+
+    safehttpx.async_validate_url = validate  # read from the module at each call, by Gradio and safehttpx alike
+
+
 def build_server(listen: bool = False, auth: tuple[str, str] | None = None):
     """The outer ASGI app: the guard (host, origin, sizes, key first) around CORS for the
     listed origins, the job API at /api/v1 and the page at /. Returns (app, store)."""
@@ -96,6 +123,7 @@ def build_server(listen: bool = False, auth: tuple[str, str] | None = None):
     from studio.app.context import open_store
     from studio.config import load_settings
     from studio.ui.app import CSS, build_app, theme, theme_js
+    from studio.ui.uploads import RecordUploads
 
     settings = load_settings()
     store = open_store()
@@ -113,6 +141,7 @@ def build_server(listen: bool = False, auth: tuple[str, str] | None = None):
     # Gradio grants CORS to any page of its own accord unless the parent app configures
     # CORS; this one allows nothing, and the guard grants it to the listed origins (live)
     outer.add_middleware(CORSMiddleware, allow_origins=[])
+    outer.add_middleware(RecordUploads)  # what the page received itself: the files it may read (ui/uploads.py)
     outer.add_middleware(Guard, policy=policy)  # added last: the outermost layer
     outer.mount("/api/v1", build_api(store))  # before the page's catch-all mount at /
     blocks = build_app()
@@ -121,6 +150,11 @@ def build_server(listen: bool = False, auth: tuple[str, str] | None = None):
         outer, blocks, path="", auth=auth, max_file_size=settings.limits.max_upload_bytes,
         allowed_paths=[str(p) for p in served_dirs()], blocked_paths=[str(p) for p in blocked_paths()],
         show_error=False, theme=theme(), css_paths=[CSS], js=theme_js(settings.theme), footer_links=["api"])
+    # Gradio checks that a FileData a request names was uploaded only once the Blocks has
+    # "launched", which a mounted app never does; our own rule (ui/uploads.py) decides what a
+    # handler opens, and this keeps Gradio from copying a named file into its cache first
+    blocks.has_launched = True
+    check_gradio_fetches()
     return outer, store
 
 

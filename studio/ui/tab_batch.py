@@ -16,8 +16,9 @@ from studio.app import batch as batches
 from studio.app.context import open_store
 from studio.app.engines import engine_choices
 from studio.config import data_dir, load_settings
-from studio.paths import inside, safe_name, unique_path
+from studio.paths import safe_name, unique_path
 from studio.ui.serve import is_served
+from studio.ui.uploads import page_file
 from studio.ui.views import readable, table
 
 _runners: dict[str, threading.Thread] = {}
@@ -42,12 +43,13 @@ def _source(path: str, files: list[str] | None) -> Path:
         return Path(path.strip()).expanduser()
     if not files:
         raise gr.Error("Give a folder or CSV path, or upload the photos (one SKU per photo).")
+    uploaded = [page_file(f, "Upload the photos here") for f in files]  # checked before a folder is made
     # uploaded photos become a folder input: one SKU per file, named after the file
     folder = data_dir() / "uploads" / f"batch-{time.strftime('%Y%m%d-%H%M%S')}"
     folder.mkdir(parents=True, exist_ok=True)
     taken: set[Path] = set()
-    for f in files:
-        name = safe_name(Path(f).name) or "photo"
+    for f in uploaded:
+        name = safe_name(f.name) or "photo"
         shutil.copyfile(f, unique_path(folder / name, taken))
     return folder
 
@@ -55,10 +57,8 @@ def _source(path: str, files: list[str] | None) -> Path:
 @readable
 def on_start(path: str, files: list[str] | None, out: str, scene: str, preset: str, engine: str, variants: float,
              clip: str = "", backdrop: str | None = None, light_match: float = 0.0, hold_doubtful: bool = False):
+    backdrop_file = page_file(backdrop, "Upload the backdrop photo here") if backdrop else None
     src = _source(path, files)
-    roots = [data_dir() / "cache" / "gradio", *batches.app_read_roots()]
-    if backdrop and not any(inside(backdrop, r) for r in roots):  # a path from the browser: only an upload
-        raise gr.Error("Upload the backdrop photo here.")
     name = safe_name(src.stem) or "batch"
     out_dir = Path(out.strip()).expanduser() if out and out.strip() else data_dir() / "batches" / name
     store = open_store()
@@ -67,7 +67,7 @@ def on_start(path: str, files: list[str] | None, out: str, scene: str, preset: s
     bid = batches.create_batch(store, src, out_dir, scene=scene or None, preset=preset or None, engine=engine,
                                variants=int(variants), roots=batches.app_read_roots(),
                                out_roots=batches.app_write_roots(), clip=clip or None,
-                               backdrop=Path(backdrop) if backdrop else None, light_match=float(light_match or 0),
+                               backdrop=backdrop_file, light_match=float(light_match or 0),
                                hold_doubtful=bool(hold_doubtful))
     _run_in_background(bid)
     return bid, *on_status(bid)

@@ -12,6 +12,7 @@ import gradio as gr
 from studio.app import history, review
 from studio.app.context import ledger, open_store, run_jobs
 from studio.app.shoot import chosen_image
+from studio.ui.uploads import page_file
 from studio.ui.views import readable, table
 
 COLUMNS = ["id", "status", "recipe", "title", "scene", "engine", "when", "wall_s", "cost", "error"]
@@ -96,9 +97,13 @@ def on_replay(job_id: str, stage: str, overrides: str):
         changed = json.loads(overrides) if overrides.strip() else {}
     except json.JSONDecodeError as exc:
         raise gr.Error(f"Changed parameters must be JSON, e.g. {{\"scene\": \"marble\"}}: {exc.msg}") from None
+    if not isinstance(changed, dict):
+        raise gr.Error('Changed parameters must be a JSON object, e.g. {"scene": "marble"}')
     store = open_store()
     current = history.job_params(store, job_id)
     diff = {k: v for k, v in changed.items() if current.get(k) != v}
+    if diff.get("reference"):  # a path from the browser: only a photo uploaded to the page
+        diff["reference"] = str(page_file(diff["reference"], "Upload the reference photo on the Studio tab"))
     new = history.replay(store, job_id, stage, diff, ledger(store))
     run_jobs([new], store=store)
     return f"Replayed from `{stage}` as job `{new}`: {history.get_job(store, new)['status']}."

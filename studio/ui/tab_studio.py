@@ -16,8 +16,8 @@ from studio.app.engines import backend_facts, engine_choices, plan_note
 from studio.app.history import cancel, get_job
 from studio.config import data_dir, load_settings
 from studio.imaging.export import PRESETS
-from studio.paths import inside
 from studio.ui import workbench
+from studio.ui.uploads import page_file, receive
 from studio.ui.views import (
     active_job,
     mask_overlay,
@@ -88,22 +88,18 @@ def on_model_cutout(state: dict, request: gr.Request, progress=gr.Progress(track
 @readable
 def on_photos(files: list[str] | None, state: dict, request: gr.Request, progress=gr.Progress()):
     """New uploads: remember them, cut out the first."""
-    paths = [str(f) for f in (files or [])]
-    if not paths:
+    if not files:
         raise gr.Error("Drop one or more product photos (JPEG, PNG, WebP, HEIC).")
+    paths = [str(_uploaded(f)) for f in files]
     choices = [(Path(p).name, p) for p in paths]
     out = on_pick(paths[0], state, request, progress)
     return (gr.update(choices=choices, value=paths[0]), *out)
 
 
-def _uploaded(path: str) -> Path:
-    """A photo the page may open: one uploaded to it (Gradio's upload cache) or the
-    sample. The dropdown's value comes from the browser, so it is checked: a path to
-    anything else on this computer is refused."""
-    roots = (data_dir() / "cache" / "gradio", data_dir() / "uploads")
-    if not any(inside(path, r) for r in roots):
-        raise gr.Error("Pick one of the photos you uploaded.")
-    return Path(path)
+def _uploaded(path: object) -> Path:
+    """A photo the page may open: one uploaded to it, or the sample (ui/uploads.py). The
+    dropdown's value and a FileData's path come from the browser: anything else is refused."""
+    return page_file(path, "Pick one of the photos you uploaded")
 
 
 @readable
@@ -125,6 +121,7 @@ def on_paste(path: str | None, state: dict, request: gr.Request, progress=gr.Pro
 @readable
 def on_sample(state: dict, request: gr.Request, progress=gr.Progress()):
     path = sample_photo()
+    receive([path])  # made by Studio itself: the page may open it again when it is picked
     return (gr.update(choices=[("sample-coffee.png", path)], value=path), *on_pick(path, state, request, progress))
 
 
@@ -203,7 +200,7 @@ def on_backdrop(path: str | None, state: dict, light_match: float, category: str
     if not path:
         raise gr.Error("Drop a photo of your surface or backdrop.")
     try:
-        scene = scene_for_photo(_uploaded(path), Path(path).name)
+        scene = scene_for_photo(page_file(path, "Upload the backdrop photo here"), Path(path).name)
         shown = preview(scene.id, _cutout_of(state), light_match)
     except BackdropError as exc:
         raise gr.Error(str(exc)) from exc
@@ -289,7 +286,8 @@ def on_shoot(state: dict, scene: str, extra: str, engine: str, variants: float, 
                                   extra_prompt=extra, preset=preset,
                                   upscale=None if upscale else "off",  # on: the settings' choice (auto by default)
                                   light_match=float(light_match),
-                                  reference=_uploaded(reference) if reference else None,
+                                  reference=page_file(reference, "Upload the reference photo here")
+                                  if reference else None,
                                   on_event=tracker(progress, session_of(request), "shoot"))
     return _shots_outputs(res, state)
 
@@ -392,7 +390,7 @@ def api_photo_to_export(photo: str, scene: str, engine: str, variants: float, pr
     if not photo:
         raise gr.Error("no photo given")
     store = open_store()
-    view = workbench.cut_out(Path(photo))
+    view = workbench.cut_out(_uploaded(photo))
     res = workbench.make_variants(store, view["job"], scene=scene or load_settings().default_scene,
                                   engine=engine or "classic", variants=int(variants or 1), preset=preset or None)
     out = shoot.finish_variant(store, res["job"], res["chosen"], preset=preset or None)

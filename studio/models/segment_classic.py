@@ -175,21 +175,52 @@ class ClassicSegmenter:
         min_area = max(12, 0.002 * f.sum())
         drop = np.zeros(n, bool)
         shadowed_hole = np.zeros(n, bool)  # closed, seen-through, but in shadow: goes with a hole beside it
+        slab = np.zeros(n, bool)
+        product = inner & ~bg_colour
+        k21, k9 = np.ones((21, 21), np.uint8), np.ones((9, 9), np.uint8)
+
+        def product_round(i: int) -> bool:
+            """What lies across the region's edges is product (a stool's wood round its frame),
+            not the background itself (a glass, a white product on white paper)."""
+            ys, xs = np.nonzero(labels == i)
+            win = (slice(max(0, ys.min() - 12), ys.max() + 13), slice(max(0, xs.min() - 12), xs.max() + 13))
+            c8 = (labels[win] == i).astype(np.uint8)
+            beyond = (cv2.dilate(c8, k21) > 0) & ~(cv2.dilate(c8, k9) > 0) & ~walls[win]
+            return bool(beyond.any()) and float(product[win][beyond].mean()) > 0.6
         for i in range(1, n):
             if area[i] < min_area or like_bg[i] < 0.85 * area[i]:
                 continue
-            if touches[i] == 0:  # closed all round by the product's edges: a hole, if it looks seen through
+            if touches[i] == 0:  # closed all round by edges: a hole, if product lies all round it
                 same_texture = bg_detail <= 0.6 or 0.6 * bg_detail < region_detail[i] < 1.8 * bg_detail
-                hole = same_texture and area[i] < 0.8 * f.sum()
+                hole = same_texture and area[i] < 0.8 * f.sum() and product_round(i)
                 drop[i] = hole and plain_bg[i] > 0.3 * area[i]
                 shadowed_hole[i] = hole and not drop[i]
-            elif bare[i] >= max(6, 0.5 * touches[i]) and plain_bg[i] >= 0.85 * area[i]:
+            elif (bare[i] >= max(6, 0.5 * touches[i]) and plain_bg[i] >= 0.85 * area[i]
+                  and area[i] < 0.5 * f.sum()):  # (most of the cut-out: a glass, not a slab beside it)
                 # runs into the background without an edge, in the background's own colour (a
                 # grey product's side that meets its shadow without an edge is not taken for one)
-                drop[i] = True
+                drop[i] = slab[i] = True
+        if area[slab].sum() > 2.0 * product.sum():
+            # far more of the cut-out looks like the background than not (a glass, a product in
+            # the background's colours): these are no slabs beside it, GrabCut's call stands
+            drop &= ~slab
         if shadowed_hole.any() and drop.any():  # the shadow of a leg falling through a stool's frame
             beside = np.unique(labels[cv2.dilate(drop[labels].astype(np.uint8), np.ones((7, 7), np.uint8)) > 0])
             drop[beside[shadowed_hole[beside]]] = True
+        # a pale band across the product (a white label round a bottle, on white paper) looks
+        # like a hole or a slab, but without it the product falls apart: it stays (a hole or
+        # a slab never holds the product together)
+        if drop.any():
+            def parts(mask: np.ndarray) -> int:
+                m, _, st, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+                a = st[1:, cv2.CC_STAT_AREA]
+                return int((a >= 0.05 * a.max()).sum()) if m > 1 else 0
+
+            whole = parts(f)
+            k5 = np.ones((5, 5), np.uint8)
+            for i in np.flatnonzero(drop):
+                if parts(f & ~(cv2.dilate((labels == i).astype(np.uint8), k5) > 0)) > whole:
+                    drop[i] = False
         if not drop.any():
             out = f
         else:
@@ -222,7 +253,8 @@ class ClassicSegmenter:
             line = piece & outline[win]
             supported = float(on_edge[win][line].mean()) if line.any() else 0.0
             stands_out = float(like_bg[win][piece].mean()) < 0.5
-            if supported >= 0.6 and stands_out:
+            # (outlined by edges all round, even in the background's colour: a glass's part)
+            if (supported >= 0.6 and stands_out) or supported >= 0.85:
                 keep.append(i)
         return np.isin(labels, keep).astype(np.float32)
 

@@ -17,7 +17,7 @@ import numpy as np
 LOW = 0.6  # under this, the person is asked to check the edges (page, CLI, API)
 # kept background and lost parts (issue 40), tuned on the generated corpus (bench/segment.py --calibrate)
 BG_INSIDE_OK, KEPT_WEIGHT = 0.05, 3.0  # a white product on white paper has some background colour inside
-BARE_BG_OK, BARE_WEIGHT = 0.03, 4.0
+BARE_BG_OK, BARE_WEIGHT = 0.15, 2.0  # a real photo's product meets shaded ground in its own tones
 LEFT_OUT_OK = 0.05
 
 

@@ -81,9 +81,18 @@ def features(rgb: np.ndarray, fg: np.ndarray, seed: np.ndarray, bg_dist: np.ndar
     # the photo's edges, with product (not the outside) all round them (a stool's frame
     # filled). A white product on white paper has the background's colour too, but what
     # lies round it is the background itself.
-    walls = cv2.dilate((grad > max(12.0, 1.5 * texture)).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    # (capped: the shadows round a product raise the ring's texture above the product's own edges)
+    walls = cv2.dilate((grad > min(40.0, max(12.0, 1.5 * texture))).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     n, labels, stats, _ = cv2.connectedComponentsWithStats((f & ~walls).astype(np.uint8), connectivity=4)
-    product = f & ~like_bg & ~walls
+    # the background in the product's shadow counts as background here: darker than the
+    # background round the cut-out by one factor in every channel (a stool's frame in shadow)
+    rgbf = rgb.astype(np.float32) + 1.0
+    ref = np.median(rgbf[ring], axis=0) if ring.any() else rgbf.reshape(-1, 3).mean(axis=0)
+    ratio = rgbf / ref
+    level = ratio.mean(axis=-1)
+    shaded = (level > 0.3) & (level < 0.93) & (ratio.std(axis=-1) / np.maximum(level, 1e-3) < 0.05)
+    seen = like_bg | shaded
+    product = f & ~seen & ~walls
     enclosed = 0
     for i in range(1, n):
         if stats[i, cv2.CC_STAT_AREA] < max(12, 0.01 * f.sum()):
@@ -91,12 +100,13 @@ def features(rgb: np.ndarray, fg: np.ndarray, seed: np.ndarray, bg_dist: np.ndar
         x, y, bw, bh = stats[i, :4]
         win = (slice(max(0, y - 12), y + bh + 12), slice(max(0, x - 12), x + bw + 12))
         comp = labels[win] == i
-        if like_bg[win][comp].mean() < 0.85:
+        if seen[win][comp].mean() < 0.85 or like_bg[win][comp].mean() < 0.2:
             continue
         c8 = comp.astype(np.uint8)  # what lies across its edge: a band beyond the edge's own width
         beyond = (cv2.dilate(c8, np.ones((21, 21), np.uint8)) > 0) & ~(cv2.dilate(c8, np.ones((9, 9), np.uint8)) > 0)
         beyond &= ~walls[win]
-        if beyond.any() and product[win][beyond].mean() > 0.6:
+        # cut-out all round it, some of it product (not only more of the background)
+        if beyond.any() and f[win][beyond].mean() > 0.9 and product[win][beyond].mean() > 0.2:
             enclosed += int(comp.sum())
     out["bg_inside"] = enclosed / max(1, int(f.sum()))
     if outline.sum() >= 8:

@@ -1,7 +1,9 @@
 """The README's contact sheets, through the same service functions as `studio shoot`:
 
-- scenes: scikit-image's coffee photo (CC0), cut out with the classic backend and shot
-  in eight scenes by the classic compositor;
+- scenes: every shipped scene shot by the classic compositor from one 12 MP phone-style
+  photo (a generated bottle on a table, with a phone sensor's grain), each as the whole
+  shot and a 100% crop where the product meets the set (grain, edges, material); below,
+  a real photo (scikit-image's coffee cup, CC0) in four of them;
 - variants: the same photo's four variants of one scene (light, camera height, scale
   and position, tint, props differ), and a generated photo of a cup taken from above,
   laid flat by the compositor (camera overhead, shadow under and round it).
@@ -18,8 +20,47 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-SCENES = ["white-marketplace", "light-grey-seamless", "gradient-studio", "marble", "oak-window", "concrete",
-          "dark-luxury", "holiday"]
+REAL_SCENES = ["marble", "oak-window", "pastel-podium", "dark-luxury"]
+TILE, CROP = 240, 240
+
+
+def phone_photo(folder: Path) -> Path:
+    """A 12 MP photo of a bottle on a table against a wall, with a phone sensor's grain
+    (level 3, a little coarse, mostly luma) laid on as a phone's photo carries it."""
+    import numpy as np
+    from PIL import Image
+
+    from studio.models.classic_grain import Grain, render
+    from tests.corpus import Spec
+    from tests.corpus import render as render_photo
+
+    rgb, _ = render_photo(Spec(0, "bottle", "wall-table", "normal", False, 3000, 4000, "jpeg", 1, 2026))
+    grain = render(Grain(3.0, 0.7, 0.75), rgb.shape[0], rgb.shape[1], np.random.default_rng(1)) * 255
+    path = folder / "bottle-12mp.jpg"
+    Image.fromarray(np.clip(rgb + grain, 0, 255).astype(np.uint8)).save(path, quality=92)
+    return path
+
+
+def _shot_and_crop(store, job: str, label: str):
+    """The shot as a tile, over a 100% crop of it round the product's foot (one side)."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from studio.pipeline.queries import stage_output
+
+    im = stage_output(store, job, "color[0]")["image"]
+    box = stage_output(store, job, "generate[0]").get("box") or {}
+    x0 = int(box.get("x", im.width // 2)) - CROP // 3
+    y0 = int(box.get("y", im.height // 2)) + int(box.get("h", 0)) - CROP * 2 // 3
+    x0, y0 = max(0, min(im.width - CROP, x0)), max(0, min(im.height - CROP, y0))
+    crop = im.crop((x0, y0, x0 + CROP, y0 + CROP))
+    small = im.copy()
+    small.thumbnail((TILE, TILE * 5 // 4))
+    tile = Image.new("RGB", (TILE, TILE * 5 // 4 + CROP + 18), "white")
+    tile.paste(small, ((TILE - small.width) // 2, 0))
+    tile.paste(crop, (0, TILE * 5 // 4))
+    ImageDraw.Draw(tile).text((4, TILE * 5 // 4 + CROP + 4), label, fill=(40, 40, 40))
+    return np.asarray(tile)
 
 
 def main(out: str) -> None:
@@ -31,23 +72,30 @@ def main(out: str) -> None:
     from studio.app.context import open_store, run_jobs
     from studio.app.shoot import submit_shoot
     from studio.pipeline.queries import stage_output
+    from studio.scenes import SHIPPED_DIR, load_scenes
 
-    photo = Path(skimage.data.__path__[0]) / "coffee.png"
+    scenes = sorted(load_scenes([SHIPPED_DIR]))
+    folder = Path(tempfile.mkdtemp(prefix="studio-sheet-"))
+    photo = phone_photo(folder)
+    coffee = Path(skimage.data.__path__[0]) / "coffee.png"
     store = open_store()
-    ids = [submit_shoot(store, photo, scene=s, variants=1, preset="shopify", segmenter="classic", long_side=768)
-           for s in SCENES]
-    run_jobs(ids)
-    tiles = []
-    for scene, job in zip(SCENES, ids, strict=True):
-        im = stage_output(store, job, "color[0]")["image"]
-        im.thumbnail((360, 360))
-        tile = Image.new("RGB", (360, 384), "white")
-        tile.paste(im, ((360 - im.width) // 2, 0))
-        ImageDraw.Draw(tile).text((6, 366), scene, fill=(40, 40, 40))
-        tiles.append(np.asarray(tile))
+    ids = [submit_shoot(store, photo, scene=s, variants=1, preset="shopify", segmenter="classic") for s in scenes]
+    real = [submit_shoot(store, coffee, scene=s, variants=1, preset="shopify", segmenter="classic")
+            for s in REAL_SCENES]
+    run_jobs(ids + real)
+    tiles = [_shot_and_crop(store, job, f"{scene} (100% below)") for scene, job in zip(scenes, ids, strict=True)]
     rows = [np.hstack(tiles[i: i + 4]) for i in range(0, len(tiles), 4)]
-    Image.fromarray(np.vstack(rows)).save(out, quality=85)
-    print(out)
+    coffee_tiles = []
+    for scene, job in zip(REAL_SCENES, real, strict=True):
+        im = stage_output(store, job, "color[0]")["image"]
+        im.thumbnail((TILE, TILE * 5 // 4))
+        tile = Image.new("RGB", (TILE, TILE * 5 // 4 + 18), "white")
+        tile.paste(im, ((TILE - im.width) // 2, 0))
+        ImageDraw.Draw(tile).text((4, TILE * 5 // 4 + 4), f"coffee photo: {scene}", fill=(40, 40, 40))
+        coffee_tiles.append(np.asarray(tile))
+    rows.append(np.hstack(coffee_tiles))
+    Image.fromarray(np.vstack(rows)).save(out, quality=80, optimize=True)
+    print(out, f"{Path(out).stat().st_size // 1024} KB")
 
 
 def _tile(im, label: str, side: int = 300):

@@ -82,10 +82,11 @@ class Settings:
     licences_held: list = field(default_factory=list)
     # the job API (/api/v1): a key on every call, also from this computer (127.0.0.1)
     # unless turned off here; callbacks to loopback or private addresses only when
-    # allowed; how many of a key's jobs may be queued or running at once
+    # allowed; how many of a key's jobs may be queued or running at once (its queue's
+    # depth: a burst waits on disk, as rows and stored photos, and runs at the machine's pace)
     api_keys_on_loopback: bool = True
     api_private_callbacks: bool = False
-    api_max_in_flight: int = 8
+    api_queue_depth: int = 1000
     # names this server answers to besides 127.0.0.1, localhost and any IP address (a
     # foreign name is DNS rebinding: some web page's own name pointed at this machine)
     trusted_hosts: list = field(default_factory=list)
@@ -154,7 +155,7 @@ _RANGES = {
     "light_match": (lambda v: math.isfinite(v) and 0 <= v <= 1, "a number from 0 to 1"),
     "upscale": (lambda v: v in UPSCALES, "auto, off, classic, swin2sr-x2, swin2sr-x4 or swin2sr-x4-jpeg"),
     "licences_held": (lambda v: all(isinstance(x, str) for x in v), "a list of model ids"),
-    "api_max_in_flight": (lambda v: 1 <= v <= 10_000, "a whole number from 1 to 10000"),
+    "api_queue_depth": (lambda v: 1 <= v <= 100_000, "a whole number from 1 to 100000"),
     "trusted_hosts": (lambda v: all(isinstance(x, str) and x.strip() and "/" not in x for x in v),
                       "a list of host names"),
     "allowed_origins": (lambda v: all(isinstance(x, str) and x.startswith(("http://", "https://")) for x in v),
@@ -167,6 +168,11 @@ def _from_dict(raw: dict) -> Settings:
     back to its default, with a warning naming it; nothing here raises."""
     defaults = Settings()
     known = {f.name for f in fields(Settings)} - {"extra", "limits"}
+    if "api_max_in_flight" in raw:  # the depth's former name: one set by hand stays, the old default 8 goes
+        raw = dict(raw)
+        old = raw.pop("api_max_in_flight")
+        if old != 8 and "api_queue_depth" not in raw:
+            raw["api_queue_depth"] = old
     kwargs: dict = {}
     for name in known:
         if name in raw:

@@ -30,6 +30,14 @@ def safe_name(text: str) -> str:
     return name
 
 
+def photo_stem(photo_name: str) -> str:
+    """The part of an output's file name that comes from its photo's name (an upload's,
+    a CSV's, a replay's): one safe name, never a path (`../../x` is `x`), `photo` when
+    nothing usable is left."""
+    # a Windows path's folders (`..\\..\\x.jpg` from a browser or a CSV) go too, on every OS
+    return safe_name(Path(str(photo_name).replace("\\", "/")).stem) or "photo"
+
+
 def inside(path: str | Path, root: str | Path) -> bool:
     """Whether `path` (symlinks followed) is `root` or lies under it."""
     try:

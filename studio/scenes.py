@@ -8,6 +8,7 @@ import math
 import re
 import stat
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,11 @@ SHIPPED_DIR = shipped_dir("scenes")
 CATEGORIES = ("studio", "lifestyle", "seasonal", "marketplace")
 ANCHORS = ("center", "bottom-center", "top-center", "left-center", "right-center")
 BACKDROPS = ("flat", "gradient", "sweep", "wall-floor")
-TEXTURES = ("none", "marble", "wood", "concrete", "linen", "sand", "paper")
+TEXTURES = ("none", "marble", "wood", "concrete", "linen", "sand", "paper", "stone")
+# the set a scene's name promises (classic_plate, classic_props): a podium under the product, a
+# window's light, a garden behind, a tiled wall over a shelf's or a counter's front edge, sea and
+# sky behind a beach, fairy lights out of focus
+SETS = ("none", "podium", "window", "garden", "shelf", "counter", "sea", "lights")
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 MAX_ASPECT = 4.0  # 1:4 to 4:1: wider canvases leave the product a sliver
 # a canvas's long side may be asked for between these (tiny ones for previews and tests;
@@ -91,6 +96,8 @@ class Classic:
     vignette: float = 0.15
     grade: str = "#ffffff"  # a global tint that sits the product in the scene's light
     props: tuple[Prop, ...] = ()
+    set: str = "none"  # one of SETS
+    set_color: str = "#f4f1ec"  # the podium's, shelf's or counter's own colour
 
 
 BACKDROP_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.(jpg|jpeg|png|webp)$")
@@ -244,7 +251,7 @@ def parse_scene(data: dict, where: str) -> Scene:
     reflection = Reflection(rf.num("strength", 0.0, 0, 1), rf.num("falloff", 0.25, 0.02, 1))
     cl = r.table("classic")
     cl.unknown({"backdrop", "colors", "texture", "texture_color", "texture_strength", "horizon", "vignette", "grade",
-                "props"})
+                "props", "set", "set_color"})
     colors = cl.data.get("colors", ["#f2f2f2", "#d9d9d9"])
     if not isinstance(colors, list) or not 1 <= len(colors) <= 4 or not all(
             isinstance(x, str) and _HEX.match(x) for x in colors):
@@ -252,7 +259,7 @@ def parse_scene(data: dict, where: str) -> Scene:
     classic = Classic(cl.str("backdrop", "sweep", BACKDROPS), tuple(colors), cl.str("texture", "none", TEXTURES),
                       cl.color("texture_color", "#808080"), cl.num("texture_strength", 0.5, 0, 1),
                       cl.num("horizon", 0.65, 0.2, 0.95), cl.num("vignette", 0.15, 0, 1), cl.color("grade", "#ffffff"),
-                      _props(cl))
+                      _props(cl), cl.str("set", "none", SETS), cl.color("set_color", "#f4f1ec"))
     return Scene(sid, r.str("title"), r.str("category", choices=CATEGORIES), prompt,
                  (int(m.group(1)), int(m.group(2))), size, placement, lighting, shadow, reflection, classic,
                  r.str("thumbnail", ""), where, _backdrop(r) if "backdrop" in r.data else None)
@@ -338,16 +345,20 @@ def user_dir() -> Path:
     return data_dir() / "scenes"
 
 
-def load_scenes(dirs: list[Path] | None = None, errors: list[str] | None = None) -> dict[str, Scene]:
+def load_scenes(dirs: list[Path] | None = None, errors: list[str] | None = None,
+                skip: Collection[str] = ()) -> dict[str, Scene]:
     """All scenes by id; later folders override earlier ones (the user's override ours).
     A bad user file is reported in `errors` (if given) and skipped, so one typo never
-    hides every scene; without `errors` it raises."""
+    hides every scene; without `errors` it raises. Scenes in `skip` are not even read (a
+    file is named by its scene's id)."""
     dirs = dirs if dirs is not None else [SHIPPED_DIR, user_dir()]
     scenes: dict[str, Scene] = {}
     for d in dirs:
         if not d.is_dir():
             continue
         for path in sorted(d.glob("*.toml")):
+            if path.stem in skip:
+                continue
             try:
                 scene = load_file(path)
             except SceneError as exc:

@@ -169,7 +169,7 @@ def test_cancel_then_retry(server):
 
 def test_too_many_jobs_in_flight_is_429(server):
     client, _, _ = server
-    settings(api_max_in_flight=1)
+    settings(api_queue_depth=1)
     first = submit(client, {**CLASSIC, "variants": 8, "long_side": 1536})
     second = submit(client, seed=1)
     assert first.status_code == 202

@@ -46,6 +46,8 @@ background = "a wall"
     (("surface = \"a table\"\n", ""), "prompt.surface is required"),
     (("[prompt]", "[classic]\ncolors = [\"red\"]\n[prompt]"), "classic.colors must be a list of 1 to 4 colours"),
     (("[prompt]", "[canvas]\naspect = \"wide\"\n[prompt]"), "canvas.aspect must look like 4:5 (got 'wide')"),
+    (("[prompt]", "[classic]\nset = \"castle\"\n[prompt]"), "classic.set must be one of none, podium, window"),
+    (("[prompt]", "[classic]\nset_color = \"pink\"\n[prompt]"), "classic.set_color"),
     (("[prompt]", "[lightning]\ndirection = 3\n[prompt]"), "lightning is not a known field"),
     (("title = \"Mine\"", "title = \"Mine\"\ntitle2 = 1 = 2"), "not valid TOML"),
 ])

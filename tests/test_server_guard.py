@@ -374,7 +374,7 @@ def test_one_idempotency_key_raced_twenty_times_makes_one_clip(server):  # noqa:
     client, _, _ = server
     shoot = wait(client, submit(client).json()["id"])
     token = client.headers["authorization"]
-    settings(api_max_in_flight=100)
+    settings(api_queue_depth=100)
 
     def post(_):
         with httpx.Client(base_url=client.base_url, headers={"Authorization": token}, timeout=60) as c:
@@ -396,11 +396,11 @@ def test_a_batch_is_checked_whole_before_any_job_is_made(server):  # noqa: F811
     bad = good[:2] + [("photos", ("third.jpg", b"not a photo at all", "image/jpeg"))] + good[2:]
     r = client.post("/batches", files=bad, data={"params": json.dumps(CLASSIC)})
     assert r.status_code == 422 and "third.jpg" in r.json()["error"] and r.json()["field"] == "photos"
-    settings(api_max_in_flight=2)
+    settings(api_queue_depth=2)
     r = client.post("/batches", files=good, data={"params": json.dumps(CLASSIC)})
     assert r.status_code == 429
     assert client.get("/jobs").json()["jobs"] == []  # neither made a job
-    settings(api_max_in_flight=8)
+    settings(api_queue_depth=8)
     r = client.post("/batches", files=good, data={"params": json.dumps(CLASSIC)},
                     headers={"Idempotency-Key": "batch-1"})
     again = client.post("/batches", files=good, data={"params": json.dumps(CLASSIC)},

@@ -60,6 +60,23 @@ def key_problem(store: Store, path: str, headers: dict, client_host: str, keys_o
     return None
 
 
+def admission(store: Store, path: str, method: str, headers: dict, client_host: str, keys_on_loopback: bool,
+              depth: int) -> tuple[int, str, dict] | None:
+    """For the server's guard, before a body is read: (429 or 507, why, headers) when a
+    submission's key has no room left in its queue (`studio.api.admission`)."""
+    from studio.api.admission import admission_problem, submits
+    from studio.config import data_dir
+
+    if not submits(path, method):
+        return None
+    scheme, _, token = (headers.get("authorization") or "").partition(" ")
+    try:
+        key = key_of(store, token.strip() if scheme.lower() == "bearer" else "", client_host, keys_on_loopback)
+    except ApiError:
+        return None  # the key's own check answers
+    return admission_problem(store, key.id, path, method, depth, data_dir())
+
+
 def route_limit(path: str, limits) -> int:
     """The most bytes a request's body may have: a batch's photos (or a page upload of
     several), a shoot's photo with its backdrop and reference, or a JSON call."""

@@ -12,12 +12,20 @@ byte of its body is read.
   (curl, scripts, gradio_client) are not browsers' cross-site requests.
 - **Size, and the key first.** A body over its route's limit is refused from its
   Content-Length, or as soon as the streamed bytes pass it; a job-API POST without a
-  valid key is refused before its upload is read.
+  valid key, or one whose key's queue is full, is refused before its upload is read.
+- **Every refusal reaches its client.** A server that answers and closes with a body
+  still unread makes the kernel reset the connection, and the client may lose the
+  answer with it. So a refusal made before the body was read first reads (and drops)
+  a body within the route's limit, and keeps the connection; a larger one, one that
+  does not arrive in time, or one the client has not sent yet because it asked
+  `Expect: 100-continue` (uvicorn says "100 Continue" only when the body is first
+  read: so that client uploads nothing) is answered with `Connection: close`.
 
 Pure ASGI, so it sits outside everything (Gradio's routes and the job API alike)."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import socket
@@ -29,6 +37,10 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CORS_HEADERS = "Authorization, Content-Type, Idempotency-Key"
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 MB = 1024 * 1024
+# a refused body is read (and dropped) while it keeps coming: not once it stalls this
+# long (a client that declared a body and waits), nor past this long in all
+DRAIN_IDLE_S = 2.0
+DRAIN_TIMEOUT_S = 30.0
 
 
 def host_name(host_header: str) -> str:
@@ -80,6 +92,8 @@ class Policy:
     body_limit: Callable[[str, str], int] = lambda method, path: MB
     # (path, method, headers, client host) -> an error message when the call needs a key it lacks
     key_problem: Callable[[str, str, dict, str], tuple[int, str] | None] = lambda *a: None
+    # (path, method, headers, client host) -> (status, message, headers) when a submission cannot be queued now
+    admission: Callable[[str, str, dict, str], tuple[int, str, dict] | None] = lambda *a: None
 
     def host_ok(self, host_header: str) -> bool:
         name = host_name(host_header)
@@ -117,6 +131,39 @@ def _refusal(status: int, message: str, headers: dict | None = None) -> tuple[di
         {"type": "http.response.body", "body": body}
 
 
+async def _drained(scope, receive, limit: int) -> bool:
+    """Read and drop the request's body when it is within `limit` bytes and arrives in
+    time: True when the whole of it was read (or there was none), so the connection can
+    carry the next request. Not when the client waits for "100 Continue": it has sent
+    nothing, and reading would ask it to upload what is refused."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    length = headers.get("content-length", "")
+    chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+    if not chunked and length in ("", "0"):
+        return True
+    if headers.get("expect", "").lower() == "100-continue":
+        return False
+    if not chunked and (not length.isdigit() or int(length) > limit):
+        return False
+
+    async def drain() -> bool:
+        seen = 0
+        while True:
+            message = await asyncio.wait_for(receive(), DRAIN_IDLE_S)
+            if message["type"] != "http.request":
+                return False  # the client went away
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                return False
+            if not message.get("more_body", False):
+                return True
+
+    try:
+        return await asyncio.wait_for(drain(), DRAIN_TIMEOUT_S)
+    except TimeoutError:
+        return False
+
+
 class Guard:
     """ASGI middleware enforcing `Policy` (see the module's text)."""
 
@@ -124,10 +171,16 @@ class Guard:
         self.app = app
         self.policy = policy
 
-    async def _refuse(self, scope, send, status: int, message: str, headers: dict | None = None) -> None:
+    async def _refuse(self, scope, receive, send, status: int, message: str, headers: dict | None = None,
+                      limit: int = MB) -> None:
+        """Answer `status` before the app saw the request; its body read first when it
+        is within `limit`, else the connection closed after the answer."""
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
+        headers = dict(headers or {})
+        if not await _drained(scope, receive, limit):
+            headers["Connection"] = "close"
         start, body = _refusal(status, message, headers)
         await send(start)
         await send(body)
@@ -138,18 +191,24 @@ class Guard:
             return
         policy = self.policy()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        method = scope.get("method", "GET")
+        path = scope.get("path", "")
+        limit = policy.body_limit(method, path)
+
+        async def refuse(status: int, message: str, extra: dict | None = None) -> None:
+            await self._refuse(scope, receive, send, status, message, extra, limit)
+
         host = headers.get("host", "")
         if not policy.host_ok(host):
-            await self._refuse(scope, send, 400, f"this server does not answer to the host {host_name(host)!r}; "
-                               "add it to trusted_hosts in the settings if it is this machine's name")
+            await refuse(400, f"this server does not answer to the host {host_name(host)!r}; "
+                         "add it to trusted_hosts in the settings if it is this machine's name")
             return
-        method = scope.get("method", "GET")
         origin = headers.get("origin")
         scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
         if origin is not None and (method not in SAFE_METHODS or scope["type"] == "websocket") \
                 and not policy.origin_ok(origin, host, scheme):
-            await self._refuse(scope, send, 403, f"requests from the web page {origin[:100]!r} are not allowed; "
-                               "list it in allowed_origins in the settings if you trust it")
+            await refuse(403, f"requests from the web page {origin[:100]!r} are not allowed; "
+                         "list it in allowed_origins in the settings if you trust it")
             return
         if origin is not None and scope["type"] == "http" and policy.listed(origin):
             if method == "OPTIONS" and "access-control-request-method" in headers:
@@ -159,21 +218,23 @@ class Guard:
         if scope["type"] == "websocket" or method in SAFE_METHODS:
             await self.app(scope, receive, send)
             return
-        path = scope.get("path", "")
         client = (scope.get("client") or ("", 0))[0]
         problem = policy.key_problem(path, method, headers, client)
         if problem is not None:
-            await self._refuse(scope, send, problem[0], problem[1], {"WWW-Authenticate": "Bearer"})
+            await refuse(problem[0], problem[1], {"WWW-Authenticate": "Bearer"})
             return
-        limit = policy.body_limit(method, path)
         length = headers.get("content-length")
         if length is not None:
             if not length.isdigit():
-                await self._refuse(scope, send, 400, "Content-Length is not a number")
+                await refuse(400, "Content-Length is not a number")
                 return
             if int(length) > limit:
-                await self._refuse(scope, send, 413, f"the request is over the {limit / MB:.0f} MB this route takes")
+                await refuse(413, f"the request is over the {limit / MB:.0f} MB this route takes")
                 return
+        full = policy.admission(path, method, headers, client)
+        if full is not None:
+            await refuse(*full)
+            return
         await self._limited(scope, receive, send, limit)
 
     @staticmethod
@@ -210,7 +271,8 @@ class Guard:
             if over:
                 if not started and message["type"] == "http.response.start":
                     started = True
-                    start, body = _refusal(413, f"the request is over the {limit / MB:.0f} MB this route takes")
+                    start, body = _refusal(413, f"the request is over the {limit / MB:.0f} MB this route takes",
+                                           {"Connection": "close"})  # the rest of it is not read
                     await send(start)
                     await send(body)
                 return  # whatever the route says after the body was cut off
@@ -224,6 +286,7 @@ class Guard:
             if not over:
                 raise
             if not started:
-                start, body = _refusal(413, f"the request is over the {limit / MB:.0f} MB this route takes")
+                start, body = _refusal(413, f"the request is over the {limit / MB:.0f} MB this route takes",
+                                       {"Connection": "close"})
                 await send(start)
                 await send(body)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from studio.store import Store
 
 PREFIX = "sk_studio_"
+TOUCH_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,15 @@ def verify(store: Store, key: str) -> ApiKey | None:
     """The key's record when it is known and not revoked (looked up by hash)."""
     if not key.startswith(PREFIX):
         return None
-    row = store.one("SELECT id, name, webhook_secret FROM api_keys WHERE hash = ? AND revoked_at IS NULL",
-                    (_hash(key),))
+    row = store.one("SELECT id, name, webhook_secret, last_used_at FROM api_keys WHERE hash = ? AND "
+                    "revoked_at IS NULL", (_hash(key),))
     if row is None:
         return None
-    store.conn.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (time.time(), row["id"]))
+    now = time.time()
+    # a write takes the database's lock, which the server's event loop would wait on behind
+    # every job being queued: "last used" is kept to the minute
+    if (row["last_used_at"] or 0) < now - TOUCH_S:
+        store.conn.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (now, row["id"]))
     return ApiKey(row["id"], row["name"], row["webhook_secret"])
 
 

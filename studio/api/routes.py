@@ -135,14 +135,10 @@ class Submissions:
         return row["job_id"]
 
     def check_room(self, key: api_keys.ApiKey, more: int = 1) -> None:
-        from studio.config import load_settings
-        from studio.pipeline.queries import api_jobs_in_flight
+        from studio.api.admission import check_room
+        from studio.config import data_dir, load_settings
 
-        limit = load_settings().api_max_in_flight
-        n = api_jobs_in_flight(self.store, key.id)
-        if n + more > limit:
-            raise ApiError(429, f"{n} jobs of this key are queued or running and this adds {more} (the limit is "
-                                f"{limit}); try again later", headers={"Retry-After": "5"})
+        check_room(self.store, key.id, more, load_settings().api_queue_depth, data_dir())
 
     @staticmethod
     def callback_of(params: dict) -> str | None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 from functools import partial
-from pathlib import Path
 from urllib.parse import quote
 
 from studio.api import webhooks
+from studio.paths import photo_stem
 from studio.store import Store
 
 
@@ -42,7 +42,7 @@ def files(store: Store, job_id: str) -> dict:
     if job["status"] != "done":
         return {}
     params = json.loads(job["params"])
-    stem = Path(params.get("photo_name", "photo")).stem or "photo"
+    stem = photo_stem(params.get("photo_name", "photo"))
     out: dict = {}
     if job["recipe"] == "shoot":
         for i in range(int(params.get("variants", 0))):

@@ -253,6 +253,24 @@ def may_use_scene(store: Store, scene_id: str, key_id: str) -> bool:
     return not owned or key_id in owned
 
 
+def page_scenes(store: Store, errors: list[str] | None = None) -> dict[str, Scene]:
+    """The scenes the page offers: Studio's and the seller's own. The backdrop scenes
+    made from job-API uploads are the shops' (not even read: a server that took many
+    keeps its gallery as quick as one that took none)."""
+    from studio.pipeline import scene_owners
+    from studio.scenes import load_scenes
+
+    return load_scenes(errors=errors, skip=scene_owners.all_owned(store).keys())
+
+
+def seller_keeps(store: Store, scene_id: str) -> None:
+    """A backdrop the seller gives (the page, the CLI) is the seller's own scene, even
+    when a shop's key sent the same photo first."""
+    from studio.pipeline import scene_owners
+
+    scene_owners.drop(store, scene_id)
+
+
 def scenes_for_key(store: Store, key_id: str) -> list[Scene]:
     """The scenes `key_id` may shoot on (as `may_use_scene`)."""
     from studio.pipeline import scene_owners

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from studio.app.context import ledger, stages
 from studio.clips.presets import clip_settings
-from studio.paths import free_path, safe_name, write_atomic
+from studio.paths import free_path, photo_stem, write_atomic
 from studio.pipeline import jobs, queries
 from studio.store import Store, loads
 
@@ -70,7 +70,7 @@ def clip_result(store: Store, job_id: str, only: tuple[str, ...] | None = None) 
 def clip_name(store: Store, job_id: str) -> str:
     params = jobs.job_params(store, job_id)
     c = params["clip"]
-    return f"{safe_name(Path(params['photo_name']).stem) or 'photo'}_{params['scene']}_{c['preset']}.mp4"
+    return f"{photo_stem(params['photo_name'])}_{params['scene']}_{c['preset']}.mp4"
 
 
 def write_clip(store: Store, job_id: str, out_dir: Path, taken: set[Path] | None = None) -> Path:

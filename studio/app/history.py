@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from PIL import Image
 
 from studio.app.context import Ledger, stages
@@ -92,25 +95,43 @@ def retry(store: Store, job_id: str, ledger: Ledger | None = None) -> str:
 def replay(store: Store, job_id: str, from_stage: str, overrides: dict | None = None,
            ledger: Ledger | None = None) -> str:
     """A new job from `from_stage` of `job_id` with `overrides`, checked as a new shoot's
-    parameters are (ValueError saying what is wrong)."""
+    parameters are (ValueError saying what is wrong); changed pictures as `replay_photos`
+    says."""
     job = jobs.get_job(store, job_id)
     if overrides and job["recipe"] == "shoot":
         from studio.app.shoot import check_replay
 
-        overrides = _kept_photos(store, check_replay(loads(job["params"]), overrides))
+        overrides = replay_photos(store, check_replay(loads(job["params"]), overrides))
     return jobs.replay(store, stages(), job["id"], from_stage, overrides, ledger)
 
 
-def _kept_photos(store: Store, overrides: dict) -> dict:
-    """A replay that changes the reference photo (a path, or nothing to drop it) or the
-    scene (a backdrop scene brings its photo) keeps the new pictures as artifacts, as a
-    new shoot does."""
-    from pathlib import Path
+DIGEST = re.compile(r"[0-9a-f]{64}")
+PHOTO_KEYS = ("photo", "backdrop")  # stored photos a replay may swap, named by digest (`studio show` lists them)
 
+
+def replay_photos(store: Store, overrides: dict) -> dict:
+    """A replay's (or a send-back's) changed pictures made into what a job keeps.
+
+    `photo` and `backdrop` name a photo already stored by its digest (the CLI: its user
+    owns every job here), or are a file the shell received itself (a Path: the page's
+    uploads), kept as a new shoot keeps it; the page never passes a digest on, and the job
+    API has no replay. `reference` is the path of a photo, or nothing to drop it; a new
+    `scene` brings its backdrop photo."""
     from studio.app.backdrops import backdrop_bytes, reference_bytes
     from studio.scenes import get_scene
 
     out = dict(overrides)
+    for name in PHOTO_KEYS:
+        if name not in overrides:
+            continue
+        value = overrides[name]
+        if isinstance(value, Path):
+            out.update(_kept_file(store, name, value))
+        elif value is None and name == "backdrop":
+            out[name] = None  # the shoot on the scene alone
+        elif not (isinstance(value, str) and DIGEST.fullmatch(value) and store.artifacts.find(value) is not None):
+            raise ValueError(f"{name}: no stored photo {str(value)[:80]!r}; name one by its digest (`studio show "
+                             f"JOB` lists a job's {name})")
     if "reference" in overrides:
         ref = overrides["reference"]
         out["reference"] = store.put_artifact(reference_bytes(Path(ref)), "bin") if ref else None
@@ -118,6 +139,18 @@ def _kept_photos(store: Store, overrides: dict) -> dict:
         data = backdrop_bytes(get_scene(overrides["scene"]))
         out["backdrop"] = store.put_artifact(data, "bin") if data is not None else None
     return out
+
+
+def _kept_file(store: Store, name: str, path: Path) -> dict:
+    if name == "backdrop":
+        from studio.app.backdrops import backdrop_for_photo
+
+        return {"backdrop": store.put_artifact(backdrop_for_photo(path, path.name).jpeg, "bin")}
+    from studio.config import load_settings
+    from studio.imaging.io import ingest_file
+
+    image = ingest_file(path, load_settings().limits, check_only=True)  # the ingest stage decodes it for real
+    return {"photo": store.put_artifact(image.original, "bin"), "photo_name": path.name}
 
 
 def cancel(store: Store, job_id: str, ledger: Ledger | None = None) -> str:

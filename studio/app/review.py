@@ -43,12 +43,14 @@ def reject(store: Store, job_id: str, note: str = "") -> str:
 def send_back(store: Store, job_id: str, overrides: dict, ledger: Ledger | None = None) -> str:
     """A new job that keeps the cut-out and generates the variants again with
     `overrides` (scene, seed, extra_prompt, engine, fidelity_threshold, ...); this one
-    is rejected. Returns the new job's id."""
+    is rejected. Returns the new job's id. Changed pictures are checked and kept as a
+    replay's are (`history.replay_photos`)."""
+    from studio.app.history import replay_photos
     from studio.app.shoot import check_replay
     from studio.store import loads
 
     job = _waiting(store, job_id)
-    overrides = check_replay(loads(job["params"]), overrides)
+    overrides = replay_photos(store, check_replay(loads(job["params"]), overrides))
     stage = queries.stage_of(store, job["id"], keys.generate(0)) or "generate"
     new = jobs.replay(store, stages(), job["id"], stage, overrides, ledger)
     jobs.provide_input(store, job["id"], keys.REVIEW, {"action": "reject", "note": f"sent back as job {new}"})

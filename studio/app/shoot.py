@@ -19,7 +19,7 @@ from studio.config import data_dir, load_settings
 from studio.imaging.color import Adjustments
 from studio.imaging.compose import placed_layer
 from studio.imaging.io import ingest_file
-from studio.paths import free_path, safe_name, write_atomic
+from studio.paths import free_path, photo_stem, write_atomic
 from studio.pipeline import jobs, keys, queries
 from studio.scenes import LONG_SIDE, Scene, get_scene
 from studio.store import Store, loads
@@ -343,7 +343,7 @@ def write_outputs(store: Store, job_id: str, out_dir: Path, taken: set[Path] | N
     indexes = [v["index"] for v in summary["variants"]]
     if variant is not None and variant not in indexes:
         raise FlowError(f"job {job_id} has variants {', '.join(map(str, indexes))}, not {variant}")
-    stem = safe_name(Path(summary["photo"]).stem) or "photo"
+    stem = photo_stem(summary["photo"])
     taken = set() if taken is None else taken
     written = []
     for i in indexes if variant is None else [variant]:
@@ -448,7 +448,8 @@ def finish_variant(store: Store, job_id: str, variant: int, *, adjustments: dict
     params = jobs.job_params(store, new)
     folder = data_dir() / "exports"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{Path(params['photo_name']).stem}_{params['scene']}_{new}.{EXT[out['format']]}"
+    # the photo's name is a person's (an upload's, a CSV's, a replay's): a safe name, never a path
+    path = folder / f"{photo_stem(params['photo_name'])}_{params['scene']}_{new}.{EXT[out['format']]}"
     path.write_bytes(out["file"])
     from studio.app.cutout_advice import fidelity_caveat
 

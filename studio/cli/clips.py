@@ -14,11 +14,11 @@ def cmd_clip(args: argparse.Namespace) -> int:
     from studio.app.clip import CLIP_FACTS, clip_result, submit_clip, write_clip
     from studio.app.context import JobError, open_store
     from studio.app.shoot import FlowError, run_to_end
-    from studio.cli.photos import out_folder
+    from studio.cli.photos import check_out
 
     store = open_store()
     try:
-        out = out_folder(args.out) if args.out else None
+        out = check_out(args.out) if args.out else None  # made by the clip written into it, not before
         job = submit_clip(store, args.job, preset=args.preset, engine=args.engine, seconds=args.seconds,
                           fps=args.fps, motion=args.motion, variant=args.variant, seed=args.seed)
     except (JobError, ValueError, RuntimeError) as exc:
@@ -34,7 +34,11 @@ def cmd_clip(args: argparse.Namespace) -> int:
         return 1
     from studio.config import data_dir
 
-    path = write_clip(store, job, out or data_dir() / "exports")
+    try:
+        path = write_clip(store, job, out or data_dir() / "exports")
+    except OSError as exc:
+        print(f"studio: the clip (job {job}) could not be written: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     result = clip_result(store, job, only=CLIP_FACTS)
     summary = {"job": job, "file": str(Path(path)), "settings": result["settings"], "report": result["report"]}
     drifted = result["product"].get("ok") is False  # a generated clip whose product changed, even on a new seed

@@ -7,8 +7,12 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from studio.cli.output import print_json
+
+if TYPE_CHECKING:
+    from studio.app.backdrops import KeptBackdrop
 
 
 def cmd_ingest_check(args: argparse.Namespace) -> int:
@@ -52,17 +56,6 @@ def check_out(out: str) -> Path:
     if not os.access(there, os.W_OK | os.X_OK):
         raise ValueError(f"--out {out} cannot be written (permission denied in {there}); choose a folder you can "
                          "write to (nothing was run)")
-    return path
-
-
-def out_folder(out: str) -> Path:
-    """The --out folder, checked (see `check_out`) and made."""
-    path = check_out(out)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValueError(f"--out {out} cannot be written ({exc.strerror or exc}); choose a folder you can write "
-                         "to (nothing was run)") from exc
     return path
 
 
@@ -119,8 +112,13 @@ def cmd_cutout(args: argparse.Namespace) -> int:
     return 0 if all(r["ok"] for r in results) else 2
 
 
-def shoot_photos(photos: list[Path], out_dir: Path, **options) -> list[dict]:
-    """Shoot each photo through the engine (with a progress bar) and write its shots."""
+def shoot_photos(photos: list[Path], out_dir: Path, backdrop: KeptBackdrop | None = None,
+                 **options) -> list[dict]:
+    """Shoot each photo through the engine (with a progress bar) and write its shots.
+    `backdrop` (checked, not yet saved) becomes the shoot's scene; it stays the seller's
+    scene only when a job takes it: a shoot refused whole (an option, every photo) adds
+    none (submit_shoot's own checks read the scene, so it is saved first and taken back)."""
+    from studio.app.backdrops import remove_scene_files, save_backdrop, seller_keeps
     from studio.app.context import open_store
     from studio.app.shoot import shoot_summary, submit_shoot, write_outputs
     from studio.cli.progress import run_with_bar
@@ -128,11 +126,21 @@ def shoot_photos(photos: list[Path], out_dir: Path, **options) -> list[dict]:
 
     store = open_store()  # out_dir is made by the first file written into it
     results, queued = [], []
-    for photo in photos:
-        try:
-            queued.append(submit_shoot(store, photo, **options))
-        except IngestError as exc:
-            results.append({"photo": str(photo), "status": "rejected", "error": exc.message})
+    made = None
+    try:
+        if backdrop is not None:
+            scene, made_now = save_backdrop(backdrop)
+            options["scene"], made = scene.id, (scene if made_now else None)
+        for photo in photos:
+            try:
+                queued.append(submit_shoot(store, photo, **options))
+            except IngestError as exc:
+                results.append({"photo": str(photo), "status": "rejected", "error": exc.message})
+    finally:
+        if made is not None and not queued:
+            remove_scene_files(made)
+    if backdrop is not None and queued:
+        seller_keeps(store, options["scene"])  # the seller's own now, even if a shop's key sent it first
     if queued:
         run_with_bar(queued)
     taken: set[Path] = set()
@@ -156,12 +164,13 @@ def cmd_shoot(args: argparse.Namespace) -> int:
         print("studio: give --scene or --backdrop, not both: --backdrop makes your photo the scene", file=sys.stderr)
         return 2
     try:
-        scene = args.scene
-        if args.backdrop:  # the seller's photo becomes (or already is) one of their scenes
-            from studio.app.backdrops import scene_for_photo
+        out = check_out(args.out)
+        backdrop = None
+        if args.backdrop:  # the seller's photo becomes (or already is) one of their scenes, once a job takes it
+            from studio.app.backdrops import backdrop_for_photo
 
-            scene = scene_for_photo(Path(args.backdrop), Path(args.backdrop).name).id
-        results = shoot_photos([Path(p) for p in args.photos], check_out(args.out), scene=scene,
+            backdrop = backdrop_for_photo(Path(args.backdrop), Path(args.backdrop).name)  # checked, not saved
+        results = shoot_photos([Path(p) for p in args.photos], out, backdrop=backdrop, scene=args.scene,
                                variants=args.variants, engine=args.engine, preset=args.preset, seed=args.seed,
                                segmenter=args.backend, extra_prompt=args.prompt or "", steps=args.steps,
                                guidance=args.guidance, long_side=args.long_side, view=args.view,

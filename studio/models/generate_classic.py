@@ -13,7 +13,6 @@ camera overhead, no horizon, its shadow under and round it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -26,9 +25,10 @@ from studio.imaging.compose import ARTIFACT, Box, crop_to_alpha, hex_rgb, over, 
 from studio.imaging.light import soft_blur
 from studio.imaging.preserve import blend_rim, paste_inside
 from studio.imaging.view import SIDE, TOP, product_view
+from studio.models import classic_grain, classic_plate
 from studio.models.base import Generated, GenerateRequest, Generator
 from studio.models.classic_look import look
-from studio.models.classic_props import draw_props, flat_shadow
+from studio.models.classic_props import draw_podium, draw_props, flat_shadow
 from studio.scenes import Scene
 
 
@@ -40,150 +40,6 @@ class Composition:
     light_direction: float
     view: str = SIDE  # how the product was photographed: side (stood on the floor) or top (laid flat)
     look: dict = field(default_factory=dict)  # what this variant's frame changed (classic_look)
-
-
-def _noise(h: int, w: int, rng: np.random.Generator, cell: float, octaves: int = 4) -> np.ndarray:
-    """Smooth multi-octave value noise in about [-1, 1] (cheap: random grids, resized).
-    The octaves are summed on a grid a quarter as fine as the finest one and resized to
-    full size once: none of them has detail that grid cannot hold."""
-    step = max(1, int(cell / 2 ** (octaves - 1) / 4))
-    sh, sw = max(2, -(-h // step)), max(2, -(-w // step))
-    out = np.zeros((sh, sw), np.float32)
-    amp, total = 1.0, 0.0
-    for _ in range(octaves):
-        gh, gw = max(2, int(h / cell) + 2), max(2, int(w / cell) + 2)
-        grid = rng.standard_normal((gh, gw)).astype(np.float32)
-        out += amp * cv2.resize(grid, (sw, sh), interpolation=cv2.INTER_CUBIC)
-        total += amp
-        amp *= 0.5
-        cell = max(1.0, cell / 2)
-    out *= 1 / total
-    return out if (sh, sw) == (h, w) else cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
-
-
-def _pow(x: np.ndarray, n: int) -> np.ndarray:
-    """x**n for a whole exponent by squaring (numpy's pow is several times slower)."""
-    out, sq = None, x
-    while n:
-        if n & 1:
-            out = sq.copy() if out is None else np.multiply(out, sq, out=out)
-        n >>= 1
-        if n:
-            sq = sq * sq
-    return out
-
-
-def _texture(kind: str, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-    """A (h, w) pattern in [0, 1], 1 where the texture colour shows most."""
-    # coordinates as a column and a row: every pattern below broadcasts them to (h, w)
-    ys, xs = np.arange(h, dtype=np.float32)[:, None], np.arange(w, dtype=np.float32)[None, :]
-    s = max(h, w)
-    if kind == "marble":
-        # long thin diagonal veins, gently warped, over a soft cloudy grey
-        veins = _noise(h, w, rng, s / 3, 5)
-        veins *= 1.6
-        veins += (xs * (0.8 * 5 / s) + ys * (0.45 * 5 / s))
-        fine = _noise(h, w, rng, s / 5, 4)
-        fine *= 2.5
-        fine += (xs * (0.3 * 13 / s) + ys * (13 / s))
-        out = _noise(h, w, rng, s / 8, 4)
-        out *= 0.09
-        out += 0.09  # 0.18 × the clouds in [0, 1]
-        for wave, power, weight in ((veins, 14, 1.1), (fine, 24, 0.5)):
-            np.sin(wave, out=wave)
-            np.abs(wave, out=wave)
-            np.subtract(1, wave, out=wave)
-            peak = _pow(wave, power)
-            peak *= weight
-            out += peak
-        return np.clip(out, 0, 1, out=out)
-    if kind == "wood":
-        warp = _noise(h, w, rng, s / 4, 3) * 12
-        grain = 0.5 + 0.5 * np.sin(ys / s * 160 + warp + _noise(h, w, rng, s / 40, 2) * 2)
-        planks = (np.floor(ys / (s / 6)) % 2) * 0.15
-        return np.clip(grain * 0.7 + planks + 0.15 * _noise(h, w, rng, s / 80, 2), 0, 1)
-    if kind == "concrete":
-        n = _noise(h, w, rng, s / 10, 6) * 0.6 + _noise(h, w, rng, 3, 1) * 0.4
-        pits = (rng.random((h, w)) > 0.997).astype(np.float32)
-        pits = cv2.GaussianBlur(pits, (0, 0), 1.2) * 6
-        return np.clip(0.5 + 0.5 * n + pits, 0, 1)
-    if kind == "linen":
-        weave = 0.5 + 0.25 * np.sin(xs * 1.9) + 0.25 * np.sin(ys * 1.7)
-        folds = _noise(h, w, rng, s / 5, 3)
-        return np.clip(0.5 * weave + 0.3 * (folds + 1) / 2 + 0.2 * (_noise(h, w, rng, 2, 1) + 1) / 2, 0, 1)
-    if kind == "sand":
-        ripples = 0.5 + 0.5 * np.sin(ys / s * 70 + _noise(h, w, rng, s / 5, 3) * 5)
-        grains = (rng.random((h, w)).astype(np.float32))
-        return np.clip(0.35 * ripples + 0.65 * grains, 0, 1)
-    if kind == "paper":
-        return np.clip(0.5 + 0.5 * _noise(h, w, rng, 4, 3), 0, 1)
-    return np.zeros((h, w), np.float32)
-
-
-def _backdrop(scene: Scene, W: int, H: int, rng: np.random.Generator, light_dir: float) -> np.ndarray:
-    """The empty scene: RGB float image in [0, 1]."""
-    c = scene.classic
-    colors = [hex_rgb(x) for x in c.colors]
-    ys = np.linspace(0, 1, H, dtype=np.float32)[:, None]
-    horizon = c.horizon
-    # the backdrop's colour changes only from row to row: (H, 1, 3) until the texture
-    if c.backdrop == "flat":
-        base = np.broadcast_to(colors[0], (H, 1, 3)).astype(np.float32)
-        floor = np.ones((H, 1), np.float32)
-    elif c.backdrop == "gradient":
-        stops = np.linspace(0, 1, len(colors))
-        base = np.stack([np.interp(ys[:, 0], stops, [col[i] for col in colors]) for i in range(3)], -1)
-        base = base[:, None, :].astype(np.float32)
-        floor = np.clip((ys - horizon) / 0.05, 0, 1)
-    else:
-        wall, ground = colors[0], colors[-1]
-        # a paper sweep curves gently from wall to floor; a wall meets the floor at an edge
-        width = 0.12 if c.backdrop == "sweep" else 0.006
-        t = 1 / (1 + np.exp(np.clip(-(ys - horizon) / width, -60, 60)))
-        base = (wall * (1 - t)[..., None] + ground * t[..., None]).reshape(H, 1, 3).astype(np.float32)
-        floor = t
-        if c.backdrop == "wall-floor":
-            # the floor recedes: a touch darker towards the horizon
-            base *= (1 - 0.12 * np.clip(1 - (ys - horizon) / (1 - horizon + 1e-3), 0, 1) * t)[..., None]
-
-    weight = None
-    if c.texture != "none":
-        # the surface texture lies on the floor, compressed with distance (perspective)
-        tex = _texture(c.texture, H, W, rng)
-        if c.backdrop in ("sweep", "wall-floor"):
-            depth = np.linspace(0, 1, H) - horizon
-            rows = np.clip(depth / (1 - horizon), 0, 1) ** 0.6
-            src = (rows * (H - 1)).astype(np.float32)
-            map_y = np.broadcast_to(src[:, None], (H, W)).astype(np.float32)
-            map_x = np.broadcast_to(np.arange(W, dtype=np.float32)[None, :], (H, W)).astype(np.float32)
-            tex = cv2.remap(tex, map_x, map_y, cv2.INTER_LINEAR)
-            # above the horizon there is no floor to see: the texture's mean, not its first row
-            tex[depth < 0] = float(tex[depth >= 0].mean()) if (depth >= 0).any() else 0.0
-            # far texture goes soft (depth of field)
-            tex = tex * floor + cv2.GaussianBlur(tex, (0, 0), 2.5) * (1 - floor)
-        weight = tex * (floor if c.backdrop != "flat" else 1.0)
-        weight *= c.texture_strength
-
-    # light falloff: brighter towards the key light, softer light falls off less; smooth,
-    # so worked out on a grid an eighth as fine and enlarged
-    h8, w8 = max(2, H // 8), max(2, W // 8)
-    xs = np.linspace(-1, 1, w8, dtype=np.float32)[None, :]
-    yy = np.linspace(-1, 1, h8, dtype=np.float32)[:, None]
-    ang = math.radians(light_dir)
-    toward = xs * math.cos(ang) - yy * math.sin(ang)
-    falloff = 1 + (0.12 * (1 - scene.lighting.softness) + 0.04) * toward
-    if c.vignette:
-        falloff *= 1 - c.vignette * 0.5 * np.clip(xs ** 2 + yy ** 2 - 0.3, 0, None)
-    falloff = cv2.resize(falloff.astype(np.float32), (W, H), interpolation=cv2.INTER_LINEAR)
-    # channel by channel: the backdrop's colour changes from row to row only, and numpy
-    # broadcasts a column over a plane far quicker than over (H, W, 3)
-    tc = hex_rgb(c.texture_color)
-    planes = []
-    for ch in range(3):
-        col = base[:, 0, ch][:, None]
-        plane = falloff * col if weight is None else (col + (tc[ch] - col) * weight) * falloff  # base·(1 − w) + tc·w
-        planes.append(np.minimum(plane, 1, out=plane))  # nothing here is negative
-    return cv2.merge(planes)
 
 
 def _shadows(scene: Scene, product_alpha: np.ndarray, box: Box, shape: tuple[int, int],
@@ -295,10 +151,12 @@ def compose(scene: Scene, cutout: Image.Image, seed: int, long_side: int | None 
     scene = frame.scene
     key_light = scene.lighting.direction
     box = place(product.size, (W, H), scene.placement, frame.jitter)
+    box, stage, drums = classic_plate.arrange(scene, box, W, H, top_down)  # a podium raises the product
     placed = resize_product(product, box)  # box.h × box.w × RGBA
 
-    img = _backdrop(scene, W, H, rng, key_light)
-    draw_props(img, frame, box, top_down)
+    img = classic_plate.render(scene, W, H, rng, key_light, stage)
+    draw_podium(img, drums, scene.classic.set_color, key_light, scene.lighting.softness)
+    draw_props(img, frame, box, top_down, stage.ground, tuple(d.bounds() for d in drums))
     if top_down:
         shade, dark = flat_shadow(placed[..., 3], box, (H, W), frame)
         img[dark] *= (1 - shade)[..., None]
@@ -307,15 +165,14 @@ def compose(scene: Scene, cutout: Image.Image, seed: int, long_side: int | None 
         dark = masks.region(shade > 0, 0)  # shadows lie round the product's foot: darken only there
         if dark is not None:
             img[dark] *= (1 - shade[dark])[..., None]
-    if scene.reflection.strength > 0:
+    if scene.reflection.strength > 0 and not drums:
         _reflect(scene, img, placed, box)
-    # global grade: the scene's light colour over everything; scaled, rounded and clipped
-    # to 8 bits in one pass
+    # global grade: the scene's light colour over everything; with the product photo's
+    # own grain (one sensor for both), rounded to 8 bits through it
     grade = hex_rgb(scene.classic.grade)
-    g = grade * 255
-    out8 = cv2.multiply(img, (float(g[0]), float(g[1]), float(g[2]), 0.0), dtype=cv2.CV_8U)
+    out8 = classic_grain.finish(img, placed, grade, seed, scene.category == "marketplace")
     if light_match > 0:
-        placed = light.shaded(placed, out8, box, light_match)
+        placed = light.shaded(placed, out8, box, light_match, key_light)
     _place_product(out8, placed, box, grade)
     return Composition(Image.fromarray(out8, "RGB"), box, seed, round(key_light, 2), view, frame.describe())
 

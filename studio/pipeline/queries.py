@@ -178,3 +178,28 @@ def api_job_list(store: Store, key_id: str, status: str | None, limit: int) -> l
         sql += " AND j.status = ?"
         args.append(status)
     return [dict(r) for r in store.query(sql + " ORDER BY j.created_at DESC LIMIT ?", (*args, limit))]
+
+
+def jobs_in_flight(store: Store) -> int:
+    """How many jobs of any kind or owner are queued or running (the machine's queue)."""
+    return store.one("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')")[0]
+
+
+def jobs_finished_per_second(store: Store, window_s: float, now: float) -> float | None:
+    """The machine's measured pace: jobs ended (done or failed) per second over the last
+    `window_s`, from the span between the first and last of them; None with fewer than
+    three (too few to say)."""
+    row = store.one("SELECT COUNT(*), MIN(finished_at), MAX(finished_at) FROM jobs WHERE status IN ('done', 'failed') "
+                    "AND finished_at >= ?", (now - window_s,))
+    count, first, last = row[0], row[1], row[2]
+    if count < 3 or last <= first:
+        return None
+    return (count - 1) / (last - first)
+
+
+def median_job_seconds(store: Store, recent: int = 50) -> float | None:
+    """How long the last `recent` finished jobs took, start to end (the median); None when none did."""
+    spans = sorted(r[0] for r in store.query(
+        "SELECT finished_at - started_at FROM jobs WHERE status = 'done' AND started_at IS NOT NULL "
+        "AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT ?", (recent,)))
+    return spans[len(spans) // 2] if spans else None

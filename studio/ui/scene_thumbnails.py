@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from studio.config import data_dir
 from studio.paths import inside
-from studio.scenes import Scene, load_scenes
+from studio.scenes import Scene
 
 SIDE = 320
 
@@ -82,10 +82,13 @@ def _own_picture(scene: Scene) -> Image.Image | None:
 
 
 def gallery(category: str = "all", search: str = "") -> list[tuple[str, str, str]]:
-    """(thumbnail path, caption, scene id) for the scenes that match, by title."""
+    """(thumbnail path, caption, scene id) for the page's scenes that match, by title."""
+    from studio.app.backdrops import page_scenes
+    from studio.app.context import open_store
+
     search = search.strip().lower()
     out = []
-    for scene in sorted(load_scenes().values(), key=lambda s: (s.category, s.title)):
+    for scene in sorted(page_scenes(open_store()).values(), key=lambda s: (s.category, s.title)):
         if category not in ("all", "", None) and scene.category != category:
             continue
         if search and search not in f"{scene.id} {scene.title} {scene.category}".lower():

@@ -117,13 +117,13 @@ def build_server(listen: bool = False, auth: tuple[str, str] | None = None):
     from fastapi import FastAPI
     from starlette.middleware.cors import CORSMiddleware
 
-    from studio.api.access import key_problem, route_limit
+    from studio.api.access import admission, key_problem, route_limit
     from studio.api.guard import Guard, Policy
     from studio.api.routes import build_api
     from studio.app.context import open_store
     from studio.config import load_settings
     from studio.ui.app import CSS, build_app, theme, theme_js
-    from studio.ui.uploads import RecordUploads
+    from studio.ui.uploads import RecordUploads, quiet_gradio_refusals
 
     settings = load_settings()
     store = open_store()
@@ -135,7 +135,9 @@ def build_server(listen: bool = False, auth: tuple[str, str] | None = None):
                       allowed_origins=list(s.allowed_origins),
                       body_limit=lambda method, path: route_limit(path, s.limits),
                       key_problem=lambda path, method, headers, client: key_problem(
-                          store, path, headers, client, s.api_keys_on_loopback))
+                          store, path, headers, client, s.api_keys_on_loopback),
+                      admission=lambda path, method, headers, client: admission(
+                          store, path, method, headers, client, s.api_keys_on_loopback, s.api_queue_depth))
 
     outer = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     # Gradio grants CORS to any page of its own accord unless the parent app configures
@@ -154,8 +156,26 @@ def build_server(listen: bool = False, auth: tuple[str, str] | None = None):
     # "launched", which a mounted app never does; our own rule (ui/uploads.py) decides what a
     # handler opens, and this keeps Gradio from copying a named file into its cache first
     blocks.has_launched = True
+    quiet_gradio_refusals()
     check_gradio_fetches()
     return outer, store
+
+
+KEEP_ALIVE_S = 75  # nginx's default
+
+
+def _more_open_files() -> None:
+    """A burst of clients is a connection each: the soft limit on open files raised to the
+    hard one (often 1024 of 4096 or more) where the system has such limits."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = 65536 if hard == resource.RLIM_INFINITY else hard
+        if soft != resource.RLIM_INFINITY and soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    except (ImportError, ValueError, OSError):  # Windows has no such limit; a refused raise changes nothing
+        pass
 
 
 def launch(port: int = 7860, listen: bool = False, auth: str | None = None, open_browser: bool = False,
@@ -188,7 +208,11 @@ def launch(port: int = 7860, listen: bool = False, auth: str | None = None, open
         raise ServeError(str(exc)) from exc
     except sqlite3.DatabaseError as exc:  # damage found past opening
         raise ServeError(explain(exc, data_dir())) from exc
-    server = uvicorn.Server(uvicorn.Config(outer, host=host, port=port, log_level="warning"))
+    _more_open_files()
+    # An idle connection is kept longer than clients keep theirs (httpx: 5 s, uvicorn's
+    # default too): a server closing one just as its client reuses it resets a request.
+    server = uvicorn.Server(uvicorn.Config(outer, host=host, port=port, log_level="warning",
+                                           timeout_keep_alive=KEEP_ALIVE_S))
     server.install_signal_handlers = lambda: None  # the main thread's Ctrl-C stops us (block_thread)
     thread = threading.Thread(target=server.run, name="studio-http", daemon=True)
     thread.start()

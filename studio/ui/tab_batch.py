@@ -148,8 +148,8 @@ def on_cancel(batch_id: str):
 
 
 def build() -> None:
+    from studio.app.backdrops import page_scenes
     from studio.imaging.export import PRESETS
-    from studio.scenes import load_scenes
 
     with gr.Row():
         path = gr.Textbox(label="Folder of photos, or a CSV (sku, image, scene, preset, variants, notes)",
@@ -157,7 +157,7 @@ def build() -> None:
         files = gr.File(label="…or upload photos (one SKU each)", file_count="multiple", type="filepath", scale=2)
     with gr.Row():
         out = gr.Textbox(label="Output folder (default: <data dir>/batches/<name>)")
-        scene = gr.Dropdown([""] + sorted(load_scenes()), value="", label="Scene (CSV rows may set their own)")
+        scene = gr.Dropdown([""] + sorted(page_scenes(open_store())), value="", label="Scene (CSV rows may set their own)")
         preset = gr.Dropdown([""] + list(PRESETS), value="", label="Preset (CSV rows may set their own)")
         engine = gr.Dropdown(engine_choices(), value="classic", label="Engine")
         variants = gr.Slider(1, 8, value=1, step=1, label="Variants per SKU")

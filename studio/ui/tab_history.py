@@ -102,8 +102,10 @@ def on_replay(job_id: str, stage: str, overrides: str):
     store = open_store()
     current = history.job_params(store, job_id)
     diff = {k: v for k, v in changed.items() if current.get(k) != v}
-    if diff.get("reference"):  # a path from the browser: only a photo uploaded to the page
-        diff["reference"] = str(page_file(diff["reference"], "Upload the reference photo on the Studio tab"))
+    for name in ("reference", *history.PHOTO_KEYS):  # a path or digest from the browser: only a page upload
+        if diff.get(name) or (name == "photo" and name in diff):
+            path = page_file(diff[name], f"Upload the {'product' if name == 'photo' else name} photo on the Studio tab")
+            diff[name] = str(path) if name == "reference" else path  # a Path: a file to keep, not a digest
     new = history.replay(store, job_id, stage, diff, ledger(store))
     run_jobs([new], store=store)
     return f"Replayed from `{stage}` as job `{new}`: {history.get_job(store, new)['status']}."

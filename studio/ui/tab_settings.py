@@ -91,7 +91,7 @@ def on_revoke_key(key_id: str):
 
 
 def build() -> None:
-    from studio.scenes import load_scenes
+    from studio.app.backdrops import page_scenes
 
     s = load_settings()
     with gr.Row():
@@ -107,7 +107,7 @@ def build() -> None:
         variants = gr.Slider(1, 8, value=s.default_variants, step=1, label="Default variants")
         steps = gr.Slider(4, 50, value=s.default_steps, step=1, label="Default steps (FLUX.1 Fill; the other models use their own)")
         preset = gr.Dropdown(list(PRESETS), value=s.default_preset, label="Default preset")
-        scene = gr.Dropdown(sorted(load_scenes()), value=s.default_scene, label="Default scene")
+        scene = gr.Dropdown(sorted(page_scenes(open_store())), value=s.default_scene, label="Default scene")
         theme = gr.Radio(["light", "dark", "system"], value=s.theme, label="Theme")
     usage = gr.Radio(["commercial", "personal"], value=s.usage, elem_id="usage",
                      label="What the pictures are for (auto never picks a model whose licence forbids it)")

@@ -194,13 +194,14 @@ def _cutout_of(state: dict) -> Image.Image | None:
 def on_backdrop(path: str | None, state: dict, light_match: float, category: str, search: str):
     """A backdrop photo uploaded on the page: saved as the seller's scene (once per
     photo), chosen, previewed with the product on its spot, and shown in the gallery."""
-    from studio.app.backdrops import BackdropError, preview, scene_for_photo
+    from studio.app.backdrops import BackdropError, preview, scene_for_photo, seller_keeps
     from studio.ui.scene_thumbnails import gallery
 
     if not path:
         raise gr.Error("Drop a photo of your surface or backdrop.")
     try:
         scene = scene_for_photo(page_file(path, "Upload the backdrop photo here"), Path(path).name)
+        seller_keeps(open_store(), scene.id)  # in the gallery, even when a shop sent the same photo first
         shown = preview(scene.id, _cutout_of(state), light_match)
     except BackdropError as exc:
         raise gr.Error(str(exc)) from exc

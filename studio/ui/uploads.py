@@ -15,6 +15,7 @@ about the disk."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterable
@@ -23,6 +24,7 @@ from pathlib import Path
 UPLOAD_ROUTE = "/gradio_api/upload"
 MAX_ANSWER = 1024 * 1024  # the upload route answers with a short list of paths
 
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _received: set[str] = set()
 
@@ -50,12 +52,41 @@ def received(path: str | Path) -> bool:
         return key in _received
 
 
+def refusal(ask: str = "Upload the photo on this page") -> str:
+    return f"{ask}: the page opens only files uploaded to it."
+
+
 def page_file(path: object, ask: str = "Upload the photo on this page") -> Path:
     """`path` when the page received it itself; NotUploaded saying `ask` otherwise (the
     same whatever is or is not at that path)."""
     if not isinstance(path, str | Path) or not str(path) or not received(path):
-        raise NotUploaded(f"{ask}: the page opens only files uploaded to it.")
+        raise NotUploaded(refusal(ask))
     return Path(path)
+
+
+def quiet_gradio_refusals() -> None:
+    """Gradio refuses a file a request names but did not upload before any handler runs,
+    and prints a full traceback for each (with the path, as Gradio resolved it): one log
+    line instead, and the visitor gets the page's one sentence, which names no path."""
+    import gradio as gr
+    from gradio import processing_utils
+    from gradio.exceptions import InvalidPathError
+
+    check = processing_utils._check_allowed
+    if getattr(check, "studio_quiet", False):
+        return
+
+    def quiet(path, check_in_upload_folder: bool):
+        try:
+            check(path, check_in_upload_folder)
+        except InvalidPathError:
+            if not check_in_upload_folder:  # a file the app itself returns: a bug worth its traceback
+                raise
+            log.warning("page: refused a file a request named but did not upload: %.200r", str(path))
+            raise gr.Error(refusal("Upload the file on this page"), print_exception=False) from None
+
+    quiet.studio_quiet = True
+    processing_utils._check_allowed = quiet  # looked up in the module at each call
 
 
 class RecordUploads:

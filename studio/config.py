@@ -140,6 +140,8 @@ def _read_settings() -> Settings:
 USAGES = ("commercial", "personal")
 # the `upscale` values: auto (the best installed upscaler, else classic), off (plain
 # resampling: the product's pixels exactly the photo's), or an upscaler's id
+# seeds as the generators take them (a 32-bit unsigned integer)
+MAX_SEED = 2**32 - 1
 UPSCALES = ("auto", "off", "classic", "swin2sr-x2", "swin2sr-x4", "swin2sr-x4-jpeg")
 MAX_BUDGET = 1_000_000.0  # more than anyone spends on images; larger "budgets" are typos or attempts to switch it off
 # value checks beyond the type: (test, what a good value is)

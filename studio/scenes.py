@@ -53,6 +53,7 @@ class Placement:
     scale: float = 0.6  # the product's longer side as a share of the frame's
     margin: float = 0.08  # kept clear at the frame's edges, as a share of its size
     floor: float = 0.82  # where the product stands (bottom-anchored), as a share of height
+    exact: bool = False  # a share the delivered frame fixes (Amazon main's 85%): variants neither move nor scale it
 
 
 @dataclass(frozen=True)

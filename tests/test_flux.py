@@ -91,7 +91,7 @@ def test_whole_shoot_with_flux_keeps_product_pixels(tiny_flux, tmp_path):
     cut = stage_output(store, job, "enlarge")["cutout"]  # the product as placed
     for i in range(2):
         gen = stage_output(store, job, f"generate[{i}]")
-        assert gen["seed"] == 3 + i and gen["image"].size == (48, 64)
+        assert gen["seed"] == 3 + i and gen["image"].size == (64, 64)  # frame first: the shopify square at the draft size
         box = Box(**gen["box"])
         out = np.asarray(stage_output(store, job, f"preserve[{i}]")["image"])
         layer = paste_layer(out.shape[:2], resize_product(crop_to_alpha(cut), box), box)

@@ -158,3 +158,73 @@ def test_engines_and_fallbacks_read_the_registry(monkeypatch):
     assert registry.pick_generator("auto", "local-only") == "classic"
     assert registry.fallback_engine("flux", "cloud-fallback", allow_cpu=False) == "cloud"
     assert registry.fallback_engine("flux", "local-only", allow_cpu=False) is None
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(STUDIO.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _studio_imports(name: str, path: Path, tree: ast.AST, modules: set[str]) -> set[str]:
+    """The studio modules one module imports, at its top or inside a function (a lazy import
+    is still a circle: it only waits to bite)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name in modules}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join(parts + ([base] if base else []))
+            for a in node.names:
+                full = f"{base}.{a.name}"
+                out |= {full} if full in modules else ({base} if base in modules else set())
+    return out - {name}
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_circles_not_even_lazy_ones():
+    trees = {_module_name(path): (path, tree) for path, tree in _modules(STUDIO)}
+    graph = {name: _studio_imports(name, path, tree, set(trees)) for name, (path, tree) in trees.items()}
+    assert _circles(graph) == []
+
+
+def test_the_circle_finder_finds_circles():
+    assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    tree = ast.parse("def f():\n    from studio.app import shoot\n    from .clip import clip_params\n")
+    path = STUDIO / "app" / "batch.py"
+    assert _studio_imports("studio.app.batch", path, tree, {"studio.app.shoot", "studio.app.clip"}) == {
+        "studio.app.shoot", "studio.app.clip"}

@@ -62,6 +62,8 @@ def test_a_classic_clip_of_a_shoot_is_a_valid_h264_file(shot, tmp_path):
     assert out["report"]["ok"] and out["report"]["file"]["faststart"]
     assert out["settings"] | {"variant": None} == out["settings"] | {"variant": None}  # recorded
     assert out["settings"]["seed"] == 0 and out["settings"]["motion"] == "orbit" and out["settings"]["variant"] in (0, 1)
+    # frame first: the classic variant was laid out again for the clip's square, not cropped from the shot's
+    assert out["settings"]["layout"] == "the variant laid out again for the clip's frame"
     preview = Image.open(__import__("io").BytesIO(out["preview"]))
     assert preview.format == "WEBP" and preview.n_frames > 10
     # the clip moves: its first and last frames differ, most of all away from the product

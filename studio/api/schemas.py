@@ -147,6 +147,17 @@ class Cutout(Strict):
                                                  "fidelity, gate and compliance were measured through this mask")
 
 
+class Made(Strict):
+    """How a variant's frame was made (frame first: the shot is made for its preset's frame)."""
+
+    frame: str = Field(description='the frame\'s size, e.g. "2048×2048"')
+    plate: str = Field(description='"rendered at frame size", "painted at 1024×1024", or "photo of 736×1600 px, …"')
+    upscaler: str | None = Field(None, description="what took the plate up to the frame, where it was smaller")
+    upscale_factor: float | None = None
+    product_scale: float = Field(description="the product's size in the frame over its size in the photo")
+    product: str | None = Field(None, description="how the product was enlarged, where it was")
+
+
 class Variant(Strict):
     index: int
     seed: int
@@ -156,6 +167,7 @@ class Variant(Strict):
     compliance_ok: bool = Field(description="the export passes its marketplace preset's checks")
     compliance_caveat: str | None = Field(None, description="set when fill and purity were measured against a "
                                                             "doubtful cut-out")
+    made: Made | None = Field(None, description="how its frame was made (None: shot before this was recorded)")
     file: str | None = Field(description="its file's path under /api/v1")
 
 

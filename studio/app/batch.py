@@ -341,18 +341,6 @@ def run_batch(store: Store, batch_id: str, *, parallel: int = PARALLEL, lease_s:
     return summary
 
 
-def continue_batch(store: Store, batch_id: str, **kwargs) -> dict:
-    """Run a batch where it was started: a `--cluster` batch on its Ray cluster (Ray is
-    imported only then), any other here; keyword arguments go to the runner."""
-    cluster = loads(store.one("SELECT options FROM batches WHERE id = ?", (batch_id,))["options"]).get("cluster")
-    if not cluster:
-        return run_batch(store, batch_id, **kwargs)
-    from studio.app.batch_cluster import cluster_address, run_batch_on_cluster
-
-    return run_batch_on_cluster(store, batch_id, address=cluster_address(cluster),
-                                **{k: v for k, v in kwargs.items() if k in ("on_item", "stop", "workers")})
-
-
 def batch_summary(store: Store, batch_id: str) -> dict:
     batch = dict(store.one("SELECT * FROM batches WHERE id = ?", (batch_id,)))
     counts = dict(store.query("SELECT status, COUNT(*) FROM batch_items WHERE batch_id = ? GROUP BY status",

@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import studio
-from studio.app.batch import batch_summary, ended, fail_item, finish_item, shoot_options, write_report
+from studio.app.batch import batch_summary, ended, fail_item, finish_item, run_batch, shoot_options, write_report
 from studio.app.shoot import check_budget
 from studio.config import load_settings
 from studio.pipeline.ledger import BudgetExceeded
@@ -335,3 +335,13 @@ def _collect(ray, store: Store, batch: dict, ref, idx: int, attempt: int, worker
         return
     finish_item(store, batch, dict(store.one("SELECT * FROM batch_items WHERE batch_id = ? AND idx = ?",
                                              (batch["id"], idx))))
+
+
+def continue_batch(store: Store, batch_id: str, **kwargs) -> dict:
+    """Run a batch where it was started: a `--cluster` batch on its Ray cluster (Ray is
+    imported only then), any other here; keyword arguments go to the runner."""
+    cluster = loads(store.one("SELECT options FROM batches WHERE id = ?", (batch_id,))["options"]).get("cluster")
+    if not cluster:
+        return run_batch(store, batch_id, **kwargs)
+    return run_batch_on_cluster(store, batch_id, address=cluster_address(cluster),
+                                **{k: v for k, v in kwargs.items() if k in ("on_item", "stop", "workers")})

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from studio.app.context import ledger, stages
 from studio.clips.presets import clip_settings
+from studio.config import MAX_SEED
 from studio.paths import free_path, photo_stem, write_atomic
 from studio.pipeline import jobs, queries
 from studio.store import Store, loads
@@ -34,8 +35,6 @@ def clip_params(preset: str = "reels", *, engine: str = "classic", seconds: floa
                 fps: int | None = None, motion: str = "push-in", variant: int | None = None, seed: int = 0,
                 light: bool = True) -> dict:
     """The checked parameters of a clip, as its job records them (ValueError says what is wrong)."""
-    from studio.app.shoot import MAX_SEED
-
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         raise ValueError(f"the seed must be a whole number from 0 to {MAX_SEED}, not {seed!r}")
     if variant is not None and (isinstance(variant, bool) or not isinstance(variant, int) or variant < 0):

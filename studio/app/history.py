@@ -36,6 +36,18 @@ def dead_letter(store: Store, limit: int = 100) -> list[dict]:
     return list_jobs(store, limit=limit, status="failed")
 
 
+def made_line(made: dict | None) -> str:
+    """A variant's `made` record in words: "2048×2048 frame, rendered at frame size,
+    product ×0.41 from the photo" (an empty string for shots from before it existed)."""
+    if not made:
+        return ""
+    plate = made["plate"]
+    if made.get("upscaler"):
+        plate += f", enlarged ×{made['upscale_factor']} by {made['upscaler']}"
+    product = f"product ×{made['product_scale']} from the photo" if made.get("product_scale") else ""
+    return ", ".join(x for x in (f"{made['frame']} frame", plate, product, made.get("product", "")) if x)
+
+
 def job_detail(store: Store, job_id: str) -> dict:
     job = jobs.get_job(store, job_id)
     out = _job_summary(job)

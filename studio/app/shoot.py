@@ -15,7 +15,7 @@ from PIL import Image
 
 from studio.app.context import BudgetExceeded, Event, ledger, run_jobs, stages
 from studio.app.engines import engine_price, plan_ids, resolve_engine
-from studio.config import data_dir, load_settings
+from studio.config import MAX_SEED, data_dir, load_settings
 from studio.imaging.color import Adjustments
 from studio.imaging.compose import placed_layer
 from studio.imaging.io import ingest_file
@@ -162,8 +162,6 @@ def _backdrop_params(store: Store, scene_id: str, reference: Path | bytes | None
         out[key] = float(value)
     return out
 
-
-MAX_SEED = 2**32 - 1
 
 
 def _whole(value, lo: int, hi: int) -> bool:
@@ -313,7 +311,9 @@ def shoot_summary(store: Store, job_id: str) -> dict:
                                 "gate": {"passed": r["passed"], "reason": r["reason"], "caveat": caveat},
                                 # fill and purity are measured through the mask too
                                 "delta_e": col.get("delta_e_after"),
-                                "compliance": {**exp["compliance"], "caveat": caveat}})
+                                "compliance": {**exp["compliance"], "caveat": caveat},
+                                # how its frame was made (frame first: frame, plate, upscaler, product scale)
+                                "made": queries.variant_data(store, job_id, i).get("made")})
     return out
 
 
@@ -431,17 +431,30 @@ def run_to_end(store: Store, job_id: str, on_event: Callable[[Event], None] | No
     return job
 
 
+def new_frame(params: dict, preset: str) -> bool:
+    """Whether `preset` is delivered in another frame than the shot was made for."""
+    from studio.imaging.layout import frame_for
+
+    return frame_for(preset, params.get("long_side")) != frame_for(params.get("preset") or "shopify",
+                                                                      params.get("long_side"))
+
+
 def finish_variant(store: Store, job_id: str, variant: int, *, adjustments: dict | None = None,
                    preset: str | None = None, on_event: Callable[[Event], None] | None = None) -> dict:
     """Finish the chosen variant: replay its colour and export stages with these
     adjustments and preset (a new job in the history, the shoot left as it was) and
-    write the file under the data dir's exports folder."""
+    write the file under the data dir's exports folder. A preset of another frame is
+    another layout of the same choices (scene, seed, light): the variant is made again
+    for that frame from its generate stage, never cropped from the shot's frame."""
     overrides: dict = {"choice": int(variant)}
     if adjustments is not None:
         overrides["adjustments"] = Adjustments.from_dict(adjustments).as_dict()
+    start = keys.color(int(variant))
     if preset:
         overrides["preset"] = preset
-    new = jobs.replay(store, stages(), job_id, keys.color(int(variant)), overrides, ledger=ledger(store))
+        if new_frame(jobs.job_params(store, job_id), preset):
+            start = keys.generate(int(variant))
+    new = jobs.replay(store, stages(), job_id, start, overrides, ledger=ledger(store))
     run_to_end(store, new, on_event)
     out = queries.stage_output(store, new, keys.export(int(variant)))
     color = queries.stage_output(store, new, keys.color(int(variant)))

@@ -31,7 +31,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from studio.app.context import JobError, open_store
-    from studio.app.history import job_detail
+    from studio.app.history import job_detail, made_line
 
     try:
         detail = job_detail(open_store(), args.job)
@@ -53,7 +53,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"  {st['key']:<20} {st['status']:<9} attempt {st['attempt']}  {dur}{note}"
               + (f"  {st['error']}" if st["error"] else ""))
     for v in detail["variants"]:
-        print(f"  variant {v['index']}: seed {v['seed']}")
+        print(f"  variant {v['index']}: seed {v['seed']}" + (f"; {made_line(v['made'])}" if v.get("made") else ""))
     return 0
 
 

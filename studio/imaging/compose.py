@@ -54,6 +54,8 @@ def place(product_size: tuple[int, int], canvas: tuple[int, int], placement: Pla
     jitter = (dx, dy, dscale) as shares of the frame, for variants."""
     pw, ph = product_size
     W, H = canvas
+    if placement.exact:
+        jitter = (0.0, 0.0, 0.0)
     scale = placement.scale * (1 + jitter[2])
     s = (scale * W / pw) if pw / W >= ph / H else (scale * H / ph)
     margin_x, margin_y = placement.margin * W, placement.margin * H

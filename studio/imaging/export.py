@@ -81,13 +81,33 @@ def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def render(image: np.ndarray, alpha: np.ndarray, preset: Preset) -> tuple[np.ndarray, np.ndarray]:
-    """The final RGB at the preset's size, and where the product is in it (alpha).
-    Resampled in 8 bits: a 2048² frame in float would cost ten times as much."""
+    """The final RGB at the preset's size, and where the product is in it (alpha). A shot
+    is made for its preset's frame (`imaging.layout`): at that size it is only encoded
+    (a white-background preset's background made pure white); a draft at the preset's
+    aspect (`long_side`) is scaled whole. A shot from before frames came first is still
+    scaled and cut to the preset (`reframe`)."""
     rgb = np.ascontiguousarray(image, dtype=np.uint8)
     a = alpha.astype(np.float32, copy=False)
     if preset.white_background:
         white = rgb.astype(np.float32) * a[..., None] + 255.0 * (1 - a[..., None])
         rgb = np.clip(white + 0.5, 0, 255).astype(np.uint8)
+    W, H = preset.width, preset.height
+    h, w = rgb.shape[:2]
+    if (w, h) != (W, H):
+        if abs(w / h - W / H) > 0.01 * W / H:
+            return reframe(rgb, a, preset)
+        interp = cv2.INTER_AREA if w > W else cv2.INTER_CUBIC
+        rgb, a = cv2.resize(rgb, (W, H), interpolation=interp), cv2.resize(a, (W, H), interpolation=cv2.INTER_LINEAR)
+    if preset.white_background:
+        rgb = rgb.copy() if not rgb.flags.writeable else rgb
+        rgb[a < 0.004] = 255
+    return rgb, a
+
+
+def reframe(rgb: np.ndarray, a: np.ndarray, preset: Preset) -> tuple[np.ndarray, np.ndarray]:
+    """A finished frame of another aspect scaled and cut to the preset (shots stored
+    before frame first; the background already white where the preset asks)."""
+    image = rgb
     W, H = preset.width, preset.height
     visible = a > 0.05
     if preset.fill and visible.any():

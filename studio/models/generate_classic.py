@@ -40,6 +40,7 @@ class Composition:
     light_direction: float
     view: str = SIDE  # how the product was photographed: side (stood on the floor) or top (laid flat)
     look: dict = field(default_factory=dict)  # what this variant's frame changed (classic_look)
+    made: dict = field(default_factory=dict)  # how its frame was made: frame, plate, upscaler, product scale
 
 
 def _shadows(scene: Scene, product_alpha: np.ndarray, box: Box, shape: tuple[int, int],
@@ -133,15 +134,29 @@ def flat_lay(scene: Scene) -> Scene:
                    reflection=replace(scene.reflection, strength=0.0))
 
 
+def frame_record(frame: tuple[int, int], plate: str, product: Image.Image, box: Box,
+                 upscaler: str | None = None, factor: float | None = None) -> dict:
+    """How a variant's frame was made, as every variant records it (`made`)."""
+    out = {"frame": f"{frame[0]}×{frame[1]}", "plate": plate,
+           "product_scale": round(max(box.w / product.width, box.h / product.height), 3)}
+    if upscaler:
+        out |= {"upscaler": upscaler, "upscale_factor": round(factor, 2)}
+    return out
+
+
 def compose(scene: Scene, cutout: Image.Image, seed: int, long_side: int | None = None,
-            view: str | None = None, backdrop: np.ndarray | None = None, light_match: float = 0.0) -> Composition:
+            view: str | None = None, backdrop: np.ndarray | None = None, light_match: float = 0.0,
+            upscale: str = "auto") -> Composition:
     """One variant: the scene built around the cut-out (RGBA, decontaminated), as the
     variant's seed frames it (classic_look). `view` (side or top) as detected from the
     cut-out when not given: a product photographed from above is laid flat. With a
     `backdrop` photo (a scene with `[backdrop]`), that photo is the plate. `light_match`
-    (0..1) adapts the product's shading to the plate (imaging.light; 0: its own pixels)."""
-    if backdrop is not None:
-        return compose_on_backdrop(scene, cutout, seed, backdrop, long_side, light_match)
+    (0..1) adapts the product's shading to the plate (imaging.light; 0: its own pixels).
+    The canvas is the frame the shot is delivered in (`imaging.layout.frame_scene`): the
+    plate is rendered at its size and the product resampled once, straight to its box."""
+    # a marketplace's exact fill (Amazon main) is on pure white: the backdrop photo would not show
+    if backdrop is not None and not scene.placement.exact:
+        return compose_on_backdrop(scene, cutout, seed, backdrop, long_side, light_match, upscale)
     rng = np.random.default_rng(seed)
     W, H = scene.canvas_size(long_side)
     product = crop_to_alpha(cutout)
@@ -174,42 +189,87 @@ def compose(scene: Scene, cutout: Image.Image, seed: int, long_side: int | None 
     if light_match > 0:
         placed = light.shaded(placed, out8, box, light_match, key_light)
     _place_product(out8, placed, box, grade)
-    return Composition(Image.fromarray(out8, "RGB"), box, seed, round(key_light, 2), view, frame.describe())
+    return Composition(Image.fromarray(out8, "RGB"), box, seed, round(key_light, 2), view, frame.describe(),
+                       frame_record((W, H), "rendered at frame size", product, box))
+
+
+# a shoot's variants stand on one plate (the window and the spot do not change between
+# them): cropped and enlarged once
+_PLATES = ByteBoundedCache(96 * 1024**2)
+
+
+def backdrop_plate(photo: np.ndarray, window, size: tuple[int, int], upscale: str = "auto"
+                   ) -> tuple[np.ndarray, str | None, float]:
+    """The frame's window of the photo at the frame's size: averaged down when the photo
+    has more pixels than the frame, else enlarged by the upscaler (the plate only; the
+    product is placed afterwards from its own photo). (plate, upscaler or None, factor)."""
+    from studio.models.registry import pick_upscaler
+
+    key = (photo.shape, hash(photo[:: max(1, photo.shape[0] // 61), :: max(1, photo.shape[1] // 67)].tobytes()),
+           window.x, window.y, window.w, window.h, size, upscale)
+    hit = _PLATES.get(key)
+    if hit is not None:
+        return hit
+    crop = np.ascontiguousarray(photo[window.y: window.y + window.h, window.x: window.x + window.w])
+    factor = max(size[0] / window.w, size[1] / window.h)
+    upscaler = pick_upscaler(upscale, factor, photo=True) if factor > 1.01 else None
+    if upscaler is None:
+        plate = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC)
+    else:
+        plate = np.asarray(upscaler.upscale(Image.fromarray(crop), size))
+    plate.flags.writeable = False
+    out = (plate, upscaler.name if upscaler else None, factor)
+    _PLATES.put(key, out, plate.nbytes)
+    return out
 
 
 def compose_on_backdrop(scene: Scene, cutout: Image.Image, seed: int, photo: np.ndarray,
-                        long_side: int | None = None, light_match: float = 0.0) -> Composition:
-    """One variant on the seller's backdrop photo: the photo covers the canvas; the
-    product stands with its foot on the scene's spot (or the one found on the surface)
-    at its fill of the height; contact and cast shadow along the light read from the
-    photo (or the scene's); the plate behind softened if asked; light wrap at the rim.
-    Outside the product and its shadow the frame is the photo's own pixels. Variants
-    differ in the light's softness, the shadow's length and a touch of scale; the spot
-    stays, so a catalog on one backdrop lines up."""
+                        long_side: int | None = None, light_match: float = 0.0, upscale: str = "auto"
+                        ) -> Composition:
+    """One variant on the seller's backdrop photo: the part of the photo the frame shows
+    (`layout.backdrop_window`: the frame's aspect, the product's foot on the scene's spot
+    or the one found on the surface, the product wholly inside) at the frame's size; the
+    product at its fill of the frame's height; contact and cast shadow along the light
+    read from the plate (or the scene's); the plate behind softened if asked; light wrap
+    at the rim. Outside the product and its shadow the frame is the photo's own pixels.
+    Variants differ in the light's softness, the shadow's length and a touch of scale;
+    the spot stays, so a catalog on one backdrop lines up."""
     from studio.imaging import backdrop as bdrop
+    from studio.imaging.layout import backdrop_window, window_size
 
     bd = scene.backdrop
     W, H = scene.canvas_size(long_side)
     product = crop_to_alpha(cutout)
-    plate8 = bdrop.plate(photo, (W, H))
-    geo = bdrop.geometry_of(scene, plate8)  # its surfaces, horizon (and depth, where kept with the scene)
+    # the photo's geometry, spot and light (shares of the photo: the scene's own canvas is
+    # the photo's aspect), then the window of it the frame shows
+    h, w = photo.shape[:2]
+    geo = bdrop.geometry_of(scene, photo)  # its surfaces, horizon (and depth, where kept with the scene)
     spot = bd.spot or bdrop.default_spot(geo)
-    read, strength = light.read_direction(plate8, geo.main.top if geo.main else None)
+    read, strength = light.read_direction(photo, geo.main.top if geo.main else None)
     direction = light.above_horizon(bd.light) if bd.light is not None else read
     softness, length, scale = light.photo_softness(strength), scene.shadow.length, 1.0
+    # the product's height: the seller's (or the default) fill is a share of the delivered
+    # frame, scaled by depth to the spot; a real size is the photo's, as the window shows it
+    cw, ch = window_size((w, h), (W, H))
+    fill = bdrop.fill_at(geo, spot, product.size, (w, h), (bd.fill or bdrop.DEFAULT_FILL) * ch / h, bd.product_cm,
+                         bd.surface_cm) * h / ch
+    win = backdrop_window((w, h), (W, H), spot, product.size, fill)
+    plate8, upscaler, factor = backdrop_plate(photo, win, (W, H), upscale)
     if seed:
         rng = np.random.default_rng([seed, 31])
         softness = float(np.clip(softness + rng.uniform(-0.25, 0.2), 0.1, 1.0))
         length = float(np.clip(length * rng.uniform(0.7, 1.3), 0.05, 2.0))
         scale = float(rng.uniform(0.94, 1.03))
-    fill = bdrop.fill_at(geo, spot, product.size, (W, H), bd.fill, bd.product_cm, bd.surface_cm)
-    box = bdrop.stand_box(product.size, (W, H), spot, fill * scale)
+    box = bdrop.stand_box(product.size, (W, H), win.spot, fill * scale)
     placed = resize_product(product, box)
     out8 = plate8.copy()
     if bd.depth_of_field > 0:
         soft = bdrop.depth_of_field(plate8.astype(np.float32) / 255.0, box.y + box.h, bd.depth_of_field)
         out8 = cv2.convertScaleAbs(soft, alpha=255.0)
-    plane = (round(geo.main.top * H), round(geo.horizon * H)) if geo.main and geo.main.contains(*spot) else None
+    def row(y: float) -> int:  # a share of the photo's height as a row of the frame
+        return round((y * h - win.y) / win.h * H)
+
+    plane = (row(geo.main.top), row(geo.horizon)) if geo.main and geo.main.contains(*spot) else None
     shade = light.shadows(placed[..., 3], box, (H, W), direction, scene.shadow.contact, scene.shadow.cast, length,
                           softness, plane)
     light.darken(out8, shade)  # only round the product's foot; elsewhere the photo's pixels stay
@@ -217,9 +277,11 @@ def compose_on_backdrop(scene: Scene, cutout: Image.Image, seed: int, photo: np.
         placed = light.shaded(placed, out8, box, light_match, bd.light)
     _place_product(out8, placed, box, np.ones(3, np.float32))
     look_info = {"light_direction": round(direction, 1), "light_softness": round(softness, 2),
-                 "spot": [round(spot[0], 3), round(spot[1], 3)], "fill": round(fill * scale, 3), "backdrop": bd.image,
-                 "geometry": geo.as_dict()}
-    return Composition(Image.fromarray(out8, "RGB"), box, seed, round(direction, 2), SIDE, look_info)
+                 "spot": [round(win.spot[0], 3), round(win.spot[1], 3)], "fill": round(fill * scale, 3),
+                 "backdrop": bd.image, "geometry": geo.as_dict()}
+    made = frame_record((W, H), f"photo of {w}×{h} px, {win.w}×{win.h} of it shown", product, box, upscaler,
+                        factor)
+    return Composition(Image.fromarray(out8, "RGB"), box, seed, round(direction, 2), SIDE, look_info, made)
 
 
 class ClassicGenerator(Generator):
@@ -232,6 +294,6 @@ class ClassicGenerator(Generator):
     def generate(self, request: GenerateRequest) -> Generated:
         photo = np.asarray(request.backdrop.convert("RGB")) if request.backdrop is not None else None
         c = compose(request.scene, request.cutout, request.seed, request.long_side, request.view, photo,
-                    request.light_match)
+                    request.light_match, request.upscale)
         return Generated(c.image, c.box,
-                         {"light_direction": c.light_direction, "view": c.view, "look": c.look})
+                         {"light_direction": c.light_direction, "view": c.view, "look": c.look, "made": c.made})

@@ -45,7 +45,7 @@ def shoot_recipe(params: dict) -> list[Node]:
         Node("prompt", "prompt", {"category": "describe.category", "colors": "describe.colors",
                                   "view": "describe.view"}),
     ]
-    gen_deps = {"cutout": cut}
+    gen_deps = {"cutout": cut, "enlarged": "enlarge.enlarged"}  # (what it records of the product's scale)
     if backend.reads_prompt:  # the classic compositor does not: it starts as soon as the cut-out is ready
         gen_deps |= {"prompt": "prompt.prompt", "simple_prompt": "prompt.simple_prompt"}
     if backend.takes_negative:
@@ -75,6 +75,7 @@ def shoot_recipe(params: dict) -> list[Node]:
     if params.get("clip"):  # a short video of the chosen variant, after its export
         deps = {"chosen": "select.chosen", "cutout": cut, "prompt": "prompt.prompt"}
         for i in range(n):
-            deps |= {f"image{i}": f"color[{i}].image", f"box{i}": f"generate[{i}].box", f"_export{i}": f"export[{i}].file"}
+            deps |= {f"image{i}": f"color[{i}].image", f"box{i}": f"generate[{i}].box", f"seed{i}": f"generate[{i}].seed",
+                     f"_export{i}": f"export[{i}].file"}
         nodes.append(Node("clip", "clip", deps, device="gpu" if params["clip"].get("engine") == "wan" else "cpu"))
     return nodes

@@ -13,6 +13,7 @@ from PIL import Image
 from studio.bytecache import ByteBoundedCache
 
 if TYPE_CHECKING:
+    from studio.imaging.layout import Frame
     from studio.scenes import Scene
     from studio.store import Store
 
@@ -50,16 +51,27 @@ def kept_image(store: Store, digest: str | None, name: str) -> Image.Image | Non
     return image
 
 
-def shot_scene(params: dict) -> Scene:
-    """The shoot's scene, with the product's size relations of a catalog on one backdrop:
-    a SKU of `size_cm` beside the batch's largest (`size_ref_cm`) gets that share of the
-    fill, so their real sizes keep their relations."""
+def shot_frame(params: dict) -> Frame:
+    """The frame the shot is delivered in: its preset's (a draft's `long_side` at its aspect)."""
+    from studio.imaging.layout import frame_for
+
+    return frame_for(params.get("preset") or "shopify", params.get("long_side"))
+
+
+def shot_scene(params: dict, frame: Frame | None = None) -> Scene:
+    """The shoot's scene laid out for the shot's frame (`imaging.layout`: frame first),
+    with the product's size relations of a catalog on one backdrop: a SKU of `size_cm`
+    beside the batch's largest (`size_ref_cm`) gets that share of the fill, so their real
+    sizes keep their relations. `frame`: another frame than the preset's (a clip's)."""
     from dataclasses import replace
 
+    from studio.imaging.layout import frame_scene
     from studio.scenes import get_scene
 
-    scene = get_scene(params["scene"])
+    scene = frame_scene(get_scene(params["scene"]), frame or shot_frame(params))
     size, ref = params.get("size_cm"), params.get("size_ref_cm")
+    if scene.placement.exact:  # a marketplace's fill is exact, whatever the product's size
+        return scene
     if size and scene.backdrop is not None and scene.backdrop.surface_cm:  # its real size on the seller's surface
         return replace(scene, backdrop=replace(scene.backdrop, product_cm=float(size)))
     if not size or not ref:

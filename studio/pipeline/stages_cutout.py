@@ -80,8 +80,9 @@ def touchup(ctx: StageContext, image: Image.Image, alpha: Image.Image) -> dict:
 
 def matte(ctx: StageContext, image: Image.Image, alpha: Image.Image) -> dict:
     """RGBA cut-out with decontaminated edge colours (no halo of the old background);
-    with the crop param, cropped to the product (as `crop_to_alpha` would crop it)."""
-    rgb = rgb_array(image)
+    with the crop param, cropped to the product (as `crop_to_alpha` would crop it) and
+    taken from the photo at its full resolution: the shot resamples the product once,
+    from the photo's own pixels, straight to its size in the frame."""
     a = np.asarray(alpha, dtype=np.float32) / 255.0
     win = masks.region(np.asarray(alpha) > 8, 0)
     if ctx.params.get("crop") and win is None:
@@ -89,10 +90,46 @@ def matte(ctx: StageContext, image: Image.Image, alpha: Image.Image) -> dict:
         # empty instead, so the person can paint the product in
         raise Rejected("no product found in the photo: paint it in with the touch-up brush (Studio tab), or try "
                        "another cut-out backend (--backend)")
-    fg = masks.decontaminate(rgb, a)
+    if ctx.params.get("crop"):
+        full = _full_resolution(ctx, image)
+        if full is not None:
+            rgb, a = _product_at(full, a, win)
+            return {"cutout": Image.fromarray(masks.to_rgba(masks.decontaminate(rgb, a), a), "RGBA")}
+    fg = masks.decontaminate(rgb_array(image), a)
     if ctx.params.get("crop"):
         fg, a = fg[win], a[win]
     return {"cutout": Image.fromarray(masks.to_rgba(fg, a), "RGBA")}
+
+
+def _full_resolution(ctx: StageContext, worked: Image.Image) -> Image.Image | None:
+    """The photo as ingest read it but at its full size, where ingest worked smaller."""
+    if not ctx.params.get("work_side") or not ctx.params.get("photo"):
+        return None
+    from studio.config import load_settings
+    from studio.imaging.io import ingest_bytes
+
+    data = ctx.store.artifacts.read_bytes(ctx.params["photo"])
+    full = ingest_bytes(data, ctx.params.get("photo_name", "photo"), load_settings().limits).image
+    if max(full.size) <= max(worked.size):
+        return None
+    return full
+
+
+def _product_at(full: Image.Image, alpha: np.ndarray, win: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
+    """The product's box of the full-size photo (RGB) and the matte found at the working
+    size taken up to it (linear: the matte is smooth at its edge)."""
+    h, w = alpha.shape
+    fx, fy = full.width / w, full.height / h
+    x0, x1 = int(win[1].start * fx), min(full.width, int(np.ceil(win[1].stop * fx)))
+    y0, y1 = int(win[0].start * fy), min(full.height, int(np.ceil(win[0].stop * fy)))
+    rgb = np.asarray(full.crop((x0, y0, x1, y1)).convert("RGB"))
+    # the matte's pixels under the full-size box: sample centres mapped back (what cv2.warpAffine does)
+    m = np.float32([[1 / fx, 0, (x0 + 0.5) / fx - 0.5], [0, 1 / fy, (y0 + 0.5) / fy - 0.5]])
+    a = cv2.warpAffine(alpha, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    # crop to where the matte shows (as crop_to_alpha would): the edge rows may be empty
+    rows, cols = masks.region(a > 8 / 255, 0) or (slice(0, a.shape[0]), slice(0, a.shape[1]))
+    return np.ascontiguousarray(rgb[rows, cols]), np.ascontiguousarray(np.clip(a[rows, cols], 0, 1))
 
 
 def _alpha_image(alpha: np.ndarray) -> Image.Image:

@@ -102,7 +102,7 @@ def engine_of(params: dict) -> str:
 
 
 def generate(ctx: StageContext, cutout: Image.Image, prompt: str = "", simple_prompt: str = "",
-             negative: str = "") -> dict:
+             negative: str = "", enlarged: dict | None = None) -> dict:
     """One variant, by the engine's generator (from the model registry). Money a paid
     engine costs is set aside before the call (the budget is checked then), charged
     when the provider bills the image, and given back at once when the call fails
@@ -169,7 +169,14 @@ def generate(ctx: StageContext, cutout: Image.Image, prompt: str = "", simple_pr
         raise
     if cost:
         on_billed()  # a backend that does not report billing is paid on delivery
+    frame = scene.canvas_size(p.get("long_side"))
+    stretched = None
+    if backend.redraws_product and result.image.size != frame:
+        result, stretched = _plate_to_frame(result, frame)
     info = {"engine": engine, **result.info, **({"cost": cost} if cost else {}), "round": p.get("round", 0)}
+    info["made"] = made_record(result, cutout, enlarged)
+    if stretched:
+        info["made"]["plate"] += f", {stretched} to the frame"
     if p.get("reference"):
         info["reference"] = ("taken as the model's reference image" if backend.takes_reference else
                              f"{backend.title or engine} takes no reference image: its colours were put in the prompt")
@@ -178,6 +185,46 @@ def generate(ctx: StageContext, cutout: Image.Image, prompt: str = "", simple_pr
                             f"{backend.title or engine} paints its own plate: the backdrop's colours are in the prompt")
     ctx.record_variant(seed, info)
     return {"image": result.image, "box": result.box.as_dict(), "seed": seed}
+
+
+def _plate_to_frame(result, frame: tuple[int, int]):
+    """A model's plate on a canvas trimmed to the model's size multiple (a few pixels
+    short of the frame) taken to the frame's exact size: the plate only (the product
+    is put back on it afterwards from its own photo, at the box scaled alike), so
+    export has nothing to resample. (result, what was done in words)."""
+    from dataclasses import replace
+
+    w, h = result.image.size
+    fx, fy = frame[0] / w, frame[1] / h
+    plate = result.image.resize(frame, Image.Resampling.BICUBIC if max(fx, fy) > 1 else Image.Resampling.BOX)
+    b = result.box
+    s = min(fx, fy)  # the product keeps its aspect; its centre goes where the plate's went
+    bw, bh = max(1, round(b.w * s)), max(1, round(b.h * s))
+    cx, cy = (b.x + b.w / 2) * fx, (b.y + b.h / 2) * fy
+    box = Box(round(cx - bw / 2), round(cy - bh / 2), bw, bh)
+    return replace(result, image=plate, box=box), f"resampled from {w}×{h}"
+
+
+def made_record(result, cutout: Image.Image, enlarged: dict | None) -> dict:
+    """How the variant's frame was made, for every engine: the frame's size; its plate
+    (rendered at the frame's size, painted at a model's size, or a backdrop photo) with
+    the upscaler and factor that took it to the frame; the product's scale from the
+    photo's pixels (through the upscaler when it was enlarged)."""
+    made = dict(result.info.get("made") or {})
+    w, h = result.image.size
+    made.setdefault("frame", f"{w}×{h}")
+    if "plate" not in made:
+        painted = result.info.get("painted_size")
+        made["plate"] = f"painted at {painted[0]}×{painted[1]}" if painted else "made at frame size"
+        if result.info.get("upscaler"):
+            made |= {"upscaler": result.info["upscaler"], "upscale_factor": result.info.get("upscale_factor")}
+    box = result.box
+    scale = max(box.w / cutout.width, box.h / cutout.height)
+    if enlarged:  # the cut-out placed was the photo's product enlarged by the upscaler
+        scale *= float(enlarged["factor"])
+        made["product"] = enlarged["note"]
+    made["product_scale"] = round(scale, 3)
+    return made
 
 
 def _upscale_setting(params: dict) -> str:
@@ -339,7 +386,8 @@ def enlarge(ctx: StageContext, cutout: Image.Image) -> dict:
 
 
 def _generate_stage(name: str, device: str = "cpu") -> Stage:
-    return Stage(name, generate, inputs=("cutout",), optional_inputs=("prompt", "simple_prompt", "negative"),
+    return Stage(name, generate, inputs=("cutout",),
+                 optional_inputs=("prompt", "simple_prompt", "negative", "enlarged"),
                  outputs=("image", "box", "seed"), device=device, retry_for=_generate_policy)
 
 

@@ -13,11 +13,12 @@ from pathlib import Path
 import gradio as gr
 
 from studio.app import batch as batches
+from studio.app.batch_cluster import continue_batch
 from studio.app.context import open_store
 from studio.app.engines import engine_choices
 from studio.config import data_dir, load_settings
 from studio.paths import safe_name, unique_path
-from studio.ui.serve import is_served
+from studio.ui.served import is_served
 from studio.ui.uploads import page_file
 from studio.ui.views import readable, table
 
@@ -31,7 +32,7 @@ def _run_in_background(batch_id: str) -> None:
         if t is not None and t.is_alive():
             return
         # a batch started on a Ray cluster (by the CLI) continues on its cluster
-        t = threading.Thread(target=batches.continue_batch, args=(open_store(), batch_id), daemon=True,
+        t = threading.Thread(target=continue_batch, args=(open_store(), batch_id), daemon=True,
                              name=f"batch-{batch_id}")
         _runners[batch_id] = t
         t.start()

@@ -58,12 +58,12 @@ def on_open(job_id: str):
         lines.append(f"| {s['key']} | {s['status']} | {s['attempt']} | "
                      f"{round(s['duration_s'], 2) if s['duration_s'] else ''} | {note} |")
     if d["variants"]:
-        lines += ["", "| variant | seed | fidelity | gate | alignment |", "|---|---|---|---|---|"]
+        lines += ["", "| variant | seed | fidelity | gate | alignment | frame |", "|---|---|---|---|---|---|"]
         for v in d["variants"]:
             fid = v.get("fidelity", {}) or {}
             lines.append(f"| {v['index'] + 1} | {v['seed']} | {fid.get('score', '')} | "
                          f"{'✓' if (v.get('gate') or {}).get('passed') else (v.get('gate') or {}).get('reason', '')} "
-                         f"| {v.get('alignment') or ''} |")
+                         f"| {v.get('alignment') or ''} | {history.made_line(v.get('made'))} |")
     clip = next((s for s in d["stages"] if s["stage"] == "clip" and s["status"] == "done"), None)
     if clip:
         c, report = clip["outputs"]["settings"], clip["outputs"]["report"]

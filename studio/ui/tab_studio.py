@@ -13,7 +13,7 @@ from PIL import Image
 from studio.app import shoot, touchup
 from studio.app.context import TERMINAL, open_store
 from studio.app.engines import backend_facts, engine_choices, plan_note
-from studio.app.history import cancel, get_job
+from studio.app.history import cancel, get_job, made_line
 from studio.config import data_dir, load_settings
 from studio.imaging.export import PRESETS
 from studio.ui import workbench
@@ -253,7 +253,8 @@ def _shots_outputs(res: dict, state: dict) -> tuple:
         captions.append(f"{mark}#{s['index'] + 1} · fidelity {score if score is not None else '–'} · {verdict}")
     gallery = [(s["image"], c) for s, c in zip(res["shots"], captions, strict=True)]
     summary = res["summary"]
-    rows = ["| # | rank | seed | fidelity | alignment | gate | ΔE | compliance |", "|---|---|---|---|---|---|---|---|"]
+    rows = ["| # | rank | seed | fidelity | alignment | gate | ΔE | compliance | frame |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for v in sorted(summary.get("variants", []), key=lambda v: v["rank"]):
         sc = v["scores"]
         doubtful = "?" if v["gate"].get("caveat") else ""  # against a doubtful cut-out: not a clean pass
@@ -261,7 +262,7 @@ def _shots_outputs(res: dict, state: dict) -> tuple:
                     f"{sc['alignment'] or '–'} | "
                     f"{('✓' + doubtful) if v['gate']['passed'] else '✗ ' + v['gate']['reason']} | "
                     f"{v['delta_e']['mean'] if v['delta_e'] else '–'} | "
-                    f"{('✓' if v['compliance']['ok'] else '✗') + doubtful} |")
+                    f"{('✓' if v['compliance']['ok'] else '✗') + doubtful} | {made_line(v.get('made'))} |")
     note = summary.get("error") or summary.get("reason", "")
     doubt = (summary.get("cutout") or {}).get("advice")
     warn = (f"⚠ {doubt['line']}\n\nFidelity, gate and compliance (marked ?) were "

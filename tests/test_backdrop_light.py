@@ -119,3 +119,39 @@ def test_the_products_cast_shadow_is_as_soft_as_the_photos_own(studio_home, tmp_
     (hard, hard_soft), (soft, soft_soft) = widths["hard"], widths["soft"]
     assert hard_soft < soft_soft
     assert soft > 1.8 * hard
+
+
+def test_a_backdrops_depth_is_read_again_when_the_photo_changes_or_the_model_arrives(studio_home, hf_hub, tmp_path,
+                                                                                     capsys):
+    """Scenes kept before Depth Anything was installed get their depth: a shoot's
+    `--backdrop` of the same photo on its next use, `studio scenes depth NAME` on asking;
+    `scenes add --force` with another photo reads that photo's depth (its aspect)."""
+    pytest.importorskip("transformers")
+    from studio import cli
+    from studio.app.backdrops import scene_for_photo
+    from studio.models.depth_anything import WEIGHTS
+    from tests.backdrops import HARD
+    from tests.hub_cache import as_hub_leaves_it
+    from tests.tiny_depth import REPO, build_tiny_depth_anything
+
+    wide, tall = tmp_path / "wide.png", tmp_path / "tall.png"
+    Image.fromarray(HARD["wood-table"](640, 480)[0]).save(wide)
+    Image.fromarray(HARD["wood-table"](480, 640)[0]).save(tall)
+    assert cli.main(["scenes", "add", "bench", "--backdrop", str(wide), "--spot", "0.4,0.8"]) == 0
+    shoot_scene = scene_for_photo(wide)
+    assert get_scene("bench").backdrop.depth is None and shoot_scene.backdrop.depth is None
+    capsys.readouterr()
+    assert cli.main(["scenes", "depth", "bench"]) == 2  # no model: said, nothing changed
+    assert "no depth model" in capsys.readouterr().err and get_scene("bench").backdrop.depth is None
+    assert cli.main(["scenes", "depth", "concrete"]) == 2  # a shipped scene is not the seller's
+
+    as_hub_leaves_it(hf_hub, REPO, build_tiny_depth_anything,
+                     listed_not_fetched={"README.md": 4400, ".gitattributes": 1520})
+    again = scene_for_photo(wide)
+    assert again.id == shoot_scene.id and again.backdrop.depth_model == WEIGHTS.id
+    assert np.asarray(again.backdrop.depth).shape == (48, 64)
+    assert cli.main(["scenes", "depth", "bench"]) == 0
+    bench = get_scene("bench")
+    assert bench.backdrop.depth_model == WEIGHTS.id and bench.backdrop.spot == (0.4, 0.8)  # the click stays
+    assert cli.main(["scenes", "add", "bench", "--backdrop", str(tall), "--force"]) == 0
+    assert np.asarray(get_scene("bench").backdrop.depth).shape == (64, 48)  # the new photo's, not the old

@@ -204,9 +204,12 @@ def save_backdrop(kept: KeptBackdrop, **choices) -> tuple[Scene, bool]:
     path = user_dir() / f"{kept.scene_id}.toml"
     if path.exists() and not choices:
         try:
-            return load_file(path), False
+            scene = load_file(path)
         except SceneError:
             pass  # damaged: made again below
+        else:  # a scene kept before the depth model was installed gets its depth now
+            return (refresh_depth(scene.id) if scene.backdrop is not None and not scene.backdrop.depth
+                    else scene), False
     # the same photo (same pixels, same name): new choices, or a damaged file, replace it
     scene = add_backdrop_scene(kept.scene_id, kept.jpeg, title=f"Backdrop {Path(kept.name).stem[:40]}",
                                name=kept.name, replace=True, **choices)
@@ -328,6 +331,37 @@ def update_backdrop(scene_id: str, *, spot: tuple[float, float] | None = None, l
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     data["backdrop"] = {**data["backdrop"], "image": bd.image, "spot": list(spot) if spot else None, "fill": fill,
                         "light": light, "depth_of_field": float(dof)}  # its depth map and surface width stay
+    tables = {"": {k: v for k, v in data.items() if not isinstance(v, dict)}}
+    tables |= {k: v for k, v in data.items() if isinstance(v, dict)}
+    _write_scene(path, tables)
+    return load_file(path)
+
+
+class NoDepthModel(BackdropError):
+    """A depth refresh was asked for where no depth model is installed."""
+
+
+def refresh_depth(scene_id: str, *, required: bool = False) -> Scene:
+    """The seller's backdrop scene with its depth read again from its photo (a scene kept
+    before Depth Anything was installed, or one whose file was edited), everything else
+    kept. Without the model the scene stays as it is (NoDepthModel with `required`)."""
+    from studio.models.depth_anything import depth_grid
+
+    scene = get_scene(scene_id)
+    if scene.backdrop is None or Path(scene.source).parent.resolve() != user_dir().resolve():
+        raise BackdropError(f"{scene_id!r} is not one of your backdrop scenes")
+    image = read_photo(backdrop_bytes(scene), scene.backdrop.image)  # only its own photo, beside it, checked
+    depth = depth_grid(image)
+    if depth is None:
+        if required:
+            raise NoDepthModel("no depth model is installed (studio models download depth-anything-v2-small): "
+                               f"{scene_id!r} keeps the classical surface finder's reading")
+        return scene
+    path = Path(scene.source)
+    import tomllib
+
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    data["backdrop"] = {**data["backdrop"], "depth_model": depth[1], "depth": depth[0]}
     tables = {"": {k: v for k, v in data.items() if not isinstance(v, dict)}}
     tables |= {k: v for k, v in data.items() if isinstance(v, dict)}
     _write_scene(path, tables)

@@ -128,9 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_cloud_key)
 
     p = sub.add_parser("scenes", help="list scene templates (shipped and your own); add NAME --backdrop PHOTO; "
+                                      "depth NAME: read your backdrop scene's depth again; "
                                       "forget: remove the job API's unused backdrop scenes")
-    p.add_argument("action", nargs="?", choices=("list", "add", "forget"), default="list")
-    p.add_argument("name", nargs="?", metavar="NAME", help="with add: the new scene's name (lowercase, dashes)")
+    p.add_argument("action", nargs="?", choices=("list", "add", "depth", "forget"), default="list")
+    p.add_argument("name", nargs="?", metavar="NAME", help="with add: the new scene's name (lowercase, dashes); "
+                                                           "with depth: your backdrop scene")
     p.add_argument("--backdrop", metavar="PHOTO", help="with add: your backdrop photo")
     p.add_argument("--title", help="with add: the name shown in the gallery")
     p.add_argument("--spot", metavar="X,Y", help="with add: where the product stands, as shares of the frame "

@@ -80,6 +80,8 @@ def cmd_scenes(args: argparse.Namespace) -> int:
         return _add_scene(args)
     if args.action == "forget":
         return _forget_scenes(args)
+    if args.action == "depth":
+        return _refresh_depth(args)
     errors: list[str] = []
     scenes = sorted(load_scenes(errors=errors).values(), key=lambda s: (s.category, s.id))
     if args.json:
@@ -114,6 +116,25 @@ def _add_scene(args: argparse.Namespace) -> int:
         print_json(scene.summary())
     else:
         print(f"{scene.id}: saved ({scene.summary()['canvas']}); shoot on it with --scene {scene.id}")
+    return 0
+
+
+def _refresh_depth(args: argparse.Namespace) -> int:
+    from studio.app.backdrops import BackdropError, refresh_depth
+    from studio.scenes import SceneError
+
+    if not args.name:
+        print("studio: scenes depth needs the NAME of your backdrop scene", file=sys.stderr)
+        return 2
+    try:
+        scene = refresh_depth(args.name, required=True)
+    except (BackdropError, SceneError, KeyError) as exc:
+        print(f"studio: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print_json(scene.summary())
+    else:
+        print(f"{scene.id}: depth read again ({scene.backdrop.depth_model}); its surfaces and scale follow it")
     return 0
 
 

@@ -155,3 +155,39 @@ def test_a_backdrops_depth_is_read_again_when_the_photo_changes_or_the_model_arr
     assert bench.backdrop.depth_model == WEIGHTS.id and bench.backdrop.spot == (0.4, 0.8)  # the click stays
     assert cli.main(["scenes", "add", "bench", "--backdrop", str(tall), "--force"]) == 0
     assert np.asarray(get_scene("bench").backdrop.depth).shape == (64, 48)  # the new photo's, not the old
+
+
+def test_a_reference_object_in_the_photo_gives_the_product_its_real_size():
+    from studio.imaging import backdrop as bdrop
+    from tests.backdrops import HARD
+
+    rgb, _ = HARD["wood-table"](800, 600)
+    geo = bdrop.find_surfaces(rgb)
+    mug = ((0.2, 0.55, 0.3, 0.75), 10.0)  # a 10 cm mug standing at 0.75
+    beside = bdrop.fill_at(geo, (0.5, 0.75), (100, 300), (800, 600), product_cm=10.0, reference=mug)
+    assert beside == pytest.approx(0.2, abs=0.005)  # as tall as the mug beside it
+    assert bdrop.fill_at(geo, (0.5, 0.75), (100, 300), (800, 600), product_cm=20.0, reference=mug) == pytest.approx(
+        2 * beside, rel=0.01)
+    assert bdrop.fill_at(geo, (0.5, 0.6), (100, 300), (800, 600), product_cm=10.0, reference=mug) < 0.9 * beside
+
+
+def test_scenes_add_keeps_a_reference_object_and_a_shots_size_cm_follows_it(studio_home, tmp_path, capsys):
+    from studio import cli
+    from studio.pipeline.shot_inputs import shot_scene
+    from tests.backdrops import HARD
+
+    Image.fromarray(HARD["wood-table"](800, 600)[0]).save(tmp_path / "t.png")
+    add = ["scenes", "add", "bench", "--backdrop", str(tmp_path / "t.png"), "--spot", "0.5,0.8"]
+    assert cli.main([*add, "--reference-box", "0.2,0.55,0.3,0.8", "--reference-cm", "25"]) == 0
+    scene = get_scene("bench")
+    assert scene.backdrop.reference_box == (0.2, 0.55, 0.3, 0.8) and scene.backdrop.reference_cm == 25
+    photo = np.asarray(Image.open(scene.backdrop.path(scene.source)))
+    boxes = [compose(shot_scene({"scene": "bench", "size_cm": cm}), _cutout(), 0, 768, None, photo).box
+             for cm in (5.0, 10.0)]
+    assert boxes[1].h == pytest.approx(2 * boxes[0].h, rel=0.05)
+    capsys.readouterr()
+    for bad in (["--reference-box", "0.3,0.55,0.2,0.8", "--reference-cm", "25"], ["--reference-box", "0.2,0.55,0.3"],
+                ["--reference-box", "0.2,0.55,0.3,0.8"], ["--reference-box", "0.2,0.5,0.3,nan", "--reference-cm", "9"]):
+        assert cli.main([*add, "--force", *bad]) == 2, bad
+        assert "reference" in capsys.readouterr().err
+    assert get_scene("bench").backdrop.reference_cm == 25  # a refusal changed nothing

@@ -104,7 +104,8 @@ def _add_scene(args: argparse.Namespace) -> int:
         spot = parse_spot(args.spot)
         scene = add_backdrop_scene(args.name, Path(args.backdrop), title=args.title, spot=spot, light=args.light,
                                    fill=args.fill, depth_of_field=args.depth_of_field, name=Path(args.backdrop).name,
-                                   surface_cm=args.surface_cm, replace=args.force)
+                                   surface_cm=args.surface_cm, replace=args.force,
+                                   reference_box=parse_box(args.reference_box), reference_cm=args.reference_cm)
     except SceneExists:
         print(f"studio: you already have a scene called {args.name!r}; nothing was changed. Add --force to replace "
               "it (its photo and spot too), or choose another name", file=sys.stderr)
@@ -155,6 +156,16 @@ def _forget_scenes(args: argparse.Namespace) -> int:
         verb = "would forget" if args.dry_run else "forgot"
         print(f"{verb} {len(gone)} backdrop scene(s) from the job API, unused for {days:g} days: {', '.join(gone)}")
     return 0
+
+
+def parse_box(text: str | None) -> tuple[float, float, float, float] | None:
+    """"0.1,0.5,0.2,0.7" → (0.1, 0.5, 0.2, 0.7); None stays None."""
+    if text is None:
+        return None
+    parts = text.split(",")
+    if len(parts) != 4:
+        raise ValueError("the reference box is four shares of the photo: X0,Y0,X1,Y1 (0.1,0.5,0.2,0.7)")
+    return tuple(float(p) for p in parts)
 
 
 def parse_spot(text: str | None) -> tuple[float, float] | None:

@@ -255,8 +255,9 @@ def compose_on_backdrop(scene: Scene, cutout: Image.Image, seed: int, photo: np.
     # the product's height: the seller's (or the default) fill is a share of the delivered
     # frame, scaled by depth to the spot; a real size is the photo's, as the window shows it
     cw, ch = window_size((w, h), (W, H))
+    ref = (bd.reference_box, bd.reference_cm) if bd.reference_box and bd.reference_cm else None
     fill = bdrop.fill_at(geo, spot, product.size, (w, h), (bd.fill or bdrop.DEFAULT_FILL) * ch / h, bd.product_cm,
-                         bd.surface_cm) * h / ch
+                         bd.surface_cm, ref) * h / ch
     win = backdrop_window((w, h), (W, H), spot, product.size, fill)
     plate8, upscaler, factor = backdrop_plate(photo, win, (W, H), upscale)
     if edge is not None:  # as soft as the photo's own shadows, as the frame shows them

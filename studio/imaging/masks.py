@@ -143,6 +143,28 @@ def decontaminate(rgb: np.ndarray, alpha: np.ndarray, work_side: int = 1024) -> 
     return out
 
 
+def pad_colours(rgb: np.ndarray, alpha: np.ndarray, reach: float = 3.0) -> np.ndarray:
+    """`rgb` with the pixels round the product's edge given the colour of the nearest pixel
+    well inside it (alpha 255 with all its neighbours): the old background, and the edge's
+    mixed pixels whose colour still carries some of it (a matte often calls the outermost
+    one wholly product). A filter that reaches across the edge (an upscaler's kernel, a
+    sharpening pass) then mixes the product with itself: no light or dark rim round it on
+    a new scene. A part pixel farther than `reach` px from any solid one (a thin strap, a
+    wisp) keeps its own colour: nothing solid is near to stand in."""
+    a = np.asarray(alpha)
+    solid = cv2.erode((a >= 255).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    if solid.all() or not solid.any():
+        return rgb
+    # labels of the nearest solid pixel (a distance transform to the zero pixels: the solid ones)
+    dist, labels = cv2.distanceTransformWithLabels((~solid).astype(np.uint8), cv2.DIST_L2, 5,
+                                                   labelType=cv2.DIST_LABEL_PIXEL)
+    ys, xs = np.nonzero(solid)  # label i (1-based) is the i-th solid pixel in row-major order
+    fill = ~solid & ((a == 0) | (dist <= reach))
+    out = rgb.copy()
+    out[fill] = rgb[ys, xs][labels[fill] - 1]
+    return out
+
+
 def to_rgba(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     # OpenCV's saturating conversion and merge: a fifth of numpy's time on 12 MP
     a8 = cv2.convertScaleAbs(np.asarray(alpha, np.float32), alpha=255.0)

@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from studio.imaging.color import linear_to_srgb, srgb_to_linear
 from studio.imaging.compose import Box, crop_to_alpha, eroded, resize_product
 
 EXPOSURE_RANGE = (0.02, 1.15)  # the product's light may fall to 2% of its photo's (a dark room), rise by 15%
@@ -259,14 +260,12 @@ def shadows(alpha: np.ndarray, box: Box, shape: tuple[int, int], light_dir: floa
 
 
 def _to_linear(rgb: np.ndarray) -> np.ndarray:
-    """sRGB in [0, 1] → linear light."""
-    rgb = np.clip(rgb, 0, 1)
-    return np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    """sRGB in [0, 1] (out-of-range values clipped) → linear light, float32."""
+    return srgb_to_linear(np.clip(rgb, 0, 1)).astype(np.float32)
 
 
 def _to_srgb(lin: np.ndarray) -> np.ndarray:
-    lin = np.clip(lin, 0, 1)
-    return np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1 / 2.4) - 0.055).astype(np.float32)
+    return linear_to_srgb(lin).astype(np.float32)
 
 
 def _luma_linear(lin: np.ndarray) -> np.ndarray:

@@ -295,8 +295,9 @@ def scenes_for_key(store: Store, key_id: str) -> list[Scene]:
     from studio.pipeline import scene_owners
     from studio.scenes import load_scenes
 
-    owned = scene_owners.all_owned(store)
-    return [s for s in load_scenes(errors=[]).values() if key_id in owned.get(s.id, {key_id})]
+    # other keys' backdrop scenes are not even read (as `page_scenes` skips them all)
+    others = {scene_id for scene_id, keys in scene_owners.all_owned(store).items() if key_id not in keys}
+    return list(load_scenes(errors=[], skip=others).values())
 
 
 RETENTION_DAYS = 30

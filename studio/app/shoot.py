@@ -267,8 +267,8 @@ def waiting_for_review(store: Store, job_id: str) -> bool:
 
 def review_reason(store: Store, job_id: str) -> str:
     """Why a job waits in the review queue (no variant passed, or a doubtful cut-out held)."""
-    row = next((r for r in queries.jobs_waiting_for(store, keys.REVIEW) if r["id"] == job_id), None)
-    return (row["prompt"].get("why") if row else None) or "no variant passed the fidelity check"
+    prompt = queries.waiting_prompt(store, job_id, keys.REVIEW)  # this job's row, not the whole queue's
+    return (prompt.get("why") if prompt else None) or "no variant passed the fidelity check"
 
 
 def shoot_summary(store: Store, job_id: str) -> dict:

@@ -19,6 +19,10 @@ products on mottled paper, a painted wall, fine wood and fabric, with and withou
 cast shadow; sensor noise and JPEG). Targets (issue 33): every one >= 0.93, mean >= 0.97.
 --megapixels 48 runs the same at 8000x6000.
 
+--plain: the plainest backgrounds (issue 40: a paper sweep, mottled paper, a wall, a
+concrete floor, wood) with bottles, boxes, mugs, jars, shoes, a stool (a closed gap) and a
+jar with its lid beside it; IoU, pieces of background apart from the product, confidence.
+
 --calibrate: how well the confidence ranks cut-outs, as Spearman's rank correlation
 with the IoU against the whole product, over the broad corpus (<= 4 MP), the home set
 and the 12 MP phone set; and how many good cut-outs (>= 0.93) fall under LOW and how
@@ -55,7 +59,10 @@ def main() -> None:
     ap.add_argument("--home", action="store_true", help="IoU on the home-background set")
     ap.add_argument("--seeds", type=int, default=2, help="--home/--phone: photos per product/background/shadow")
     ap.add_argument("--phone", action="store_true", help="IoU on the 12 MP phone set")
-    ap.add_argument("--megapixels", type=int, default=12, choices=[12, 48], help="--phone: 4000x3000 or 8000x6000")
+    ap.add_argument("--plain", action="store_true", help="IoU, stray pieces and confidence on the plain set")
+    ap.add_argument("--products", help="--plain: comma-separated products (default: all seven)")
+    ap.add_argument("--megapixels", type=int, default=12, choices=[2, 12, 48],
+                    help="--phone/--plain: 1600x1200, 4000x3000 or 8000x6000")
     ap.add_argument("--calibrate", action="store_true", help="the confidence's rank correlation with IoU")
     ap.add_argument("--cli", action="store_true", help="`studio cutout` wall time on a 12 MP photo")
     args = ap.parse_args()
@@ -71,6 +78,10 @@ def main() -> None:
         return
     if args.phone:
         phone(seg, args.seeds if args.seeds != 2 else 1, args.megapixels)
+        return
+    if args.plain:
+        plain(seg, args.seeds if args.seeds != 2 else 1, args.megapixels,
+              tuple(args.products.split(",")) if args.products else None)
         return
     if args.calibrate:
         calibrate(seg)
@@ -144,6 +155,50 @@ def phone(seg, seeds: int, megapixels: int) -> None:
     times = [r[1] for r in rows]
     print(f"mean IoU {statistics.mean(r[0] for r in rows):.4f}  worst {worst[0]:.4f} ({worst[2].name})  "
           f"< 0.93: {sum(r[0] < 0.93 for r in rows)}")
+    print(f"segment time per photo: median {statistics.median(times):.2f} s, max {max(times):.2f} s")
+
+
+MEGAPIXELS = {2: (1600, 1200), 12: (4000, 3000), 48: (8000, 6000)}
+
+
+def stray_pieces(got, truth) -> int:
+    """Pieces of the cut-out that do not touch the product at all: background kept apart."""
+    import cv2
+    import numpy as np
+
+    n, labels = cv2.connectedComponents(got.astype(np.uint8), connectivity=8)
+    near = cv2.dilate(truth.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    return sum(1 for i in range(1, n) if not near[labels == i].any())
+
+
+def plain(seg, seeds: int, megapixels: int, products: tuple[str, ...] | None = None) -> None:
+    """Every photo of tests/corpus.py plain_set (issue 40): IoU, stray pieces, confidence."""
+    from scipy.stats import spearmanr
+
+    from tests.corpus import phone_photo, plain_set
+
+    w, h = MEGAPIXELS[megapixels]
+    rows = []
+    for spec in plain_set(seeds=seeds, width=w, height=h, **({"products": products} if products else {})):
+        photo, truth = phone_photo(spec)
+        t0 = time.perf_counter()
+        cut = seg.segment(Image.fromarray(photo))
+        t = time.perf_counter() - t0
+        got = cut.alpha > 0.5
+        rows.append((iou(got, truth), t, spec, stray_pieces(got, truth), cut.confidence))
+        print(f"  {spec.name:<58} IoU {rows[-1][0]:.4f}  stray {rows[-1][3]}  conf {cut.confidence:.2f}  {t:.2f} s",
+              flush=True)
+    print(f"{len(rows)} photos, {w}x{h}")
+    for key in ("background", "product"):
+        for value in sorted({getattr(r[2], key) for r in rows}):
+            sub = [r[0] for r in rows if getattr(r[2], key) == value]
+            print(f"  {key} {value:<13} mean {statistics.mean(sub):.4f}  worst {min(sub):.4f}")
+    worst = min(rows, key=lambda r: r[0])
+    times = [r[1] for r in rows]
+    rho = spearmanr([r[0] for r in rows], [r[4] for r in rows]).correlation
+    print(f"mean IoU {statistics.mean(r[0] for r in rows):.4f}  worst {worst[0]:.4f} ({worst[2].name})  "
+          f"< 0.93: {sum(r[0] < 0.93 for r in rows)}  with stray pieces: {sum(r[3] > 0 for r in rows)}  "
+          f"Spearman(conf, IoU) {rho:.3f}")
     print(f"segment time per photo: median {statistics.median(times):.2f} s, max {max(times):.2f} s")
 
 

@@ -27,7 +27,12 @@ def photos() -> dict[str, Path]:
     sk = Path(skimage.data.__path__[0])
     gr = Path(gradio.__file__).parent / "media_assets" / "images"
     return {"coffee (skimage, CC0)": sk / "coffee.png", "rocket (skimage, public domain)": sk / "rocket.jpg",
-            "motorcycle (skimage)": sk / "motorcycle_left.png", "groot (gradio)": gr / "groot.jpeg"}
+            "motorcycle (skimage)": sk / "motorcycle_left.png", "groot (gradio)": gr / "groot.jpeg",
+            # busy real scenes (issue 40: an animal on rocks and leaves, a person, a vehicle in a street)
+            "cat on a cushion (skimage chelsea, CC0)": sk / "chelsea.png",
+            "astronaut (skimage, public domain)": sk / "astronaut.png",
+            "cheetah in grass (gradio)": gr / "cheetah1.jpg", "lion (gradio)": gr / "lion.jpg",
+            "bus in a street (gradio)": gr / "bus.png"}
 
 
 def checker_composite(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:

@@ -118,6 +118,13 @@ class Backdrop:
     depth_model: str | None = None  # which model read it
     surface_cm: float | None = None  # the main surface's real width across the photo (real sizes)
     product_cm: float | None = None  # a shot's product height (set per shot from size_cm; not in the file)
+    reference_box: tuple[float, float, float, float] | None = None  # an object in the photo (x0, y0, x1, y1 shares)
+    reference_cm: float | None = None  # ... and its real height (real sizes, as surface_cm)
+
+    @property
+    def knows_size(self) -> bool:
+        """Whether the photo carries a real size (a surface's width or an object's height)."""
+        return bool(self.surface_cm or (self.reference_box and self.reference_cm))
 
     def path(self, scene_file: str) -> Path:
         return Path(scene_file).parent / self.image
@@ -268,7 +275,8 @@ def parse_scene(data: dict, where: str) -> Scene:
 
 def _backdrop(r: _Reader) -> Backdrop:
     b = r.table("backdrop")
-    b.unknown({"image", "spot", "fill", "light", "depth_of_field", "depth", "depth_model", "surface_cm"})
+    b.unknown({"image", "spot", "fill", "light", "depth_of_field", "depth", "depth_model", "surface_cm",
+               "reference_box", "reference_cm"})
     image = b.str("image")
     if not BACKDROP_FILE.match(image):
         raise b.fail("image", "must be a file name beside the scene (.jpg, .png or .webp), no folders", image)
@@ -281,8 +289,21 @@ def _backdrop(r: _Reader) -> Backdrop:
     fill = b.num("fill", 0.5, 0.05, 0.95) if "fill" in b.data else None
     light = b.num("light", 0, 0, 360) if "light" in b.data else None
     surface_cm = b.num("surface_cm", 100.0, 1, 10000) if "surface_cm" in b.data else None
+    box = b.data.get("reference_box")
+    if box is not None and not valid_reference_box(box):
+        raise b.fail("reference_box", "must be [x0, y0, x1, y1], shares of the photo from 0 to 1, x0 < x1, y0 < y1",
+                     box)
+    ref_cm = b.num("reference_cm", 10.0, 0.1, 10000) if "reference_cm" in b.data else None
     return Backdrop(image, spot, fill, light, b.num("depth_of_field", 0.0, 0, 1), _depth_grid(b),
-                    b.str("depth_model", "") or None, surface_cm)
+                    b.str("depth_model", "") or None, surface_cm,
+                    reference_box=tuple(float(v) for v in box) if box is not None else None, reference_cm=ref_cm)
+
+
+def valid_reference_box(box) -> bool:
+    """[x0, y0, x1, y1]: four shares of the photo from 0 to 1, a box with some size."""
+    return (isinstance(box, list | tuple) and len(box) == 4
+            and all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1 for v in box)
+            and box[2] - box[0] > 0.005 and box[3] - box[1] > 0.005)
 
 
 MAX_DEPTH_SIDE = 96  # a kept depth map is a coarse grid: surfaces and scale need no more

@@ -135,3 +135,55 @@ def dark_room_floor(w: int = 1200, h: int = 900, edge: float = 0.55, seed: int =
 
 HARD = {"wood-table": wood_table, "bokeh-table": bokeh_table, "lit-table-dark-studio": lit_table_dark_studio,
         "pink-podium": pink_podium, "dark-room-floor": dark_room_floor}
+
+
+# -- a lit scene rendered from its geometry: the light's true direction and the true depth
+
+def lit_room(light: float, w: int = 480, h: int = 360, tilt: float = 15.0, albedo_right: float = 1.0,
+             fov: float = 50.0):
+    """A floor, a wall behind it and five balls on the floor, seen by a camera tilted
+    `tilt`° down and lit by a distant light from `light` (Lighting.direction's degrees,
+    in the image's plane, a little from the camera's side too), Lambertian, no cast
+    shadows. Returns (uint8 RGB, truth): truth["direction"] is the light's true direction
+    in the image, truth["disparity"] 1/z stretched to 0..1 on a 64-px grid (as a scene
+    keeps it). `albedo_right`: the right half of the floor painted that much brighter (a
+    rug: brightness that is not light)."""
+    t = math.radians(tilt)
+    f = (h / 2) / math.tan(math.radians(fov / 2))
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    d = np.stack([(xs - w / 2) / f, (ys - h / 2) / f, np.ones_like(xs)], -1)
+    up = np.array([0.0, -math.cos(t), -math.sin(t)])
+    fwd = np.array([0.0, -math.sin(t), math.cos(t)])
+    inf = np.full((h, w), np.inf)
+    du, df = d @ up, d @ fwd
+    t_floor = np.where(du < -1e-6, -1.0 / np.minimum(du, -1e-6), inf)  # the camera 1 above the floor
+    t_wall = np.where(df > 1e-6, 6.0 / np.maximum(df, 1e-6), inf)
+    best = np.minimum(t_floor, t_wall)
+    normal = np.where((t_floor <= t_wall)[..., None], up, -fwd)
+    for bx, bz, r in ((-1.2, 3.0, 0.45), (0.9, 2.6, 0.4), (0.0, 4.2, 0.6), (-2.2, 5.0, 0.5), (2.0, 4.6, 0.5)):
+        right = np.array([1.0, 0.0, 0.0])
+        c = bx * right + bz * fwd - 1.0 * up + r * up
+        b = d @ c
+        dd = (d * d).sum(-1)
+        disc = b * b - dd * (c @ c - r * r)
+        hit = disc > 0
+        tb = np.where(hit, (b - np.sqrt(np.maximum(disc, 0))) / dd, inf)
+        nearer = tb < best
+        best = np.where(nearer, tb, best)
+        p = d * np.where(hit, tb, 0)[..., None]
+        normal = np.where(nearer[..., None], (p - c) / r, normal)
+    ang = math.radians(light)
+    lv = math.cos(ang) * np.array([1.0, 0, 0]) + math.sin(ang) * up - 0.5 * fwd
+    lv /= np.linalg.norm(lv)
+    shade = 0.2 + 0.8 * np.clip(normal @ lv, 0, None)
+    albedo = np.where((xs > w / 2) & (t_floor <= t_wall), 0.6 * albedo_right, 0.6)
+    rgb = np.clip(255 * albedo * shade, 0, 255)[..., None] * np.float64([1.0, 0.92, 0.82])
+    z = best * d[..., 2]
+    disp = 1 / z
+    import cv2
+
+    gw = 64
+    grid = cv2.resize(disp.astype(np.float32), (gw, round(gw * h / w)), interpolation=cv2.INTER_AREA)
+    grid = (grid - grid.min()) / np.ptp(grid)
+    truth_dir = math.degrees(math.atan2(-lv[1], lv[0])) % 360
+    return rgb.astype(np.uint8), {"direction": truth_dir, "disparity": grid}

@@ -186,6 +186,17 @@ def _phone_background(kind: str, h: int, w: int, rng: np.random.Generator) -> tu
             np.arange(h, dtype=np.float32)[:, None] / period)
         light = 1 + 0.09 * folds + 0.03 * _noise(h, w, rng, s / 10) + 0.03 * weave
         return base * light[..., None], 0.75
+    if kind == "concrete":  # a grey floor: stains, speckled aggregate, a little light falloff
+        tone = np.array(rng.choice([[150, 150, 146], [176, 172, 164], [120, 122, 124]]), np.float32)
+        stains = 0.05 * _noise(h, w, rng, s / 25) + 0.02 * _noise(h, w, rng, s / 120)
+        speck = (rng.random((h, w)) < 0.01).astype(np.float32)
+        speck = cv2.GaussianBlur(speck, (0, 0), max(0.6, s / 4000)) * 4
+        light = 1 - 0.12 * ((xs - 0.4) ** 2 + (ys - 0.3) ** 2)
+        return tone * (light + stains - 0.08 * speck)[..., None], 0.8
+    if kind == "plain-paper":  # a seamless paper sweep: smooth, bright, almost no texture
+        tone = np.array(rng.choice([[246, 246, 244], [232, 236, 240], [240, 234, 226]]), np.float32)
+        sweep = 1 - 0.08 * np.clip((0.55 - ys) / 0.55, 0, 1) - 0.05 * (xs - 0.5) ** 2
+        return tone * (sweep + 0.004 * _noise(h, w, rng, s / 60))[..., None], 0.8
     raise ValueError(kind)
 
 
@@ -213,6 +224,16 @@ def _product_mask(kind: str, bw: int, bh: int) -> np.ndarray:
         cv2.ellipse(m, (int(bw * 0.5), int(bh * 0.78)), (int(bw * 0.5), int(bh * 0.22)), 0, 0, 360, 1, -1)
         cv2.ellipse(m, (int(bw * 0.3), int(bh * 0.5)), (int(bw * 0.3), int(bh * 0.48)), 0, 180, 360, 1, -1)
         cv2.rectangle(m, (0, int(bh * 0.5)), (int(bw * 0.9), int(bh * 0.85)), 1, -1)
+    elif kind == "stool":  # a seat on two legs with a rung: a closed gap above the rung, open feet below
+        cv2.rectangle(m, (0, 0), (bw - 1, int(bh * 0.16)), 1, -1)
+        leg = max(2, int(bw * 0.13))
+        cv2.rectangle(m, (int(bw * 0.06), 0), (int(bw * 0.06) + leg, bh - 1), 1, -1)
+        cv2.rectangle(m, (int(bw * 0.94) - leg, 0), (int(bw * 0.94), bh - 1), 1, -1)
+        cv2.rectangle(m, (int(bw * 0.06), int(bh * 0.58)), (int(bw * 0.94), int(bh * 0.58) + max(2, int(bh * 0.07))),
+                      1, -1)
+    elif kind == "jar-lid":  # a jar and, beside it on the table, its lid: two separate parts
+        cv2.rectangle(m, (0, int(bh * 0.12)), (int(bw * 0.62), bh - 1), 1, -1)
+        cv2.rectangle(m, (int(bw * 0.76), int(bh * 0.8)), (bw - 1, bh - 1), 1, -1)
     elif kind == "flat":  # a card or a folded shirt lying flat
         cv2.rectangle(m, (0, 0), (bw - 1, bh - 1), 1, -1)
     elif kind == "glass":
@@ -223,7 +244,7 @@ def _product_mask(kind: str, bw: int, bh: int) -> np.ndarray:
     return m.astype(bool)
 
 
-PRODUCT_SHAPE = {"bottle": (0.38, 1.0), "box": (1.0, 0.8), "mug": (1.0, 0.75), "jar": (0.8, 1.0), "shoe": (1.0, 0.45),
+PRODUCT_SHAPE = {"stool": (0.8, 1.0), "jar-lid": (1.0, 0.75), "bottle": (0.38, 1.0), "box": (1.0, 0.8), "mug": (1.0, 0.75), "jar": (0.8, 1.0), "shoe": (1.0, 0.45),
                  "flat": (1.0, 0.7), "glass": (0.6, 1.0)}
 
 
@@ -232,7 +253,7 @@ def _product_colours(kind: str, bh: int, bw: int, rng: np.random.Generator) -> n
     base = rng.uniform(30, 225, 3).astype(np.float32)
     shade = 1 - 0.25 * xs ** 2 + 0.1 * xs  # round things are lit from the left and turn away at the sides
     img = np.broadcast_to(base, (bh, bw, 3)) * shade
-    if kind in ("box", "jar", "bottle"):  # a label
+    if kind in ("box", "jar", "bottle", "jar-lid"):  # a label
         y0, y1 = int(bh * 0.55), int(bh * 0.8)
         img = img.copy()
         img[y0:y1] = np.array(rng.uniform(200, 250, 3), np.float32) * shade[0]
@@ -370,6 +391,9 @@ def _grid(seeds: int, products: tuple[str, ...], backgrounds: tuple[str, ...], w
 
 
 PHONE_BACKGROUNDS = ("mottled-paper", "wall", "fine-wood", "fabric")
+# issue 40: plain paper, a floor, products with a closed gap between legs and with a separate part
+PLAIN_BACKGROUNDS = ("plain-paper", "mottled-paper", "wall", "concrete", "fine-wood")
+PART_PRODUCTS = ("stool", "jar-lid", "mug", "jar")
 
 
 def phone_set(seeds: int = 1, width: int = 4000, height: int = 3000,
@@ -378,6 +402,15 @@ def phone_set(seeds: int = 1, width: int = 4000, height: int = 3000,
     a painted wall, wood and fabric whose textures are sized to the scene, with and
     without a soft cast shadow, saved as JPEG (`phone_photo` adds the sensor's noise)."""
     return _grid(seeds, products, PHONE_BACKGROUNDS, width, height, "jpeg", 9000, 131)
+
+
+def plain_set(seeds: int = 1, width: int = 4000, height: int = 3000,
+              products: tuple[str, ...] = HOME_PRODUCTS + PART_PRODUCTS[:2]) -> list[Spec]:
+    """Photos on the plainest backgrounds a seller uses (issue 40): a paper sweep, mottled
+    paper, a painted wall, a concrete floor and a wooden one, with and without a cast
+    shadow; products with holes (a mug's handle, a stool's legs and rung) and with a
+    separate part (a jar's lid beside it). Seeds apart from phone_set's."""
+    return _grid(seeds, products, PLAIN_BACKGROUNDS, width, height, "jpeg", 40_000, 173)
 
 
 def phone_photo(spec: Spec) -> tuple[np.ndarray, np.ndarray]:

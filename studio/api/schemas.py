@@ -39,6 +39,9 @@ class ShootParams(Strict):
     # strict: "0.5" and true are refused (a JSON bool is not a number), as every number here
     light_match: float | None = Field(None, ge=0, le=1, strict=True, description="how far the product's shading follows the "
                                       "scene's light (lightness only, its colour within ΔE 2); 0: its own pixels")
+    hold_doubtful: bool | None = Field(None, description="a doubtful cut-out (confidence under 0.6, not touched "
+                                       "up) holds the shoot in the review queue (status waiting) instead of "
+                                       "finishing it")
     callback_url: str | None = Field(None, max_length=2048, description="called when the job ends (see webhooks)")
 
 
@@ -140,6 +143,8 @@ class Cutout(Strict):
     confidence: float = Field(ge=0, le=1, description="an estimate of the cut-out's quality; under 0.6: doubtful")
     advice: CutoutAdvice | None = Field(description="present when the cut-out is doubtful")
     enlarged: Enlarged | None = Field(None, description="a shoot's product enlarged for the export size")
+    caveat: str | None = Field(None, description='a shoot\'s "measured against a doubtful cut-out": its variants\' '
+                                                 "fidelity, gate and compliance were measured through this mask")
 
 
 class Made(Strict):
@@ -160,6 +165,8 @@ class Variant(Strict):
     scores: Scores
     verdict: Verdict
     compliance_ok: bool = Field(description="the export passes its marketplace preset's checks")
+    compliance_caveat: str | None = Field(None, description="set when fill and purity were measured against a "
+                                                            "doubtful cut-out")
     made: Made | None = Field(None, description="how its frame was made (None: shot before this was recorded)")
     file: str | None = Field(description="its file's path under /api/v1")
 

@@ -111,7 +111,8 @@ def job_view(store: Store, job_id: str) -> dict:
         out["chosen"] = summary.get("chosen")
         out["cutout"] = summary["cutout"]
         out["variants"] = [{"index": v["index"], "seed": v["seed"], "rank": v["rank"], "scores": v["scores"],
-                            "verdict": v["gate"], "compliance_ok": v["compliance"]["ok"], "made": v.get("made"),
+                            "verdict": v["gate"], "compliance_ok": v["compliance"]["ok"],
+                            "compliance_caveat": v["compliance"].get("caveat"), "made": v.get("made"),
                             "file": file_url(job_id, names[v["index"]]) if v["index"] < len(names) else None} for v in summary["variants"]]
         if d["params"].get("clip"):
             from studio.app.clip import CLIP_FACTS, clip_result

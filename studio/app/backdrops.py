@@ -128,13 +128,16 @@ class SceneExists(BackdropError):
 def add_backdrop_scene(scene_id: str, photo: Path | bytes, *, title: str | None = None,
                        spot: tuple[float, float] | None = None, light: float | None = None,
                        fill: float | None = None, depth_of_field: float = 0.0, name: str = "backdrop",
-                       surface_cm: float | None = None, replace: bool = False) -> Scene:
+                       surface_cm: float | None = None, replace: bool = False,
+                       reference_box: tuple[float, float, float, float] | None = None,
+                       reference_cm: float | None = None) -> Scene:
     """Save `photo` as the seller's scene `scene_id` (its image beside it) and return it.
     `spot`: where the product's foot goes (shares of the frame; None: found on the
     surface); `light`: the key light's direction (None: read from the photo); `fill`:
     the product's height as a share of the frame's on the main surface; `surface_cm`:
     that surface's real width across the photo (a shot's `size_cm` then sets its real
-    size). Its depth is read here, once, where a depth model is installed, and kept in
+    size; or `reference_box`, an object in the photo as shares of it, and its real
+    height `reference_cm`). Its depth is read here, once, where a depth model is installed, and kept in
     the scene (imaging.backdrop reads surfaces and scale from it). A scene of the
     seller's with that name (saved by Studio or written by hand) is replaced only with
     `replace` (SceneExists otherwise): its photo and clicked spot would go with it."""
@@ -146,6 +149,7 @@ def add_backdrop_scene(scene_id: str, photo: Path | bytes, *, title: str | None 
         raise SceneExists(f"you already have a scene called {scene_id!r}: replacing it would lose its photo and "
                           "spot; give another name, or replace it on purpose")
     _check_choices(spot, light, fill, depth_of_field, surface_cm)
+    _check_reference(reference_box, reference_cm)
     image = read_photo(photo, name)
     from studio.models.depth_anything import depth_grid
 
@@ -164,6 +168,7 @@ def add_backdrop_scene(scene_id: str, photo: Path | bytes, *, title: str | None 
         "canvas": {"aspect": _aspect(w, h), "size": size},
         "backdrop": {"image": f"{scene_id}.jpg", "spot": list(spot) if spot else None, "fill": fill, "light": light,
                      "depth_of_field": float(depth_of_field), "surface_cm": surface_cm,
+                     "reference_box": list(reference_box) if reference_box else None, "reference_cm": reference_cm,
                      "depth_model": depth[1] if depth else None, "depth": depth[0] if depth else None},
     })
     return load_file(folder / f"{scene_id}.toml")
@@ -180,6 +185,17 @@ def _check_choices(spot, light, fill, depth_of_field, surface_cm=None) -> None:
         raise BackdropError("depth of field is from 0 (sharp) to 1")
     if surface_cm is not None and not 1 <= float(surface_cm) <= 10000:
         raise BackdropError("the surface's width is in centimetres, from 1 to 10000")
+
+
+def _check_reference(box, cm) -> None:
+    from studio.scenes import valid_reference_box
+
+    if (box is None) != (cm is None):
+        raise BackdropError("a reference object needs both its box in the photo and its real height in centimetres")
+    if box is not None and not valid_reference_box(box):
+        raise BackdropError("the reference box is x0,y0,x1,y1 as shares of the photo from 0 to 1 (x0 < x1, y0 < y1)")
+    if cm is not None and not 0.1 <= float(cm) <= 10000:
+        raise BackdropError("the reference object's height is in centimetres, from 0.1 to 10000")
 
 
 @dataclass(frozen=True)
@@ -204,9 +220,12 @@ def save_backdrop(kept: KeptBackdrop, **choices) -> tuple[Scene, bool]:
     path = user_dir() / f"{kept.scene_id}.toml"
     if path.exists() and not choices:
         try:
-            return load_file(path), False
+            scene = load_file(path)
         except SceneError:
             pass  # damaged: made again below
+        else:  # a scene kept before the depth model was installed gets its depth now
+            return (refresh_depth(scene.id) if scene.backdrop is not None and not scene.backdrop.depth
+                    else scene), False
     # the same photo (same pixels, same name): new choices, or a damaged file, replace it
     scene = add_backdrop_scene(kept.scene_id, kept.jpeg, title=f"Backdrop {Path(kept.name).stem[:40]}",
                                name=kept.name, replace=True, **choices)
@@ -276,8 +295,9 @@ def scenes_for_key(store: Store, key_id: str) -> list[Scene]:
     from studio.pipeline import scene_owners
     from studio.scenes import load_scenes
 
-    owned = scene_owners.all_owned(store)
-    return [s for s in load_scenes(errors=[]).values() if key_id in owned.get(s.id, {key_id})]
+    # other keys' backdrop scenes are not even read (as `page_scenes` skips them all)
+    others = {scene_id for scene_id, keys in scene_owners.all_owned(store).items() if key_id not in keys}
+    return list(load_scenes(errors=[], skip=others).values())
 
 
 RETENTION_DAYS = 30
@@ -328,6 +348,37 @@ def update_backdrop(scene_id: str, *, spot: tuple[float, float] | None = None, l
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     data["backdrop"] = {**data["backdrop"], "image": bd.image, "spot": list(spot) if spot else None, "fill": fill,
                         "light": light, "depth_of_field": float(dof)}  # its depth map and surface width stay
+    tables = {"": {k: v for k, v in data.items() if not isinstance(v, dict)}}
+    tables |= {k: v for k, v in data.items() if isinstance(v, dict)}
+    _write_scene(path, tables)
+    return load_file(path)
+
+
+class NoDepthModel(BackdropError):
+    """A depth refresh was asked for where no depth model is installed."""
+
+
+def refresh_depth(scene_id: str, *, required: bool = False) -> Scene:
+    """The seller's backdrop scene with its depth read again from its photo (a scene kept
+    before Depth Anything was installed, or one whose file was edited), everything else
+    kept. Without the model the scene stays as it is (NoDepthModel with `required`)."""
+    from studio.models.depth_anything import depth_grid
+
+    scene = get_scene(scene_id)
+    if scene.backdrop is None or Path(scene.source).parent.resolve() != user_dir().resolve():
+        raise BackdropError(f"{scene_id!r} is not one of your backdrop scenes")
+    image = read_photo(backdrop_bytes(scene), scene.backdrop.image)  # only its own photo, beside it, checked
+    depth = depth_grid(image)
+    if depth is None:
+        if required:
+            raise NoDepthModel("no depth model is installed (studio models download depth-anything-v2-small): "
+                               f"{scene_id!r} keeps the classical surface finder's reading")
+        return scene
+    path = Path(scene.source)
+    import tomllib
+
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    data["backdrop"] = {**data["backdrop"], "depth_model": depth[1], "depth": depth[0]}
     tables = {"": {k: v for k, v in data.items() if not isinstance(v, dict)}}
     tables |= {k: v for k, v in data.items() if isinstance(v, dict)}
     _write_scene(path, tables)

@@ -29,8 +29,8 @@ from studio.store import Store, dumps, loads
 PATTERN = "{sku}_{scene}_{n}.{ext}"
 BATCH_CACHE_BYTES = 64 * 1024**2
 PARALLEL = 3
-REPORT_COLUMNS = ["sku", "status", "photos", "chosen", "fidelity", "alignment", "delta_e", "compliance", "time_s",
-                  "cost", "error", "files", "notes"]
+REPORT_COLUMNS = ["sku", "status", "photos", "chosen", "fidelity", "alignment", "delta_e", "compliance", "cutout",
+                  "time_s", "cost", "error", "files", "notes"]
 
 
 class BatchInvalid(ValueError):
@@ -51,7 +51,7 @@ def create_batch(store: Store, source: Path, out_dir: Path, *, scene: str | None
                  long_side: int | None = None, checked: BatchInput | None = None,
                  roots: list[Path] | None = None, out_roots: list[Path] | None = None,
                  cluster: str | None = None, clip: str | None = None, backdrop: Path | bytes | None = None,
-                 light_match: float | None = None) -> str:
+                 light_match: float | None = None, hold_doubtful: bool = False) -> str:
     """Check the input and record the batch and its items; nothing runs yet. Raises
     BatchInvalid listing every problem that stops it; unusable photos don't stop it —
     their items are recorded as failed with the reason. With `roots` / `out_roots`
@@ -84,6 +84,8 @@ def create_batch(store: Store, source: Path, out_dir: Path, *, scene: str | None
         check_light_match(light_match)
     except ValueError as exc:
         raise BatchInvalid([f"--light-match: {exc}"]) from exc
+    if not isinstance(hold_doubtful, bool):
+        raise BatchInvalid([f"--hold-doubtful is on or off, not {hold_doubtful!r}"])
     _check_writable(out_dir)
     scene, scenes_of = _backdrop_scenes(checked, scene, backdrop)
     sizes = [it.size_cm for it in checked.items if it.size_cm]
@@ -91,6 +93,8 @@ def create_batch(store: Store, source: Path, out_dir: Path, *, scene: str | None
     out = Path(out_dir).resolve()
     options = {"scene": scene, "preset": preset, "engine": engine, "variants": variants, "pattern": pattern,
                "long_side": long_side, "cluster": cluster, "clip": clip, "light_match": light_match,
+               # a SKU whose cut-out is doubtful waits in the review queue instead of being exported
+               "hold_doubtful": hold_doubtful,
                # the largest SKU fills the scene; the others keep their size relations to it
                "size_ref_cm": max(sizes) if sizes else None}
     with store.tx() as conn:
@@ -197,8 +201,10 @@ def finish_item(store: Store, batch: dict, item: dict) -> None:
             "cost": job.get("cost") or 0.0}
     if s["status"] != "done":
         error = s.get("error") or job["status"]
-        store.conn.execute("UPDATE batch_items SET status = 'failed', error = ?, result = ? WHERE batch_id = ? AND "
-                           "idx = ?", (error, dumps(base), batch["id"], item["idx"]))
+        # held: a doubtful cut-out the batch was told not to export (nothing failed)
+        status = "held" if job["status"] == "waiting" and "doubtful cut-out" in error else "failed"
+        store.conn.execute("UPDATE batch_items SET status = ?, error = ?, result = ? WHERE batch_id = ? AND "
+                           "idx = ?", (status, error, dumps(base), batch["id"], item["idx"]))
         return
     opts = loads(batch["options"])
     angle = store.one("SELECT COUNT(*) FROM batch_items WHERE batch_id = ? AND sku = ? AND idx < ?",
@@ -227,7 +233,10 @@ def finish_item(store: Store, batch: dict, item: dict) -> None:
     result = {**base, "chosen": s["chosen"], "scene": s["scene"], "fidelity": chosen["scores"]["fidelity"],
               "alignment": chosen["scores"]["alignment"], "delta_e": (chosen["delta_e"] or {}).get("mean"),
               "compliance": "ok" if chosen["compliance"]["ok"] else "; ".join(
-                  c["check"] for c in chosen["compliance"]["checks"] if not c["ok"]), "files": files}
+                  c["check"] for c in chosen["compliance"]["checks"] if not c["ok"]), "files": files,
+              # fidelity and compliance above were measured through the mask: say when it is doubtful
+              "cutout": (f"doubtful (confidence {s['cutout']['confidence']:.2f}): {s['cutout']['caveat']}"
+                         if s["cutout"].get("caveat") else "")}
     store.conn.execute("UPDATE batch_items SET status = 'done', error = NULL, result = ? WHERE batch_id = ? AND "
                        "idx = ?", (dumps(result), batch["id"], item["idx"]))
 
@@ -243,6 +252,8 @@ def shoot_options(batch: dict, item: dict) -> dict:
         extra["reference"] = Path(spec["reference"])
     if opts.get("light_match") is not None:
         extra["light_match"] = opts["light_match"]
+    if opts.get("hold_doubtful"):
+        extra["hold_doubtful"] = True
     return {"scene": spec["scene"] or opts["scene"], "preset": spec["preset"] or opts["preset"],
             "variants": spec["variants"] or opts["variants"], "engine": opts["engine"],
             "long_side": opts.get("long_side"), "title": f"{item['sku']} ({Path(item['photo']).name})",
@@ -338,7 +349,7 @@ def batch_summary(store: Store, batch_id: str) -> dict:
         "SELECT sku, row, photo, error FROM batch_items WHERE batch_id = ? AND status = 'failed' ORDER BY idx",
         (batch_id,))]
     return {"batch": batch_id, "status": batch["status"], "out": batch["out_dir"], "items": sum(counts.values()),
-            "done": counts.get("done", 0), "failed": counts.get("failed", 0),
+            "done": counts.get("done", 0), "failed": counts.get("failed", 0), "held": counts.get("held", 0),
             "pending": counts.get("pending", 0) + counts.get("running", 0), "failures": failed,
             "report": str(Path(batch["out_dir"]) / "report.csv"), "zip": str(Path(batch["out_dir"]) / "batch.zip")}
 
@@ -368,11 +379,14 @@ def write_report(store: Store, batch_id: str) -> Path:
         done = [r for i, r in zip(items, results, strict=True) if i["status"] == "done"]
         files += [f for r in done for f in r["files"]]
         errors = [f"{Path(i['photo']).name}: {i['error']}" for i in items if i["status"] != "done"]
+        held = any(i["status"] == "held" for i in items) and all(i["status"] in ("done", "held") for i in items)
         first = done[0] if done else {}
-        rows.append({"sku": sku, "status": "done" if not errors else "failed", "photos": len(items),
+        rows.append({"sku": sku, "status": "done" if not errors else "held" if held else "failed",
+                     "photos": len(items),
                      "chosen": ";".join(str(r["chosen"]) for r in done), "fidelity": first.get("fidelity", ""),
                      "alignment": first.get("alignment") if first.get("alignment") is not None else "",
                      "delta_e": first.get("delta_e", ""), "compliance": ";".join(r["compliance"] for r in done),
+                     "cutout": ";".join(r["cutout"] for r in done if r.get("cutout")),
                      "time_s": round(sum(r.get("time_s", 0) for r in results), 2),
                      "cost": round(sum(r.get("cost", 0) or 0 for r in results), 4), "error": " | ".join(errors),
                      "files": ";".join(f for r in done for f in r["files"]), "notes": spec.get("notes", ""),

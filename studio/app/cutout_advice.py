@@ -30,8 +30,10 @@ def advice(backend: str, confidence: float) -> dict | None:
     if installed:
         line = f"{head}, or cut it out with {title} (--backend {MODEL})."
     else:
+        # a whole sentence, the command in parentheses: what follows it on the same line
+        # (the CLI's "The fidelity checks …") must not read as part of the command
         line = (f"{head}, or download {title} ({spec.size_gb:.1f} GB, {spec.licence}, commercial use allowed) for a "
-                f"model cut-out: studio models download {MODEL}")
+                f"model cut-out (studio models download {MODEL}).")
     return {"line": line, "touch_up": True, "model": MODEL, "installed": installed,
             "download": None if installed else f"studio models download {MODEL}"}
 
@@ -47,6 +49,10 @@ def job_advice(store, job_id: str, seg: dict) -> dict | None:
     return None if touched else advice(seg["backend"], seg["confidence"])
 
 
+CAVEAT = "measured against a doubtful cut-out"
+
+
 def fidelity_caveat(cutout_advice: dict | None) -> str | None:
-    """What a variant's fidelity verdict must carry when the cut-out is doubtful."""
-    return "measured against a doubtful cut-out" if cutout_advice else None
+    """What every verdict measured through the mask (a variant's fidelity and gate, its
+    compliance report's fill and purity) must carry when the cut-out is doubtful."""
+    return CAVEAT if cutout_advice else None

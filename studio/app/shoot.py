@@ -75,7 +75,7 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
                  work_side: int = WORK_SIDE, view: str = "auto", clip: dict | None = None,
                  upscale: str | None = None, reference: Path | bytes | None = None,
                  light_match: float | None = None, size_cm: float | None = None,
-                 size_ref_cm: float | None = None) -> str:
+                 size_ref_cm: float | None = None, hold_doubtful: bool = False) -> str:
     """Queue a shoot of `photo`; or, with `reuse_from` (a cutout job), of that job's
     photo, taking its segmentation as done and carrying its touch-up edits.
     `then(job_id)` runs in the transaction that creates the job: a record linking to
@@ -122,6 +122,10 @@ def submit_shoot(store: Store, photo: Path | None, *, scene: str | None = None, 
               "light_match": float(light_match), **extras}
     if clip:  # a clip of the chosen variant after its export (studio/app/clip.py checks it)
         params["clip"] = clip
+    if not isinstance(hold_doubtful, bool):
+        raise ValueError(f"hold_doubtful must be true or false, not {hold_doubtful!r}")
+    if hold_doubtful:  # a doubtful cut-out waits in the review queue instead of finishing
+        params["hold_doubtful"] = True
     if settings.vram_plan != "auto" and settings.vram_plan in plan_ids(engine):
         params["plan"] = settings.vram_plan  # chosen in the Models tab; "auto" fits the plan to the card
     check_budget(store, engine, variants)
@@ -261,6 +265,12 @@ def waiting_for_review(store: Store, job_id: str) -> bool:
     return queries.waiting_for(store, job_id, keys.REVIEW)
 
 
+def review_reason(store: Store, job_id: str) -> str:
+    """Why a job waits in the review queue (no variant passed, or a doubtful cut-out held)."""
+    prompt = queries.waiting_prompt(store, job_id, keys.REVIEW)  # this job's row, not the whole queue's
+    return (prompt.get("why") if prompt else None) or "no variant passed the fidelity check"
+
+
 def shoot_summary(store: Store, job_id: str) -> dict:
     job = jobs.get_job(store, job_id)
     params = loads(job["params"])
@@ -270,22 +280,23 @@ def shoot_summary(store: Store, job_id: str) -> dict:
                  "backdrop": params.get("backdrop"), "reference": params.get("reference"),
                  "light_match": params.get("light_match", 0.0)}
     if job["status"] == "waiting" and waiting_for_review(store, job_id):
-        out["error"] = "no variant passed the fidelity check: waiting in the review queue (studio review)"
+        out["error"] = f"{review_reason(store, job_id)}: waiting in the review queue (studio review)"
         return out
     if job["status"] != "done":
         out["error"] = f"{job['failed_stage']}: {job['error']}"
         return out
-    from studio.app.cutout_advice import fidelity_caveat, job_advice
+    from studio.app.cutout_advice import fidelity_caveat
 
     seg = queries.stage_output(store, job_id, keys.SEGMENT, only=("backend", "confidence"))
     sel = queries.stage_output(store, job_id, keys.SELECT)
-    doubt = job_advice(store, job_id, seg)
+    doubt = cutout_doubt(store, job_id)
+    caveat = fidelity_caveat(doubt)
     try:
         enlarged = queries.stage_output(store, job_id, keys.ENLARGE, only=("enlarged",))["enlarged"]
     except KeyError:  # a shoot from before the step existed
         enlarged = None
     out.update(cutout={"backend": seg["backend"], "confidence": seg["confidence"], "advice": doubt,
-                       "enlarged": enlarged},
+                       "enlarged": enlarged, "caveat": caveat},
                chosen=sel["chosen"], reason=sel["reason"], notes=sel["notes"], variants=[])
     ranking = {r["index"]: r for r in sel["ranking"]}
     for i in range(params["variants"]):
@@ -297,12 +308,20 @@ def shoot_summary(store: Store, job_id: str) -> dict:
                                 "scores": {"fidelity": r["fidelity"], "alignment": r["alignment"],
                                            "aesthetic": r["aesthetic"]},
                                 # a pass against a doubtful cut-out is no proof the product held
-                                "gate": {"passed": r["passed"], "reason": r["reason"],
-                                         "caveat": fidelity_caveat(doubt)},
-                                "delta_e": col.get("delta_e_after"), "compliance": exp["compliance"],
+                                "gate": {"passed": r["passed"], "reason": r["reason"], "caveat": caveat},
+                                # fill and purity are measured through the mask too
+                                "delta_e": col.get("delta_e_after"),
+                                "compliance": {**exp["compliance"], "caveat": caveat},
                                 # how its frame was made (frame first: frame, plate, upscaler, product scale)
                                 "made": queries.variant_data(store, job_id, i).get("made")})
     return out
+
+
+def cutout_doubt(store: Store, job_id: str) -> dict | None:
+    """The advice on a job's cut-out when it is doubtful (and nobody touched it up), else None."""
+    from studio.app.cutout_advice import job_advice
+
+    return job_advice(store, job_id, queries.stage_output(store, job_id, keys.SEGMENT, only=("backend", "confidence")))
 
 
 def exported(store: Store, job_id: str, index: int) -> tuple[bytes, str]:
@@ -445,7 +464,10 @@ def finish_variant(store: Store, job_id: str, variant: int, *, adjustments: dict
     # the photo's name is a person's (an upload's, a CSV's, a replay's): a safe name, never a path
     path = folder / f"{photo_stem(params['photo_name'])}_{params['scene']}_{new}.{EXT[out['format']]}"
     path.write_bytes(out["file"])
-    return {"job": new, "path": str(path), "compliance": out["compliance"], "format": out["format"],
+    from studio.app.cutout_advice import fidelity_caveat
+
+    compliance = {**out["compliance"], "caveat": fidelity_caveat(cutout_doubt(store, new))}
+    return {"job": new, "path": str(path), "compliance": compliance, "format": out["format"],
             "delta_e": color["report"].get("delta_e_after"), "image": color["image"]}
 
 

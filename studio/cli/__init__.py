@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "same spot; a CSV's size_cm keeps their size relations)")
     p.add_argument("--light-match", type=float, metavar="0..1", help="the products' shading follows the scene's "
                                                                      "light (0: their own pixels)")
+    p.add_argument("--hold-doubtful", action="store_true",
+                   help="hold SKUs whose cut-out is doubtful in the review queue instead of exporting them")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_batch)
 
@@ -128,9 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_cloud_key)
 
     p = sub.add_parser("scenes", help="list scene templates (shipped and your own); add NAME --backdrop PHOTO; "
+                                      "depth NAME: read your backdrop scene's depth again; "
                                       "forget: remove the job API's unused backdrop scenes")
-    p.add_argument("action", nargs="?", choices=("list", "add", "forget"), default="list")
-    p.add_argument("name", nargs="?", metavar="NAME", help="with add: the new scene's name (lowercase, dashes)")
+    p.add_argument("action", nargs="?", choices=("list", "add", "depth", "forget"), default="list")
+    p.add_argument("name", nargs="?", metavar="NAME", help="with add: the new scene's name (lowercase, dashes); "
+                                                           "with depth: your backdrop scene")
     p.add_argument("--backdrop", metavar="PHOTO", help="with add: your backdrop photo")
     p.add_argument("--title", help="with add: the name shown in the gallery")
     p.add_argument("--spot", metavar="X,Y", help="with add: where the product stands, as shares of the frame "
@@ -142,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--surface-cm", type=float, metavar="CM",
                    help="with add: the main surface's real width across the photo; a shoot's size_cm then sets the "
                         "product's real size on it")
+    p.add_argument("--reference-box", metavar="X0,Y0,X1,Y1",
+                   help="with add: an object in the photo whose real height you know, as shares of the photo "
+                        "(0.1,0.5,0.2,0.7); with --reference-cm a shoot's size_cm sets the product's real size")
+    p.add_argument("--reference-cm", type=float, metavar="CM", help="with add: that object's real height")
     p.add_argument("--force", action="store_true", help="with add: replace your scene of that name (its photo and "
                                                          "spot too)")
     p.add_argument("--depth-of-field", type=float, default=0.0, help="with add: 0 sharp … 1 the backdrop behind "

@@ -75,7 +75,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
                                             engine=args.engine, variants=args.variants, pattern=args.pattern,
                                             long_side=args.long_side, cluster=cluster, clip=args.clip,
                                             backdrop=Path(args.backdrop) if args.backdrop else None,
-                                            light_match=args.light_match)
+                                            light_match=args.light_match, hold_doubtful=args.hold_doubtful)
         except batches.BatchInvalid as exc:
             print(f"studio: {exc}", file=sys.stderr)
             return 2
@@ -90,8 +90,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         def on_item(item: dict) -> None:
             bar.update(1)
             bar.set_postfix_str(f"{item['sku']}: {item['status']}")
-            if item["status"] == "failed":
-                bar.write(f"{item['sku']}: failed: {item['error']}", file=sys.stderr)
+            if item["status"] in ("failed", "held"):
+                bar.write(f"{item['sku']}: {item['status']}: {item['error']}", file=sys.stderr)
 
         try:
             if cluster:
@@ -113,6 +113,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     else:
-        print(f"batch {batch_id}: {summary['done']} done, {summary['failed']} failed of {summary['items']} "
+        held = f", {summary['held']} held for review (studio review)" if summary["held"] else ""
+        print(f"batch {batch_id}: {summary['done']} done, {summary['failed']} failed{held} of {summary['items']} "
               f"→ {summary['report']}")
     return 0 if summary["status"] == "done" and not summary["failed"] else 1

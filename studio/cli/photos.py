@@ -197,12 +197,14 @@ def cmd_shoot(args: argparse.Namespace) -> int:
                 continue
             chosen = r["variants"][r["chosen"]]
             verdict = "passes" if chosen["compliance"]["ok"] else "FAILS"
+            caveat = f" ({r['cutout']['caveat']})" if r["cutout"].get("caveat") else ""
             print(f"{r['photo']}: {len(r['variants'])} variants in {r['scene']} with {r['engine']} (job {r['job']}); chosen "
-                  f"{r['chosen']} (seed {chosen['seed']}, {r['reason']}), {r['preset']} compliance {verdict}")
+                  f"{r['chosen']} (seed {chosen['seed']}, {r['reason']}), {r['preset']} compliance {verdict}{caveat}")
             if r["cutout"].get("enlarged"):
                 print(f"  {r['cutout']['enlarged']['note']}")
-            if r["cutout"].get("advice"):  # every fidelity above was measured against it
-                print(f"  {r['cutout']['advice']['line']} The fidelity checks were measured against it.")
+            if r["cutout"].get("advice"):  # every verdict above was measured against it
+                print(f"  {r['cutout']['advice']['line']}")
+                print("  The fidelity checks and the compliance report were measured against it.")
             for f in r["files"]:
                 print(f"  {f}")
     return 0 if all(r["status"] == "done" for r in results) else 2

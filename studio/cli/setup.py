@@ -80,6 +80,8 @@ def cmd_scenes(args: argparse.Namespace) -> int:
         return _add_scene(args)
     if args.action == "forget":
         return _forget_scenes(args)
+    if args.action == "depth":
+        return _refresh_depth(args)
     errors: list[str] = []
     scenes = sorted(load_scenes(errors=errors).values(), key=lambda s: (s.category, s.id))
     if args.json:
@@ -102,7 +104,8 @@ def _add_scene(args: argparse.Namespace) -> int:
         spot = parse_spot(args.spot)
         scene = add_backdrop_scene(args.name, Path(args.backdrop), title=args.title, spot=spot, light=args.light,
                                    fill=args.fill, depth_of_field=args.depth_of_field, name=Path(args.backdrop).name,
-                                   surface_cm=args.surface_cm, replace=args.force)
+                                   surface_cm=args.surface_cm, replace=args.force,
+                                   reference_box=parse_box(args.reference_box), reference_cm=args.reference_cm)
     except SceneExists:
         print(f"studio: you already have a scene called {args.name!r}; nothing was changed. Add --force to replace "
               "it (its photo and spot too), or choose another name", file=sys.stderr)
@@ -114,6 +117,25 @@ def _add_scene(args: argparse.Namespace) -> int:
         print_json(scene.summary())
     else:
         print(f"{scene.id}: saved ({scene.summary()['canvas']}); shoot on it with --scene {scene.id}")
+    return 0
+
+
+def _refresh_depth(args: argparse.Namespace) -> int:
+    from studio.app.backdrops import BackdropError, refresh_depth
+    from studio.scenes import SceneError
+
+    if not args.name:
+        print("studio: scenes depth needs the NAME of your backdrop scene", file=sys.stderr)
+        return 2
+    try:
+        scene = refresh_depth(args.name, required=True)
+    except (BackdropError, SceneError, KeyError) as exc:
+        print(f"studio: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print_json(scene.summary())
+    else:
+        print(f"{scene.id}: depth read again ({scene.backdrop.depth_model}); its surfaces and scale follow it")
     return 0
 
 
@@ -134,6 +156,16 @@ def _forget_scenes(args: argparse.Namespace) -> int:
         verb = "would forget" if args.dry_run else "forgot"
         print(f"{verb} {len(gone)} backdrop scene(s) from the job API, unused for {days:g} days: {', '.join(gone)}")
     return 0
+
+
+def parse_box(text: str | None) -> tuple[float, float, float, float] | None:
+    """"0.1,0.5,0.2,0.7" → (0.1, 0.5, 0.2, 0.7); None stays None."""
+    if text is None:
+        return None
+    parts = text.split(",")
+    if len(parts) != 4:
+        raise ValueError("the reference box is four shares of the photo: X0,Y0,X1,Y1 (0.1,0.5,0.2,0.7)")
+    return tuple(float(p) for p in parts)
 
 
 def parse_spot(text: str | None) -> tuple[float, float] | None:

@@ -352,16 +352,22 @@ def geometry_of(scene, plate8: np.ndarray) -> Geometry:
 
 
 def fill_at(geometry: Geometry, spot: tuple[float, float], product_size: tuple[int, int], canvas: tuple[int, int],
-            fill: float | None = None, product_cm: float | None = None, surface_cm: float | None = None) -> float:
+            fill: float | None = None, product_cm: float | None = None, surface_cm: float | None = None,
+            reference: tuple[tuple[float, float, float, float], float] | None = None) -> float:
     """The product's height as a share of the frame's with its foot at `spot`: its real
-    size where both its height (`product_cm`) and the main surface's width across the
-    photo (`surface_cm`) are known; else `fill` (or DEFAULT_FILL) on the main surface's
+    size where its height (`product_cm`) and either an object's box in the photo with its
+    real height (`reference`: (x0, y0, x1, y1) shares, cm; scaled by depth from the
+    object's foot to the spot) or the main surface's width across the photo
+    (`surface_cm`) are known; else `fill` (or DEFAULT_FILL) on the main surface's
     default spot, scaled by depth to the spot (`scale_at`). Kept so that it fits above its
     foot and is no wider than the surface it stands on."""
     W, H = canvas
     pw, ph = product_size
     main = geometry.main
-    if product_cm and surface_cm and main is not None:
+    if product_cm and reference is not None:
+        (_, y0, _, y1), ref_cm = reference
+        share = float(product_cm) / float(ref_cm) * (y1 - y0) * scale_at(geometry, spot[1], y1)
+    elif product_cm and surface_cm and main is not None:
         width_px = (main.right - main.left) * W * scale_at(geometry, spot[1], main.top)
         share = float(product_cm) / float(surface_cm) * width_px / H
     else:

@@ -37,20 +37,22 @@ class Adjustments:
         return cls(**{k: type(getattr(cls(), k))(v) for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    """sRGB in [0, 1] → linear light (the IEC 61966-2-1 curve)."""
     return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
 
 
-def _linear_to_srgb(x: np.ndarray) -> np.ndarray:
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    """Linear light → sRGB in [0, 1], clipped."""
     x = np.clip(x, 0, 1)
     return np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1 / 2.4) - 0.055)
 
 
 # 8-bit input needs only 256 values: a table is exact and far cheaper than pow().
-_TO_LINEAR = _srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0).astype(np.float32)
+_TO_LINEAR = srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0).astype(np.float32)
 # and back: linear light in 1/65535 steps to 8-bit sRGB (finer than an 8-bit level anywhere)
 _LINEAR_STEPS = 65535
-_TO_SRGB8 = np.clip(_linear_to_srgb(np.arange(_LINEAR_STEPS + 1) / _LINEAR_STEPS) * 255 + 0.5, 0, 255).astype(np.uint8)
+_TO_SRGB8 = np.clip(linear_to_srgb(np.arange(_LINEAR_STEPS + 1) / _LINEAR_STEPS) * 255 + 0.5, 0, 255).astype(np.uint8)
 _MAX_SAMPLES = 20_000
 MATCHED_P95 = 0.5  # ΔE2000 under which the product already shows its own colours (rounding)  # pixels used to fit and to measure: plenty for statistics
 
@@ -130,7 +132,7 @@ def apply_adjustments(rgb: np.ndarray, adj: Adjustments, background: np.ndarray 
     lin *= np.array([1 + 0.15 * t + 0.05 * g, 1 - 0.10 * g, 1 - 0.15 * t + 0.05 * g], np.float32)
     if not (adj.saturation or adj.contrast):
         return _srgb_u8(lin)
-    out = _linear_to_srgb(lin)
+    out = linear_to_srgb(lin)
     if adj.saturation:
         grey = out @ np.array([0.2126, 0.7152, 0.0722], np.float32)
         out = grey[..., None] + (out - grey[..., None]) * (1 + adj.saturation / 100.0)

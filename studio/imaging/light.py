@@ -6,8 +6,10 @@ no shadow under the product.
 
 - `read_direction`: where the light comes from, read from a plate's low-frequency
   brightness (a plane fitted to its luminance), never from below the horizon
-  (`above_horizon`); `photo_softness`: how soft a photo's shadows are from how its
-  light falls off.
+  (`above_horizon`); `direction_from_depth`: the same from the photo's shading against
+  the normals of a depth map where one was read; `shadow_edge_width`: how soft the
+  photo's own cast shadows are (their edges' blur), `photo_softness` the proxy from how
+  its light falls off where it shows none.
 - `shadows`: a contact shadow at the product's foot and a cast shadow thrown away from
   the light (the silhouette laid on the floor; on a backdrop photo, on the surface found,
   foreshortened towards its horizon).
@@ -34,6 +36,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from studio.imaging.color import linear_to_srgb, srgb_to_linear
 from studio.imaging.compose import Box, crop_to_alpha, eroded, resize_product
 
 EXPOSURE_RANGE = (0.02, 1.15)  # the product's light may fall to 2% of its photo's (a dark room), rise by 15%
@@ -105,10 +108,111 @@ def above_horizon(direction: float) -> float:
     return 360 - direction if direction > 180 else direction
 
 
+def direction_from_depth(rgb: np.ndarray, disparity: np.ndarray) -> tuple[float, float] | None:
+    """(direction in degrees, strength) of the key light from the photo's shading against
+    its surfaces' normals, where a depth model read a `disparity` map (large = near, any
+    scale and offset; any size, the photo's aspect): least squares of luminance against
+    n·l over the lit parts (refitted once without those the first fit puts in shade).
+    The normals come from the disparity's gradient (a relative map's offset and scale
+    change their tilt, not their side), so a wall lit from the left reads 180 whatever
+    its colour. None where the map tells too little (flat, or no surfaces turning
+    sideways or up): the brightness reading stays."""
+    d = np.asarray(disparity, np.float32)
+    if d.ndim != 2 or min(d.shape) < 8 or np.ptp(d) < 1e-3:
+        return None
+    gh, gw = d.shape
+    small = cv2.resize(np.ascontiguousarray(rgb), (gw, gh), interpolation=cv2.INTER_AREA)
+    lum = _luminance(small).ravel().astype(np.float64)
+    d = (d - d.min()) / np.ptp(d)
+    gy, gx = np.gradient(cv2.GaussianBlur(d, (0, 0), 0.7) * gh)  # per frame height
+    n = np.stack([-gx, -gy, np.full_like(d, NORMAL_DEPTH)], -1)
+    n /= np.linalg.norm(n, axis=-1, keepdims=True)
+    n = n.reshape(-1, 3).astype(np.float64)
+    grad = np.hypot(gx, gy).ravel()
+    keep = grad < max(np.percentile(grad, 95), 1e-6) * 1.5  # occluding edges are no surface
+    keep &= lum > 0.02
+    if keep.sum() < 32 or n[keep, 0].std() < 0.05 and n[keep, 1].std() < 0.05:
+        return None
+    A = np.column_stack([np.ones(len(lum)), n])
+    light = None
+    for _ in range(2):
+        coef, *_ = np.linalg.lstsq(A[keep], lum[keep], rcond=None)
+        light = coef[1:]
+        lit = n @ light > 0
+        if lit[keep].sum() < 32:
+            break
+        keep &= lit
+    side = math.hypot(light[0], light[1])
+    if side < 0.02 * max(float(lum[keep].mean()), 1e-3):
+        return None
+    direction = above_horizon(math.degrees(math.atan2(-light[1], light[0])) % 360)
+    return round(direction, 1), float(side / max(float(lum[keep].mean()), 1e-3))
+
+
+NORMAL_DEPTH = 1.0  # a disparity gradient of this (per frame height) turns a normal 45° from the camera
+
+
 def photo_softness(strength: float) -> float:
     """How soft a backdrop photo's own shadows are, from how strongly its light falls off
     across it (`read_direction`'s strength): flat light throws soft shadows, a lamp hard ones."""
     return float(np.clip(0.9 - 2.0 * strength, 0.3, 0.9))
+
+
+SHADOW_STEP = 0.3  # a cast shadow darkens its surface by at least this in natural log (about a quarter)
+PENUMBRA_WIDTH = 512  # the surface is read at this width: a penumbra of a pixel or two at 12 MP is a hard one
+
+
+def shadow_edge_width(rgb: np.ndarray, top: float = 0.0, bottom: float = 1.0, left: float = 0.0,
+                      right: float = 1.0) -> float | None:
+    """How soft the photo's own cast shadows are: the blur (a Gaussian's sigma, as a share
+    of the photo's height) of the edges of dark regions on the surface between rows
+    `top` and `bottom` and columns `left` and `right` (shares). A blurred step of contrast Δ (log luminance) is steepest
+    at Δ / (σ·√(2π)), so σ is read off each shadow edge's steepest point; wood grain and
+    noise are too faint to count. None: no shadow edge on the surface (the falloff proxy
+    stays)."""
+    h, w = rgb.shape[:2]
+    s = min(1.0, PENUMBRA_WIDTH / w)
+    small = cv2.resize(np.ascontiguousarray(rgb), (max(8, round(w * s)), max(8, round(h * s))),
+                       interpolation=cv2.INTER_AREA) if s < 1 else np.ascontiguousarray(rgb)
+    sh, sw = small.shape[:2]
+    y0, y1 = int(top * sh) + max(3, sh // 50), int(bottom * sh) - 3  # the surface's own edges are no shadow
+    x0, x1 = int(left * sw) + 3, int(right * sw) - 3
+    if y1 - y0 < 12 or x1 - x0 < 12:
+        return None
+    lum = np.log(_luminance(small[y0:y1, x0:x1]) + 0.02)
+    lum = cv2.GaussianBlur(lum, (0, 0), 0.6)
+    gx, gy = cv2.Sobel(lum, cv2.CV_32F, 1, 0, ksize=3) / 8, cv2.Sobel(lum, cv2.CV_32F, 0, 1, ksize=3) / 8
+    grad = np.hypot(gx, gy)
+    k = max(9, sw // 6) | 1  # wide enough to see the whole step of a soft edge
+    span = cv2.dilate(lum, np.ones((k, k), np.uint8)) - cv2.erode(lum, np.ones((k, k), np.uint8))
+    steepest = grad >= 0.8 * cv2.dilate(grad, np.ones((k, k), np.uint8))  # the edge's middle, not noise beside it
+    edge = steepest & (span > SHADOW_STEP) & (grad > 0.01)
+    edge[:, :2] = edge[:, -2:] = False
+    if edge.sum() < 6:
+        return None
+    ey, ex = np.nonzero(edge)
+    sigma_px = span[ey, ex] / (grad[ey, ex] * math.sqrt(2 * math.pi))
+    # a shadow's edge is one step: across it (±2.5σ along the gradient) the whole span is
+    # crossed; grain on a surface whose light falls off is steep but crosses little of it
+    reach = 2.5 * sigma_px + 1
+    ux, uy = gx[ey, ex] / grad[ey, ex], gy[ey, ex] / grad[ey, ex]
+    hh, ww = lum.shape
+
+    def at(sign: float) -> np.ndarray:
+        yy = np.clip(np.round(ey + sign * uy * reach), 0, hh - 1).astype(int)
+        xx = np.clip(np.round(ex + sign * ux * reach), 0, ww - 1).astype(int)
+        return lum[yy, xx]
+
+    one_step = (at(1) - at(-1) > 0.7 * span[ey, ex]) & (sigma_px < k / 5)
+    if one_step.sum() < 6:
+        return None
+    return float(np.median(sigma_px[one_step])) / sh
+
+
+def softness_for_edge(sigma: float, fill: float) -> float:
+    """`shadows`' softness whose cast shadow's blur (0.01 + 0.05·softness of the product's
+    height) is `sigma` (a share of the frame's height) for a product `fill` of the frame high."""
+    return float(np.clip((sigma / max(fill, 0.02) - 0.01) / 0.05, 0.0, 1.0))
 
 
 def shadows(alpha: np.ndarray, box: Box, shape: tuple[int, int], light_dir: float, contact: float, cast: float,
@@ -156,14 +260,12 @@ def shadows(alpha: np.ndarray, box: Box, shape: tuple[int, int], light_dir: floa
 
 
 def _to_linear(rgb: np.ndarray) -> np.ndarray:
-    """sRGB in [0, 1] → linear light."""
-    rgb = np.clip(rgb, 0, 1)
-    return np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    """sRGB in [0, 1] (out-of-range values clipped) → linear light, float32."""
+    return srgb_to_linear(np.clip(rgb, 0, 1)).astype(np.float32)
 
 
 def _to_srgb(lin: np.ndarray) -> np.ndarray:
-    lin = np.clip(lin, 0, 1)
-    return np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1 / 2.4) - 0.055).astype(np.float32)
+    return linear_to_srgb(lin).astype(np.float32)
 
 
 def _luma_linear(lin: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from studio.models.base import BackendUnavailable, ModelSpec, Segmentation
+from studio.models.devices import OnTorchDevice
 from studio.models.holder import HOLDER
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -93,7 +94,7 @@ def run_model(model, x, autocast_dtype=None):
         return model(x)
 
 
-class BiRefNetFamily:
+class BiRefNetFamily(OnTorchDevice):
     """A cut-out model of the BiRefNet family: 1024² input, ImageNet normalisation, the
     last of the logit maps it returns at full resolution, sigmoid, resized back to the
     photo. fp32 weights; fp16 autocast on CUDA. One subclass per model (its weights, its name)."""
@@ -106,14 +107,6 @@ class BiRefNetFamily:
     def __init__(self, path: Path | str, device: str | None = None):
         self.path = Path(path)
         self._device = device
-
-    @property
-    def device(self) -> str:
-        if self._device is None:
-            from studio.models.devices import torch_device
-
-            self._device = torch_device()
-        return self._device
 
     @property
     def autocast_dtype(self):

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from studio.models.devices import OnTorchDevice
 from studio.models.holder import HOLDER
 from studio.models.spec import ModelSpec
 
@@ -31,7 +32,7 @@ WEIGHTS = ModelSpec("depth-anything-v2-small", "depth-anything/Depth-Anything-V2
 GRID = 64  # the kept depth map's long side
 
 
-class DepthAnything:
+class DepthAnything(OnTorchDevice):
     """Depth Anything V2 from the folder `path` (a snapshot or a models-folder copy)."""
 
     name = WEIGHTS.id
@@ -39,14 +40,6 @@ class DepthAnything:
 
     def __init__(self, path: Path | str, device: str | None = None):
         self.path, self._device = Path(path), device
-
-    @property
-    def device(self) -> str:
-        if self._device is None:
-            from studio.models.devices import torch_device
-
-            self._device = torch_device()
-        return self._device
 
     def _load(self):
         from transformers import AutoImageProcessor, DepthAnythingForDepthEstimation

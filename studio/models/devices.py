@@ -77,6 +77,19 @@ def torch_device(prefer: str | None = None) -> str:
     return "cpu"
 
 
+class OnTorchDevice:
+    """A local backend's torch device: the one it was given (`_device`), else the best this
+    machine has, asked on first use (so constructing a backend imports no torch)."""
+
+    _device: str | None = None
+
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            self._device = torch_device()
+        return self._device
+
+
 @dataclass(frozen=True)
 class Card:
     name: str

@@ -246,18 +246,26 @@ def compose_on_backdrop(scene: Scene, cutout: Image.Image, seed: int, photo: np.
     geo = bdrop.geometry_of(scene, photo)  # its surfaces, horizon (and depth, where kept with the scene)
     spot = bd.spot or bdrop.default_spot(geo)
     read, strength = light.read_direction(photo, geo.main.top if geo.main else None)
+    if geo.disparity is not None:  # the shading against the depth's normals, where they tell it
+        read = (light.direction_from_depth(photo, geo.disparity) or (read,))[0]
+    m = geo.main
+    edge = light.shadow_edge_width(photo, m.top, m.bottom, m.left, m.right) if m else None  # its own shadows' blur
     direction = light.above_horizon(bd.light) if bd.light is not None else read
     softness, length, scale = light.photo_softness(strength), scene.shadow.length, 1.0
     # the product's height: the seller's (or the default) fill is a share of the delivered
     # frame, scaled by depth to the spot; a real size is the photo's, as the window shows it
     cw, ch = window_size((w, h), (W, H))
+    ref = (bd.reference_box, bd.reference_cm) if bd.reference_box and bd.reference_cm else None
     fill = bdrop.fill_at(geo, spot, product.size, (w, h), (bd.fill or bdrop.DEFAULT_FILL) * ch / h, bd.product_cm,
-                         bd.surface_cm) * h / ch
+                         bd.surface_cm, ref) * h / ch
     win = backdrop_window((w, h), (W, H), spot, product.size, fill)
     plate8, upscaler, factor = backdrop_plate(photo, win, (W, H), upscale)
+    if edge is not None:  # as soft as the photo's own shadows, as the frame shows them
+        softness = light.softness_for_edge(edge * h / win.h, fill)
     if seed:
         rng = np.random.default_rng([seed, 31])
-        softness = float(np.clip(softness + rng.uniform(-0.25, 0.2), 0.1, 1.0))
+        jitter = rng.uniform(-0.25, 0.2) * (0.2 if edge is not None else 1.0)  # a measured softness stays near
+        softness = float(np.clip(softness + jitter, 0.0 if edge is not None else 0.1, 1.0))
         length = float(np.clip(length * rng.uniform(0.7, 1.3), 0.05, 2.0))
         scale = float(rng.uniform(0.94, 1.03))
     box = bdrop.stand_box(product.size, (W, H), win.spot, fill * scale)

@@ -54,7 +54,7 @@ class ClassicSegmenter:
         fg_small, seed, bg_dist = self._segment_small(small)
         alpha_small = fg_small.astype(np.float32)
         alpha = cv2.resize(alpha_small, (W, H), interpolation=cv2.INTER_LINEAR) if scale < 1 else alpha_small
-        alpha = masks.refine_edges(rgb, alpha)
+        alpha = masks.drop_specks(masks.refine_edges(rgb, alpha))
         confidence, notes = classic_confidence.confidence(classic_confidence.features(small, fg_small, seed, bg_dist))
         return Segmentation(alpha=alpha, confidence=confidence, backend=self.name, notes=notes)
 
@@ -105,7 +105,8 @@ class ClassicSegmenter:
         centre = np.exp(-((xs / 0.6) ** 2 + (ys / 0.6) ** 2))
         score = np.maximum(colour_score, edge_score) * (0.7 + 0.3 * centre)
         # Shadows have soft edges: a region closed by strong edges is not one.
-        shadow = self._shadow_like(rgb, design, border) & ~filled
+        shaded = self._shadow_like(rgb, design, border)
+        shadow = shaded & ~filled
 
         t = 0.33
         raw = (score > t) & ~shadow
@@ -128,7 +129,134 @@ class ClassicSegmenter:
         fg = masks.keep_main_components(self._drop_unsupported(rgb, fg, filled))
         # after the holes are filled: a hole the shadow falls through is opened again here
         fg = masks.keep_main_components(self._drop_cast_shadows(rgb, fg))
+        fg = self._keep_supported(rgb, fg, bg_dist < 1.5 * noise, shaded, edges)
         return fg, seed, bg_dist
+
+    @staticmethod
+    def _keep_supported(rgb: np.ndarray, fg: np.ndarray, bg_colour: np.ndarray, shaded: np.ndarray,
+                        edges: np.ndarray) -> np.ndarray:
+        """Keep only what the photo's evidence says is product (issue 40). The cut-out is
+        split into regions by the photo's strong edges; a region the colour of the
+        background goes when it meets the background along an outline with no edge in the
+        photo (a slab of paper grown out of the product, the floor between a stool's legs)
+        or when the product closes it all round and it is the background seen through (a
+        stool's frame, a handle's hole: however large). Then a piece apart from the main
+        one stays only when its outline runs along edges and its colour is not the
+        background's (a lid beside its jar), not a slab or a speck."""
+        f = fg > 0.5
+        if f.sum() < 50:
+            return fg
+        k3 = np.ones((3, 3), np.uint8)
+        grey = cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.0)
+        grad = cv2.dilate(np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)), k3)
+        outside = ~f
+        near_out = cv2.dilate(outside.astype(np.uint8), k3) > 0
+        ring = (cv2.dilate(f.astype(np.uint8), np.ones((25, 25), np.uint8)) > 0) & ~(
+            cv2.dilate(f.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0)
+        texture = float(np.percentile(grad[ring], 90)) if ring.any() else 0.0
+        on_edge = grad > max(12.0, 1.5 * texture)
+        walls = cv2.dilate(edges, k3) > 0
+        inner = f & ~walls
+        n, labels = cv2.connectedComponents(inner.astype(np.uint8), connectivity=4)
+        if n <= 1:
+            return fg
+        flat = labels.ravel()
+        area = np.bincount(flat, minlength=n)
+        plain_bg = np.bincount(flat, weights=bg_colour.ravel(), minlength=n)
+        # the background or the background in shadow (darker by one factor in every channel)
+        like_bg = np.bincount(flat, weights=(bg_colour | shaded).ravel(), minlength=n)
+        contact = inner & near_out  # where a region meets the background directly (no edge between)
+        bare = np.bincount(flat, weights=(contact & ~on_edge).ravel(), minlength=n)
+        touches = np.bincount(flat, weights=contact.ravel(), minlength=n)
+        # what is seen through a hole has the background's texture: compared at the pixel scale
+        detail = np.abs(grey - cv2.GaussianBlur(grey, (0, 0), 2.0))
+        bg_detail = float(np.median(detail[ring])) if ring.any() else 0.0
+        region_detail = np.bincount(flat, weights=detail.ravel(), minlength=n) / np.maximum(area, 1)
+        min_area = max(12, 0.002 * f.sum())
+        drop = np.zeros(n, bool)
+        shadowed_hole = np.zeros(n, bool)  # closed, seen-through, but in shadow: goes with a hole beside it
+        slab = np.zeros(n, bool)
+        product = inner & ~bg_colour
+        k21, k9 = np.ones((21, 21), np.uint8), np.ones((9, 9), np.uint8)
+
+        def product_round(i: int) -> bool:
+            """What lies across the region's edges is product (a stool's wood round its frame),
+            not the background itself (a glass, a white product on white paper)."""
+            ys, xs = np.nonzero(labels == i)
+            win = (slice(max(0, ys.min() - 12), ys.max() + 13), slice(max(0, xs.min() - 12), xs.max() + 13))
+            c8 = (labels[win] == i).astype(np.uint8)
+            beyond = (cv2.dilate(c8, k21) > 0) & ~(cv2.dilate(c8, k9) > 0) & ~walls[win]
+            return bool(beyond.any()) and float(product[win][beyond].mean()) > 0.6
+        for i in range(1, n):
+            if area[i] < min_area or like_bg[i] < 0.85 * area[i]:
+                continue
+            if touches[i] == 0:  # closed all round by edges: a hole, if product lies all round it
+                same_texture = bg_detail <= 0.6 or 0.6 * bg_detail < region_detail[i] < 1.8 * bg_detail
+                hole = same_texture and area[i] < 0.8 * f.sum() and product_round(i)
+                drop[i] = hole and plain_bg[i] > 0.3 * area[i]
+                shadowed_hole[i] = hole and not drop[i]
+            elif (bare[i] >= max(6, 0.5 * touches[i]) and plain_bg[i] >= 0.85 * area[i]
+                  and area[i] < 0.5 * f.sum()):  # (most of the cut-out: a glass, not a slab beside it)
+                # runs into the background without an edge, in the background's own colour (a
+                # grey product's side that meets its shadow without an edge is not taken for one)
+                drop[i] = slab[i] = True
+        if area[slab].sum() > 2.0 * product.sum():
+            # far more of the cut-out looks like the background than not (a glass, a product in
+            # the background's colours): these are no slabs beside it, GrabCut's call stands
+            drop &= ~slab
+        if shadowed_hole.any() and drop.any():  # the shadow of a leg falling through a stool's frame
+            beside = np.unique(labels[cv2.dilate(drop[labels].astype(np.uint8), np.ones((7, 7), np.uint8)) > 0])
+            drop[beside[shadowed_hole[beside]]] = True
+        # a pale band across the product (a white label round a bottle, on white paper) looks
+        # like a hole or a slab, but without it the product falls apart: it stays (a hole or
+        # a slab never holds the product together)
+        if drop.any():
+            def parts(mask: np.ndarray) -> int:
+                m, _, st, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+                a = st[1:, cv2.CC_STAT_AREA]
+                return int((a >= 0.05 * a.max()).sum()) if m > 1 else 0
+
+            whole = parts(f)
+            k5 = np.ones((5, 5), np.uint8)
+            for i in np.flatnonzero(drop):
+                if parts(f & ~(cv2.dilate((labels == i).astype(np.uint8), k5) > 0)) > whole:
+                    drop[i] = False
+        if not drop.any():
+            out = f
+        else:
+            gone = drop[labels]
+            # with the edge band between it and the product, where that band has no product beyond it
+            band = walls & f & (cv2.dilate(gone.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
+            kept_inner = inner & ~gone
+            band &= ~(cv2.dilate(kept_inner.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
+            out = f & ~gone & ~band
+            out = cv2.morphologyEx(out.astype(np.uint8), cv2.MORPH_OPEN, k3) > 0
+        return ClassicSegmenter._supported_pieces(out, bg_colour, on_edge)
+
+    @staticmethod
+    def _supported_pieces(f: np.ndarray, like_bg: np.ndarray, on_edge: np.ndarray) -> np.ndarray:
+        """The main piece, and each other piece whose outline runs along the photo's edges
+        and whose colour stands out from the background: a separate part, not a slab."""
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(f.astype(np.uint8), connectivity=8)
+        if n <= 2:
+            return f.astype(np.float32)
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        main = int(np.argmax(areas)) + 1
+        keep = [main]
+        outline = f & ~(cv2.erode(f.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+        for i in range(1, n):
+            if i == main or areas[i - 1] < 0.02 * areas.max():
+                continue
+            x, y, w, h = stats[i, :4]
+            win = (slice(y, y + h), slice(x, x + w))
+            piece = labels[win] == i
+            line = piece & outline[win]
+            supported = float(on_edge[win][line].mean()) if line.any() else 0.0
+            stands_out = float(like_bg[win][piece].mean()) < 0.5
+            # (outlined by edges all round, even in the background's colour: a glass's part)
+            if (supported >= 0.6 and stands_out) or supported >= 0.85:
+                keep.append(i)
+        return np.isin(labels, keep).astype(np.float32)
 
     @staticmethod
     def _crossing(lab: np.ndarray, band: int) -> np.ndarray:

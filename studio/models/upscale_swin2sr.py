@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from studio.models.devices import OnTorchDevice
 from studio.models.holder import HOLDER
 from studio.models.spec import ModelSpec
 
@@ -38,21 +39,13 @@ TILE = 256  # input pixels per tile side
 OVERLAP = 16
 
 
-class Swin2SRUpscaler:
+class Swin2SRUpscaler(OnTorchDevice):
     """One Swin2SR checkpoint. `spec` says which; `path` is its folder."""
 
     def __init__(self, spec: ModelSpec, path: Path | str, device: str | None = None):
         self.spec, self.path, self._device = spec, Path(path), device
         self.name = spec.id
         self.title = spec.title
-
-    @property
-    def device(self) -> str:
-        if self._device is None:
-            from studio.models.devices import torch_device
-
-            self._device = torch_device()
-        return self._device
 
     def _load(self):
         from transformers import Swin2SRForImageSuperResolution

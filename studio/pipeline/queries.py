@@ -50,6 +50,14 @@ def waiting_for(store: Store, job_id: str, key: str) -> bool:
                      (job_id, key)) is not None
 
 
+def waiting_prompt(store: Store, job_id: str, key: str) -> dict | None:
+    """The prompt a waiting job's stage left for the person's input `key` (as
+    `jobs_waiting_for` gives it, for this one job); None when the job does not wait for it."""
+    row = store.one("SELECT sr.prompt FROM jobs j JOIN stage_runs sr ON sr.job_id = j.id WHERE j.id = ? "
+                    "AND j.status = 'waiting' AND sr.status = 'waiting' AND sr.waiting_for = ? LIMIT 1", (job_id, key))
+    return None if row is None else (loads(row["prompt"]) or {})
+
+
 def jobs_waiting_for(store: Store, key: str) -> list[dict]:
     """Waiting jobs (oldest first) with the prompt the waiting stage left for the person."""
     rows = store.query(

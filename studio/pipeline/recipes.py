@@ -69,6 +69,8 @@ def shoot_recipe(params: dict) -> list[Node]:
     for i in range(n):
         picks |= {f"image{i}": f"preserve[{i}].image", f"verdict{i}": f"gate[{i}].verdict",
                   f"compliance{i}": f"export[{i}].compliance"}
+    if params.get("hold_doubtful"):  # select holds a doubtful cut-out for review
+        picks |= {"cutout_confidence": "segment.confidence", "cutout_edits": "touchup.edits"}
     nodes.append(Node("select", "select", picks))
     if params.get("clip"):  # a short video of the chosen variant, after its export
         deps = {"chosen": "select.chosen", "cutout": cut, "prompt": "prompt.prompt"}

@@ -72,7 +72,7 @@ def shot_scene(params: dict, frame: Frame | None = None) -> Scene:
     size, ref = params.get("size_cm"), params.get("size_ref_cm")
     if scene.placement.exact:  # a marketplace's fill is exact, whatever the product's size
         return scene
-    if size and scene.backdrop is not None and scene.backdrop.surface_cm:  # its real size on the seller's surface
+    if size and scene.backdrop is not None and scene.backdrop.knows_size:  # its real size in the seller's photo
         return replace(scene, backdrop=replace(scene.backdrop, product_cm=float(size)))
     if not size or not ref:
         return scene

@@ -131,6 +131,13 @@ def select(ctx: StageContext, prompt: str, **variants) -> dict:
     choice = ctx.params.get("choice")
     if choice is not None and 0 <= int(choice) < n:
         return {"chosen": int(choice), "reason": "chosen by you", "ranking": ranking, "notes": notes}
+    held = _held_cutout(ctx, variants)
+    if held:  # every verdict above was measured through a doubtful mask: a person decides
+        decision = ctx.require_input(keys.REVIEW, {"why": held, "ranking": ranking})
+        if decision.get("action") == "accept" and 0 <= int(decision.get("variant", -1)) < n:
+            return {"chosen": int(decision["variant"]), "reason": "accepted in review", "ranking": ranking,
+                    "notes": notes}
+        raise Rejected(f"rejected in review: {decision.get('note') or 'the cut-out was doubtful'}")
     if any(r["passed"] for r in ranking):
         best = order[0]
         why = f"best fidelity {best['fidelity']:.2f}" + (
@@ -142,6 +149,19 @@ def select(ctx: StageContext, prompt: str, **variants) -> dict:
         return {"chosen": int(decision["variant"]), "reason": "accepted in review", "ranking": ranking,
                 "notes": notes}
     raise Rejected(f"rejected in review: {decision.get('note') or 'no variant kept the product faithful'}")
+
+
+def _held_cutout(ctx: StageContext, variants: dict) -> str | None:
+    """Why the shoot is held for review: asked to hold a doubtful cut-out (`hold_doubtful`,
+    a batch option), and its cut-out is one nobody touched up with a confidence under LOW."""
+    if not ctx.params.get("hold_doubtful") or "cutout_confidence" not in variants:
+        return None
+    from studio.models.classic_confidence import LOW
+
+    confidence = float(variants["cutout_confidence"])
+    if variants.get("cutout_edits") or confidence >= LOW:  # touched up (a person looked), or clear
+        return None
+    return f"doubtful cut-out (confidence {confidence:.2f}) held for review"
 
 
 STAGES = [

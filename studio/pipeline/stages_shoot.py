@@ -376,9 +376,14 @@ def enlarge(ctx: StageContext, cutout: Image.Image) -> dict:
     upscaler = pick_upscaler(setting, factor, photo=True)
     size = (round(product.width * factor), round(product.height * factor))
     rgba = np.asarray(product.convert("RGBA"))
-    rgb = np.asarray(upscaler.upscale(Image.fromarray(np.ascontiguousarray(rgba[..., :3])), size))
+    photo = np.ascontiguousarray(rgba[..., :3])
+    # the upscaler sees the product's own colours at and past its edge (not the old
+    # background, nor the edge's mixed pixels, which enlarged become a rim several pixels
+    # wide); the matte snaps to the photo's own edges
+    rgb = np.asarray(upscaler.upscale(Image.fromarray(masks.pad_colours(photo, rgba[..., 3])), size))
+    guide = cv2.resize(photo, size, interpolation=cv2.INTER_LINEAR)
     alpha = cv2.resize(rgba[..., 3].astype(np.float32) / 255.0, size, interpolation=cv2.INTER_CUBIC)
-    alpha = masks.refine_edges(rgb, np.clip(alpha, 0, 1))  # the edge follows the enlarged photo
+    alpha = masks.refine_edges(guide, np.clip(alpha, 0, 1))  # the edge follows the enlarged photo
     note = f"product enlarged {factor:.1f}× from {max(product.size)} px ({upscaler.name})"
     return {"cutout": Image.fromarray(masks.to_rgba(rgb, alpha), "RGBA"),
             "enlarged": {"factor": round(factor, 2), "from_px": max(product.size), "upscaler": upscaler.name,

@@ -57,7 +57,7 @@ def _source(path: str, files: list[str] | None) -> Path:
 
 @readable
 def on_start(path: str, files: list[str] | None, out: str, scene: str, preset: str, engine: str, variants: float,
-             clip: str = "", backdrop: str | None = None, light_match: float = 0.0):
+             clip: str = "", backdrop: str | None = None, light_match: float = 0.0, hold_doubtful: bool = False):
     backdrop_file = page_file(backdrop, "Upload the backdrop photo here") if backdrop else None
     src = _source(path, files)
     name = safe_name(src.stem) or "batch"
@@ -68,7 +68,8 @@ def on_start(path: str, files: list[str] | None, out: str, scene: str, preset: s
     bid = batches.create_batch(store, src, out_dir, scene=scene or None, preset=preset or None, engine=engine,
                                variants=int(variants), roots=batches.app_read_roots(),
                                out_roots=batches.app_write_roots(), clip=clip or None,
-                               backdrop=backdrop_file, light_match=float(light_match or 0))
+                               backdrop=backdrop_file, light_match=float(light_match or 0),
+                               hold_doubtful=bool(hold_doubtful))
     _run_in_background(bid)
     return bid, *on_status(bid)
 
@@ -80,9 +81,10 @@ def on_status(batch_id: str):
     store = open_store()
     s = batches.batch_summary(store, batch_id)
     items = batches.batch_items(store, batch_id)
-    done = s["done"] + s["failed"]
+    done = s["done"] + s["failed"] + s["held"]
+    held = f", {s['held']} held for review: doubtful cut-out" if s["held"] else ""
     md = (f"**Batch `{batch_id}`: {s['status']}** — {done}/{s['items']} finished ({s['done']} done, "
-          f"{s['failed']} failed) → `{s['out']}`")
+          f"{s['failed']} failed{held}) → `{s['out']}`")
     rows = [{"sku": i["sku"], "status": i["status"], "photo": Path(i["photo"]).name, "node": i["node"],
              "files": ", ".join((i["result"] or {}).get("files", [])), "error": i["error"]} for i in items]
     # which machine shot each SKU, for a batch run on a cluster
@@ -168,6 +170,8 @@ def build() -> None:
                             height=180, elem_id="batch-backdrop")
         light_match = gr.Slider(0, 1, value=load_settings().light_match, step=0.1, label="Light match",
                                 elem_id="batch-light-match")
+        hold = gr.Checkbox(False, label="Hold SKUs with a doubtful cut-out for review (not exported)",
+                           elem_id="batch-hold-doubtful")
     batch_id = gr.Textbox(label="Batch", interactive=False)
     with gr.Row():
         start = gr.Button("Start batch", variant="primary")
@@ -179,7 +183,7 @@ def build() -> None:
     shots = gr.Gallery(label="Results", columns=8, height=240, allow_preview=True, object_fit="contain", fit_columns=False)
     zip_file = gr.DownloadButton("Download batch.zip", visible=False)
     outs = [status, grid, shots, zip_file]
-    start.click(on_start, [path, files, out, scene, preset, engine, variants, clip, backdrop, light_match],
+    start.click(on_start, [path, files, out, scene, preset, engine, variants, clip, backdrop, light_match, hold],
                 [batch_id, *outs],
                 api_name="batch_start")
     pause.click(on_pause, [batch_id], outs, api_name="batch_pause")

@@ -262,10 +262,11 @@ def _shots_outputs(res: dict, state: dict) -> tuple:
                     f"{sc['alignment'] or '–'} | "
                     f"{('✓' + doubtful) if v['gate']['passed'] else '✗ ' + v['gate']['reason']} | "
                     f"{v['delta_e']['mean'] if v['delta_e'] else '–'} | "
-                    f"{'✓' if v['compliance']['ok'] else '✗'} | {made_line(v.get('made'))} |")
+                    f"{('✓' if v['compliance']['ok'] else '✗') + doubtful} | {made_line(v.get('made'))} |")
     note = summary.get("error") or summary.get("reason", "")
     doubt = (summary.get("cutout") or {}).get("advice")
-    warn = f"⚠ {doubt['line']} The fidelity column (marked ?) was measured against it.\n\n" if doubt else ""
+    warn = (f"⚠ {doubt['line']}\n\nFidelity, gate and compliance (marked ?) were "
+            f"{(summary.get('cutout') or {}).get('caveat')}.\n\n" if doubt else "")
     md = f"**Job** `{res['job']}` · {note}\n\n{warn}" + "\n".join(rows)
     chosen = res["chosen"] if res["chosen"] is not None else res["shots"][0]["index"]
     state = {**state, "shoot": res["job"], "chosen": chosen, "order": [s["index"] for s in res["shots"]]}
@@ -354,6 +355,8 @@ def on_export(state: dict, preset: str, exposure: float, temperature: float, tin
     comp = out["compliance"]
     lines = [f"**{'Compliant' if comp['ok'] else 'Not compliant'}** with {comp['preset']} ({out['format']}); "
              f"product ΔE2000 after colour matching: {out['delta_e']['mean'] if out['delta_e'] else '–'}",
+             *([f"⚠ Fill and purity were {comp['caveat']}: check the mask before trusting this report."]
+               if comp.get("caveat") else []),
              "", "| check | ok | value | wanted |", "|---|---|---|---|"]
     for c in comp["checks"]:
         lines.append(f"| {c['check']} | {'✓' if c['ok'] else '✗'} | {c.get('value', '')} | {c.get('want', '')} |")

@@ -55,11 +55,11 @@ def _shot_and_crop(store, job: str, label: str):
     x0, y0 = max(0, min(im.width - CROP, x0)), max(0, min(im.height - CROP, y0))
     crop = im.crop((x0, y0, x0 + CROP, y0 + CROP))
     small = im.copy()
-    small.thumbnail((TILE, TILE * 5 // 4))
-    tile = Image.new("RGB", (TILE, TILE * 5 // 4 + CROP + 18), "white")
+    small.thumbnail((TILE, TILE))  # every shot is made for the same (square) preset: no bands between tiles
+    tile = Image.new("RGB", (TILE, TILE + CROP + 18), "white")
     tile.paste(small, ((TILE - small.width) // 2, 0))
-    tile.paste(crop, (0, TILE * 5 // 4))
-    ImageDraw.Draw(tile).text((4, TILE * 5 // 4 + CROP + 4), label, fill=(40, 40, 40))
+    tile.paste(crop, (0, TILE))
+    ImageDraw.Draw(tile).text((4, TILE + CROP + 4), label, fill=(40, 40, 40))
     return np.asarray(tile)
 
 
@@ -88,10 +88,10 @@ def main(out: str) -> None:
     coffee_tiles = []
     for scene, job in zip(REAL_SCENES, real, strict=True):
         im = stage_output(store, job, "color[0]")["image"]
-        im.thumbnail((TILE, TILE * 5 // 4))
-        tile = Image.new("RGB", (TILE, TILE * 5 // 4 + 18), "white")
+        im.thumbnail((TILE, TILE))
+        tile = Image.new("RGB", (TILE, TILE + 18), "white")
         tile.paste(im, ((TILE - im.width) // 2, 0))
-        ImageDraw.Draw(tile).text((4, TILE * 5 // 4 + 4), f"coffee photo: {scene}", fill=(40, 40, 40))
+        ImageDraw.Draw(tile).text((4, TILE + 4), f"coffee photo: {scene}", fill=(40, 40, 40))
         coffee_tiles.append(np.asarray(tile))
     rows.append(np.hstack(coffee_tiles))
     Image.fromarray(np.vstack(rows)).save(out, quality=80, optimize=True)

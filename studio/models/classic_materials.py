@@ -149,12 +149,16 @@ def marble(u, v, z, rng, s):
     secondary veins branching off, tinted patches."""
     n = Noise(u, v, rng, z)
     turb = np.abs(n.at(s * 0.35)) + 0.5 * np.abs(n.at(s * 0.15)) + 0.25 * np.abs(n.at(s * 0.06))
+    # fine turbulence makes a vein's course ragged, as crystal grains break it; without it a vein
+    # seen from above is a smooth drawn line
+    turb += (0.14 * np.abs(n.at(s * 0.025)) + 0.07 * np.abs(n.at(s * 0.01))) * _detail(z, 4.0)
     t = (u * 0.8 + v * 0.5) / s * 1.6 + n.at(s * 0.5, None, 3) * 0.9 + turb * 0.45
     wave = 1 - np.abs(np.sin(t * np.pi))
     w4 = _ipow(wave, 4)
     main = _ipow(w4, 4) + 0.25 * w4  # a sharp core in a grey haze where the mineral seeped
     strength = np.clip(0.35 + 0.9 * n.at(s * 0.4), 0, 1)  # a vein fades in and out along its course
-    thin_t = (u * -0.3 + v * 1.0) / s * 3.0 + n.at(s * 0.3, None, 2) * 0.8 + np.abs(n.at(s * 0.08)) * 0.4
+    thin_t = (u * -0.3 + v * 1.0) / s * 3.0 + n.at(s * 0.3, None, 2) * 0.8 + np.abs(n.at(s * 0.08)) * 0.4 \
+        + np.abs(n.at(s * 0.02)) * 0.12 * _detail(z, 4.0)
     thin = _ipow(1 - np.abs(np.sin(thin_t * np.pi)), 50) * np.clip(n.at(s * 0.25) * 1.5 - 0.2, 0, 1)
     clouds = 0.5 + 0.5 * n.at(s * 0.2, None, 4)
     out = 0.22 * clouds + 0.75 * main * strength + 0.4 * thin * _detail(z, 2.0)

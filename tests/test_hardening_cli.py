@@ -119,13 +119,20 @@ def _as_another_user(args: list[str], home: Path) -> subprocess.CompletedProcess
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
 
 
+def _skip_unless_nobody_can_run_studio() -> None:
+    """As root the tests drop to user nobody, who must be able to run Studio from this checkout at all
+    (a fresh clone in a 0700 mktemp folder is not readable to it)."""
+    if os.getuid() != 0:
+        return
+    probe = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", sys.executable,
+                            "-c", "import studio"], capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if probe.returncode != 0:
+        pytest.skip(f"user nobody cannot read this checkout ({ROOT}): the test needs a readable one")
+
+
 @pytest.mark.skipif(os.getuid() == 0 and not shutil.which("setpriv"), reason="needs setpriv to drop root")
 def test_a_read_only_out_folder_is_one_sentence_before_anything_runs():
-    if os.getuid() == 0:  # the other user must be able to run Studio from this checkout at all
-        probe = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", sys.executable,
-                                "-c", "import studio"], capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        if probe.returncode != 0:
-            pytest.skip(f"user nobody cannot read this checkout ({ROOT}): the test needs a readable one")
+    _skip_unless_nobody_can_run_studio()
     work = Path(tempfile.mkdtemp(prefix="studio-ro-", dir="/tmp"))
     try:
         os.chmod(work, 0o755)
@@ -285,11 +292,7 @@ def test_replay_values_of_the_wrong_kind_and_engines_not_installed_are_refused_u
 
 @pytest.mark.skipif(os.getuid() == 0 and not shutil.which("setpriv"), reason="needs setpriv to drop root")
 def test_doctor_on_a_data_dir_it_cannot_write_does_not_call_a_sound_database_damaged(tmp_path):
-    if os.getuid() == 0:
-        probe = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", sys.executable,
-                                "-c", "import studio"], capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        if probe.returncode != 0:
-            pytest.skip(f"user nobody cannot read this checkout ({ROOT}): the test needs a readable one")
+    _skip_unless_nobody_can_run_studio()
     work = Path(tempfile.mkdtemp(prefix="studio-ro-", dir="/tmp"))
     try:
         os.chmod(work, 0o755)

@@ -80,14 +80,20 @@ def test_shortcut_points_at_the_launcher(system, name):
     assert "/opt/studio/launcher.py" in text.replace("\\", "/")
 
 
-def test_a_card_under_24gb_gets_bitsandbytes_and_says_so(launcher, capsys, monkeypatch, tmp_path):
-    """The 4-bit plans are how 8-16 GB cards run the big models: the install adds the quant extra."""
+def venv_that_records_pip(launcher, monkeypatch, tmp_path) -> Path:
+    """A venv python that only writes down the pip calls it gets, on a disk with room to spare."""
     py = launcher.venv_python()
     py.parent.mkdir(parents=True)
     calls = tmp_path / "pip-calls"
     py.write_text(f"#!/bin/sh\necho \"$@\" >> {calls}\nexit 0\n")
     py.chmod(0o755)
     disk_with_free(monkeypatch, launcher, 10**12)
+    return calls
+
+
+def test_a_card_under_24gb_gets_bitsandbytes_and_says_so(launcher, capsys, monkeypatch, tmp_path):
+    """The 4-bit plans are how 8-16 GB cards run the big models: the install adds the quant extra."""
+    calls = venv_that_records_pip(launcher, monkeypatch, tmp_path)
     monkeypatch.setattr(launcher, "detect_nvidia_driver", lambda: "575.57")
     monkeypatch.setattr(launcher, "detect_nvidia_memory_gb", lambda: 16.0)
     launcher.setup(set())
@@ -107,12 +113,7 @@ def test_a_card_under_24gb_gets_bitsandbytes_and_says_so(launcher, capsys, monke
 def test_an_install_made_under_the_old_name_is_removed_before_the_new_one(launcher, monkeypatch, tmp_path):
     """The distribution was called `studio` (another project's name on the index): a venv set up then
     would keep both, each owning the `studio` command, so the old one goes first, once."""
-    py = launcher.venv_python()
-    py.parent.mkdir(parents=True)
-    calls = tmp_path / "pip-calls"
-    py.write_text(f"#!/bin/sh\necho \"$@\" >> {calls}\nexit 0\n")
-    py.chmod(0o755)
-    disk_with_free(monkeypatch, launcher, 10**12)
+    calls = venv_that_records_pip(launcher, monkeypatch, tmp_path)
     from installer.torch_build import choose_torch_build
 
     build = choose_torch_build("Linux", "x86_64", None)
